@@ -1,0 +1,234 @@
+"""JSON API conventions: request parsing, response rendering and the OpenAPI document.
+
+Route handlers stay thin: ``body = await parse_body(request, RegisterIn)`` validates the JSON body
+against a pydantic model (415/400/422 with the one error shape on bad input) and
+``json_response(model)`` renders a pydantic model. ``@operation(...)`` attaches the request/response
+schemas to a handler; :func:`openapi_document` walks the routing table and builds a real OpenAPI 3.1
+document from those models, so the schema cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from hub.errors import (
+    ErrorCode,
+    HubError,
+    InvalidJSON,
+    UnsupportedMediaType,
+    ValidationFailed,
+    all_error_classes,
+)
+
+M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def validate(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(fields=_validation_details(exc)) from None
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """Parse and validate a JSON body. Accepts ``application/json`` (and ``+json``) only."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType("Send the body as application/json.")
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidJSON(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidJSON("The request body must be a JSON object.")
+    return validate(model, data)
+
+
+def parse_query(request: Request, model: type[M]) -> M:
+    return validate(model, dict(request.query_params))
+
+
+def json_response(
+    payload: BaseModel | Sequence[BaseModel] | dict[str, Any] | list[Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if isinstance(payload, BaseModel):
+        content: Any = payload.model_dump(mode="json")
+    elif isinstance(payload, list | tuple) and payload and isinstance(payload[0], BaseModel):
+        content = [item.model_dump(mode="json") for item in payload]  # type: ignore[union-attr]
+    else:
+        content = payload
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    request: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    query: type[BaseModel] | None = None
+    auth: bool = False
+    errors: tuple[type[HubError], ...] = ()
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    request_content_type: str = "application/json"
+    extra_responses: dict[str, Any] = field(default_factory=dict)
+
+
+def operation(
+    summary: str,
+    *,
+    request: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    query: type[BaseModel] | None = None,
+    auth: bool = False,
+    errors: tuple[type[HubError], ...] = (),
+    tags: tuple[str, ...] = (),
+    request_content_type: str = "application/json",
+) -> Callable[[F], F]:
+    """Describe a handler for the OpenAPI document (documentation only; no behaviour)."""
+
+    def decorate(fn: F) -> F:
+        fn.__openapi__ = Operation(  # type: ignore[attr-defined]
+            summary=summary,
+            request=request,
+            response=response,
+            status=status,
+            query=query,
+            auth=auth,
+            errors=errors,
+            tags=tags,
+            description=(fn.__doc__ or "").strip(),
+            request_content_type=request_content_type,
+        )
+        return fn
+
+    return decorate
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+def _walk(routes: Sequence[BaseRoute], prefix: str = "") -> list[tuple[str, Route]]:
+    found: list[tuple[str, Route]] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            found.extend(_walk(route.routes, prefix + route.path))
+        elif isinstance(route, Route):
+            found.append((prefix + route.path, route))
+    return found
+
+
+def _path_params(path: str) -> list[dict[str, Any]]:
+    params = []
+    for part in path.split("/"):
+        if part.startswith("{") and part.endswith("}"):
+            name = part[1:-1].split(":")[0]
+            params.append(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            )
+    return params
+
+
+def openapi_document(routes: Sequence[BaseRoute], *, title: str, version: str) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            components[name] = sub
+        components[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    error_ref = ref(ErrorEnvelope)
+    paths: dict[str, Any] = {}
+    for path, route in _walk(routes):
+        op: Operation | None = getattr(route.endpoint, "__openapi__", None)
+        if op is None or not path.startswith("/api/"):
+            continue
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            entry: dict[str, Any] = {
+                "summary": op.summary,
+                "operationId": f"{route.name}_{method.lower()}",
+                "tags": list(op.tags),
+                "responses": {},
+            }
+            if op.description:
+                entry["description"] = op.description
+            params = _path_params(path)
+            if op.query is not None:
+                qschema = op.query.model_json_schema()
+                required = set(qschema.get("required", []))
+                for name, prop in qschema.get("properties", {}).items():
+                    params.append(
+                        {"name": name, "in": "query", "required": name in required, "schema": prop}
+                    )
+            if params:
+                entry["parameters"] = params
+            if op.request is not None:
+                entry["requestBody"] = {
+                    "required": True,
+                    "content": {op.request_content_type: {"schema": ref(op.request)}},
+                }
+            ok: dict[str, Any] = {"description": "Success"}
+            if op.response is not None:
+                ok["content"] = {"application/json": {"schema": ref(op.response)}}
+            entry["responses"][str(op.status)] = ok
+            statuses = {e.status: e for e in op.errors}
+            if op.request is not None:
+                statuses.setdefault(400, InvalidJSON)
+                statuses.setdefault(422, ValidationFailed)
+            if op.auth:
+                statuses.setdefault(401, next(c for c in all_error_classes() if c.status == 401))
+                entry["security"] = [{"bearer": []}, {"session": []}]
+            for status, cls in sorted(statuses.items()):
+                entry["responses"][str(status)] = {
+                    "description": cls.default_message,
+                    "content": {"application/json": {"schema": error_ref}},
+                }
+            paths.setdefault(path, {})[method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Errors always use the shape "
+            '{"error": {"code", "message", "details?"}}; codes: '
+            + ", ".join(c.value for c in ErrorCode),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "hub_session"},
+            },
+        },
+    }

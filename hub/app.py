@@ -1,0 +1,145 @@
+"""Application factory: wiring only. Rules live in the domain services."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import jinja2
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from hub import __version__
+from hub.api import openapi_document
+from hub.context import HubContext
+from hub.db import Database
+from hub.errors import install_handlers
+from hub.logs import configure_logging
+from hub.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from hub.ratelimit import RateLimiter
+from hub.settings import Settings
+from rooms.bus import Bus, MemoryBus
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_bus(settings: Settings) -> Bus:
+    if settings.redis_url:
+        from rooms.bus_redis import RedisBus
+
+        return RedisBus(settings.redis_url)
+    return MemoryBus()
+
+
+def make_templates() -> Jinja2Templates:
+    # autoescape=True for every template, not select_autoescape(): that one leaves .txt/.jinja
+    # unescaped (FACTS.md, Security).
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(ROOT / "templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return Jinja2Templates(env=env)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    ctx: HubContext = request.app.state.ctx
+    checks = {"db": await ctx.db.ping(), "bus": await ctx.bus.ping()}
+    ok = all(checks.values())
+    body: dict[str, object] = {"status": "ok" if ok else "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request) -> Response:
+    doc = request.app.state.openapi
+    if doc is None:
+        doc = openapi_document(request.app.routes, title="Creation Hub API", version=__version__)
+        request.app.state.openapi = doc
+    return JSONResponse(doc)
+
+
+def domain_routes() -> list[BaseRoute]:
+    """Every domain's routes. Each domain exposes ``routes`` from its ``routes.py``."""
+    from hub.accounts.routes import routes as accounts_routes
+    from hub.web.routes import routes as web_routes
+
+    return [*accounts_routes, *web_routes]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    if settings.environment == "production" and settings.secret_key.get_secret_value().startswith(
+        "dev-insecure"
+    ):
+        raise RuntimeError("HUB_SECRET_KEY must be set in production.")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, json_logs=settings.log_json)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.auto_migrate:
+            from hub.migrate import upgrade_async
+
+            await upgrade_async(settings)
+        db = Database(settings)
+        bus = make_bus(settings)
+        await bus.start()
+        ctx = HubContext(settings=settings, db=db, bus=bus, limiter=RateLimiter(settings.redis_url))
+        app.state.ctx = ctx
+        from hub.lifecycle import start_components, stop_components
+
+        await start_components(ctx)
+        log.info("hub started", extra={"db": db.engine.dialect.name, "bus": type(bus).__name__})
+        try:
+            yield
+        finally:
+            await stop_components(ctx)
+            await bus.stop()
+            await db.dispose()
+            log.info("hub stopped")
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, include_in_schema=False),
+        Route("/readyz", readyz, include_in_schema=False),
+        Route("/metrics", metrics, include_in_schema=False),
+        Route("/api/v1/openapi.json", openapi, include_in_schema=False),
+        *domain_routes(),
+        Mount("/static", app=StaticFiles(directory=str(ROOT / "static")), name="static"),
+    ]
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(SecurityHeadersMiddleware, hsts=settings.https),
+        Middleware(
+            BodyLimitMiddleware,
+            max_body=settings.max_body_bytes,
+            max_upload=settings.max_upload_bytes,
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=install_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.templates = make_templates()
+    app.state.openapi = None
+    return app

@@ -1,0 +1,108 @@
+"""Async database engine and the unit of work.
+
+One request or job is one transaction: services ``flush()`` and never commit; the boundary
+(:func:`unit_of_work`) commits, then runs the after-commit effects queued in :mod:`hub.outbox`
+(bus publishes, job wake-ups), which are dropped on rollback. SQLite runs in WAL mode with a busy
+timeout; Postgres uses asyncpg with ``pool_pre_ping``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from hub.outbox import Outbox
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
+    url = url or settings.effective_database_url
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url,
+            echo=settings.db_echo,
+            # Writers queue on the driver's lock timeout (and busy_timeout) instead of failing.
+            connect_args={"timeout": 30},
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs: dict[str, Any] = {"echo": settings.db_echo, "pool_pre_ping": True}
+    if settings.db_pool_size > 0:
+        kwargs.update(pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size)
+    else:
+        kwargs["poolclass"] = NullPool
+    return create_async_engine(url, **kwargs)
+
+
+class Database:
+    """Owns the engine and hands out units of work."""
+
+    def __init__(self, settings: Settings, *, url: str | None = None) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings, url=url)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: commit on success, roll back on error; then run after-commit effects."""
+        session = self.sessionmaker()
+        outbox = Outbox()
+        session.info["outbox"] = outbox
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            outbox.discard()
+            raise
+        finally:
+            await session.close()
+        await outbox.run()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            log.warning("database ping failed", exc_info=True)
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

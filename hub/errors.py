@@ -1,0 +1,255 @@
+"""One error shape for the whole API.
+
+Every expected failure is a :class:`HubError` subclass with a stable machine-readable
+``code`` and an HTTP ``status``. The handlers in :func:`install_handlers` render them as
+``{"error": {"code": ..., "message": ..., "details": ...}}`` for API routes and as
+``templates/error.html`` for pages. An expected conflict is never a 500.
+See docs/errors.md (checked by tests/hub/test_error_shape.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+log = logging.getLogger(__name__)
+
+
+class ErrorCode(StrEnum):
+    bad_request = "bad_request"
+    invalid_json = "invalid_json"
+    validation_error = "validation_error"
+    unauthenticated = "unauthenticated"
+    invalid_credentials = "invalid_credentials"
+    token_expired = "token_expired"  # noqa: S105 (an error code, not a secret)
+    token_invalid = "token_invalid"  # noqa: S105
+    token_reused = "token_reused"  # noqa: S105
+    csrf_failed = "csrf_failed"
+    forbidden = "forbidden"
+    not_found = "not_found"
+    method_not_allowed = "method_not_allowed"
+    conflict = "conflict"
+    payload_too_large = "payload_too_large"
+    unsupported_media_type = "unsupported_media_type"
+    rate_limited = "rate_limited"
+    insufficient_credits = "insufficient_credits"
+    upload_rejected = "upload_rejected"
+    unavailable = "unavailable"
+    internal_error = "internal_error"
+
+
+class HubError(Exception):
+    """Base of every expected error. Subclasses set ``code`` and ``status`` defaults."""
+
+    code: ErrorCode = ErrorCode.bad_request
+    status: int = 400
+    default_message = "Bad request."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: ErrorCode | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
+        self.message = message or self.default_message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+        self.details = details
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": str(self.code), "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class BadRequest(HubError):
+    code = ErrorCode.bad_request
+    status = 400
+    default_message = "Bad request."
+
+
+class InvalidJSON(HubError):
+    code = ErrorCode.invalid_json
+    status = 400
+    default_message = "The request body is not valid JSON."
+
+
+class ValidationFailed(HubError):
+    code = ErrorCode.validation_error
+    status = 422
+    default_message = "Some fields are invalid."
+
+
+class Unauthenticated(HubError):
+    code = ErrorCode.unauthenticated
+    status = 401
+    default_message = "Sign in first."
+
+
+class InvalidCredentials(HubError):
+    code = ErrorCode.invalid_credentials
+    status = 401
+    default_message = "Wrong email/username or password."
+
+
+class TokenExpired(HubError):
+    code = ErrorCode.token_expired
+    status = 401
+    default_message = "The token has expired."
+
+
+class TokenInvalid(HubError):
+    code = ErrorCode.token_invalid
+    status = 401
+    default_message = "The token is not valid."
+
+
+class TokenReused(HubError):
+    code = ErrorCode.token_reused
+    status = 401
+    default_message = "This refresh token was already used; every token of its family was revoked."
+
+
+class CSRFFailed(HubError):
+    code = ErrorCode.csrf_failed
+    status = 403
+    default_message = "Missing or wrong CSRF token."
+
+
+class Forbidden(HubError):
+    code = ErrorCode.forbidden
+    status = 403
+    default_message = "You are not allowed to do that."
+
+
+class NotFound(HubError):
+    code = ErrorCode.not_found
+    status = 404
+    default_message = "Not found."
+
+
+class Conflict(HubError):
+    code = ErrorCode.conflict
+    status = 409
+    default_message = "That conflicts with the current state."
+
+
+class PayloadTooLarge(HubError):
+    code = ErrorCode.payload_too_large
+    status = 413
+    default_message = "The request body is too large."
+
+
+class UnsupportedMediaType(HubError):
+    code = ErrorCode.unsupported_media_type
+    status = 415
+    default_message = "Send application/json."
+
+
+class RateLimited(HubError):
+    code = ErrorCode.rate_limited
+    status = 429
+    default_message = "Too many requests; try again later."
+
+
+class InsufficientCredits(HubError):
+    code = ErrorCode.insufficient_credits
+    status = 402
+    default_message = "Not enough credits."
+
+
+class Unavailable(HubError):
+    code = ErrorCode.unavailable
+    status = 503
+    default_message = "A dependency is unavailable; try again shortly."
+
+
+_STATUS_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.bad_request,
+    401: ErrorCode.unauthenticated,
+    403: ErrorCode.forbidden,
+    404: ErrorCode.not_found,
+    405: ErrorCode.method_not_allowed,
+    409: ErrorCode.conflict,
+    413: ErrorCode.payload_too_large,
+    415: ErrorCode.unsupported_media_type,
+    429: ErrorCode.rate_limited,
+}
+
+
+def all_error_classes() -> list[type[HubError]]:
+    """Every HubError subclass (imported so far), for docs and tests."""
+    seen: list[type[HubError]] = []
+    stack: list[type[HubError]] = [HubError]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.append(sub)
+                stack.append(sub)
+    return seen
+
+
+def wants_html(request: Request) -> bool:
+    if request.url.path.startswith("/api/"):
+        return False
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept
+
+
+def _render(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str]
+) -> Response:
+    if wants_html(request):
+        templates = getattr(request.app.state, "templates", None)
+        if templates is not None:
+            return templates.TemplateResponse(
+                request,
+                "error.html",
+                {"status": status, "error": body["error"]},
+                status_code=status,
+                headers=headers,
+            )
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def hub_error_handler(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HubError):  # pragma: no cover - registered for HubError only
+        raise exc
+    return _render(request, exc.status, exc.to_dict(), exc.headers)
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # pragma: no cover
+        raise exc
+    code = _STATUS_CODES.get(exc.status_code, ErrorCode.bad_request)
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    body = {"error": {"code": str(code), "message": message}}
+    return _render(request, exc.status_code, body, dict(exc.headers or {}))
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    body = {"error": {"code": str(ErrorCode.internal_error), "message": "Internal server error."}}
+    return _render(request, 500, body, {})
+
+
+def install_handlers() -> dict[Any, Any]:
+    return {
+        HubError: hub_error_handler,
+        HTTPException: http_exception_handler,
+        Exception: unhandled_error_handler,
+    }

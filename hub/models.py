@@ -1,0 +1,11 @@
+"""Imports every domain's tables so that SQLModel.metadata is complete (for Alembic).
+
+Nothing else belongs here.
+"""
+
+from sqlmodel import SQLModel
+
+# Each domain adds its import here when it gets tables, e.g.:
+# from hub.accounts import models as accounts_models
+
+metadata = SQLModel.metadata

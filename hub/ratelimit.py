@@ -1,0 +1,46 @@
+"""Rate limiting with the ``limits`` library: memory storage in embedded mode, Redis when
+``REDIS_URL`` is set (so that several web processes share one budget)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import parse
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from hub.errors import RateLimited
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str = "") -> None:
+        if redis_url:
+            uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
+            self.storage: Storage = storage_from_string(uri)
+        else:
+            self.storage = MemoryStorage()
+        self._limiter = MovingWindowRateLimiter(self.storage)
+
+    async def hit(self, rule: str, *keys: str, message: str | None = None) -> None:
+        """Count one hit for ``keys`` under ``rule`` (e.g. ``"10/minute"``); raise 429 past it."""
+        item = parse(rule)
+        if await self._limiter.hit(item, *keys):
+            return
+        stats = await self._limiter.get_window_stats(item, *keys)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(
+            message or f"Too many attempts; try again in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        )
+
+    async def test(self, rule: str, *keys: str) -> bool:
+        return await self._limiter.test(parse(rule), *keys)
+
+    async def clear(self, rule: str, *keys: str) -> None:
+        await self._limiter.clear(parse(rule), *keys)
+
+    async def reset(self) -> None:
+        await self.storage.reset()

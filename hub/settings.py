@@ -1,0 +1,204 @@
+"""One Settings object, read from environment variables (12-factor).
+
+Conventional names (``DATABASE_URL``, ``REDIS_URL``, ``PORT``, ``HOST``) are used as they are;
+everything else carries the ``HUB_`` prefix. The defaults are the embedded mode: SQLite under
+``./var``, the in-process bus, local media files and the built-in offline image engine. Every field is documented in
+docs/settings.md (``tests/test_docs.py`` checks it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", populate_by_name=True)
+
+    # --- process ---------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", validation_alias=_env("HOST"), description="Interface to bind.")
+    port: int = Field(8000, validation_alias=_env("PORT"), description="TCP port to listen on.")
+    environment: Literal["development", "production", "test"] = Field(
+        "development", description="Deployment environment; production enforces a secret key."
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="External base URL; used for links, OAuth redirects and the Origin allow-list.",
+    )
+    secret_key: SecretStr = Field(
+        SecretStr("dev-insecure-secret-change-me"),
+        description="Signs CSRF tokens and access tokens. Must be set in production.",
+    )
+    log_level: str = Field("INFO", description="Root log level (DEBUG, INFO, WARNING, ...).")
+    log_json: bool = Field(True, description="Emit structured JSON logs (one object per line).")
+    data_dir: Path = Field(
+        Path("./var"), description="Directory for the SQLite file, media and other local state."
+    )
+
+    # --- data layer ------------------------------------------------------------------------
+    database_url: str = Field(
+        "",
+        validation_alias=_env("DATABASE_URL"),
+        description="SQLAlchemy URL. Empty means SQLite at {data_dir}/hub.sqlite3. "
+        "postgresql:// URLs use asyncpg.",
+    )
+    db_pool_size: int = Field(10, description="Postgres connection pool size per process.")
+    db_echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+    auto_migrate: bool = Field(
+        True, description="Run Alembic migrations to head at startup (embedded convenience)."
+    )
+
+    # --- bus -------------------------------------------------------------------------------
+    redis_url: str = Field(
+        "",
+        validation_alias=_env("REDIS_URL"),
+        description="Redis URL for the room bus, presence and rate limits. Empty: in-process.",
+    )
+
+    # --- HTTP limits -----------------------------------------------------------------------
+    max_body_bytes: int = Field(
+        1_048_576, description="Largest accepted JSON/form request body in bytes (413 above)."
+    )
+    max_upload_bytes: int = Field(
+        20 * 1_048_576,
+        validation_alias=AliasChoices("HUB_UPLOAD_MAX_BYTES", "HUB_MAX_UPLOAD_BYTES"),
+        description="Largest accepted image upload in bytes.",
+    )
+    upload_max_pixels: int = Field(
+        40_000_000, description="Largest accepted image upload in pixels (decompression bombs)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Extra origins allowed for API CORS and room sockets."
+    )
+
+    # --- accounts --------------------------------------------------------------------------
+    session_cookie_name: str = Field("hub_session", description="Browser session cookie name.")
+    session_max_age: int = Field(
+        14 * 24 * 3600, description="Browser session lifetime in seconds (sliding)."
+    )
+    access_token_ttl: int = Field(900, description="API access token lifetime in seconds.")
+    refresh_token_ttl: int = Field(
+        30 * 24 * 3600, description="API refresh token lifetime in seconds."
+    )
+    registration_open: bool = Field(True, description="Allow self-service registration.")
+    rate_limit_login: str = Field(
+        "10/minute", description="Login attempts per client IP and per account (limits syntax)."
+    )
+    rate_limit_register: str = Field(
+        "5/minute", description="Registrations per client IP (limits syntax)."
+    )
+    oidc_google_client_id: str = Field("", description="Google OAuth client id (enables Google).")
+    oidc_google_client_secret: SecretStr = Field(
+        SecretStr(""), description="Google OAuth client secret."
+    )
+    oidc_issuer: str = Field(
+        "", description="Generic OIDC issuer URL (discovery at /.well-known/openid-configuration)."
+    )
+    oidc_client_id: str = Field("", description="Client id at the generic OIDC issuer.")
+    oidc_client_secret: SecretStr = Field(
+        SecretStr(""), description="Client secret at the generic OIDC issuer."
+    )
+    oidc_name: str = Field("SSO", description="Button label for the generic OIDC provider.")
+
+    # --- rooms -----------------------------------------------------------------------------
+    room_max_members: int = Field(50, description="Most simultaneous sockets per room.")
+    room_max_message_bytes: int = Field(
+        262_144, description="Largest WebSocket message accepted on room sockets (1009 above)."
+    )
+    room_messages_per_second: float = Field(
+        60.0, description="Sustained messages per second per socket before 4429."
+    )
+    room_store_flush_ms: int = Field(
+        250, description="How far (ms) persisted document updates may lag behind edits."
+    )
+    ws_max_size: int = Field(
+        1_048_576, description="uvicorn --ws-max-size for every WebSocket (bytes)."
+    )
+    graceful_shutdown_seconds: int = Field(
+        10, description="uvicorn graceful shutdown timeout in seconds."
+    )
+
+    # --- generation ------------------------------------------------------------------------
+    embedded_worker: bool = Field(
+        True, description="Run one job worker inside the web process (embedded mode)."
+    )
+    worker_concurrency: int = Field(2, description="Jobs one worker process runs at once.")
+    jobs_per_user_running: int = Field(3, description="Most running jobs per user.")
+    offline_step_delay: float = Field(
+        0.05, description="Pause (s) between offline-engine steps so progress is watchable."
+    )
+    signup_credits: int = Field(100, description="Credits granted to every new account.")
+    comfyui_url: str = Field("", description="ComfyUI base URL (enables the ComfyUI models).")
+    openai_base_url: str = Field(
+        "https://api.openai.com", description="OpenAI-compatible images API base URL."
+    )
+    openai_api_key: SecretStr = Field(
+        SecretStr(""), description="OpenAI API key (enables the OpenAI model)."
+    )
+    openai_model: str = Field("gpt-image-1", description="OpenAI images model name.")
+    seedream_base_url: str = Field(
+        "https://ark.cn-beijing.volces.com/api", description="Volcengine Ark base URL."
+    )
+    seedream_api_key: SecretStr = Field(
+        SecretStr(""), description="Volcengine Ark API key (enables Seedream)."
+    )
+    gemini_base_url: str = Field(
+        "https://generativelanguage.googleapis.com", description="Gemini API base URL."
+    )
+    gemini_api_key: SecretStr = Field(
+        SecretStr(""), description="Gemini API key (enables the Gemini model)."
+    )
+    gemini_model: str = Field("gemini-2.5-flash-image", description="Gemini image model name.")
+    openrouter_base_url: str = Field("https://openrouter.ai", description="OpenRouter base URL.")
+    openrouter_api_key: SecretStr = Field(
+        SecretStr(""), description="OpenRouter API key (enables the OpenRouter model)."
+    )
+    openrouter_model: str = Field(
+        "google/gemini-2.5-flash-image", description="OpenRouter image model name."
+    )
+
+    # --- storage ---------------------------------------------------------------------------
+    media_dir: Path = Field(Path("./var/media"), description="Local media directory.")
+    s3_bucket: str = Field("", description="S3 bucket; when set, media goes to S3 instead.")
+    s3_endpoint_url: str = Field("", description="S3-compatible endpoint URL (MinIO, R2, ...).")
+    s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_access_key_id: str = Field("", description="S3 access key id.")
+    s3_secret_access_key: SecretStr = Field(SecretStr(""), description="S3 secret access key.")
+    s3_public_base_url: str = Field(
+        "", description="Public base URL of the bucket; empty means presigned URLs."
+    )
+
+    # --- derived ---------------------------------------------------------------------------
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://") :]
+            if url.startswith("postgresql://"):
+                url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+            if url.startswith("sqlite:///"):
+                url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+            return url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'hub.sqlite3'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def https(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def allowed_origins(self) -> set[str]:
+        origins = {self.public_url.rstrip("/")}
+        origins.update(o.rstrip("/") for o in self.cors_origins)
+        return origins

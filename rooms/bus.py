@@ -1,0 +1,138 @@
+"""Cross-process fan-out for rooms.
+
+The bus carries **one message per room event** (never one per recipient); every process fans
+the message out to its own local sockets. Payloads are opaque bytes (binary-safe). Each message
+is tagged with the sending process' ``instance_id`` and a process receives none of its own
+messages back (echoes are dropped by the bus, so rooms never see them).
+
+Correctness never rests on the bus alone: after a reconnect the bus calls every
+``on_reconnect`` callback, and rooms re-run a state-vector sync with the store and replay
+events by sequence number. See docs/decisions/0003-bus-reconnect-and-resync.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BusMessage:
+    channel: str
+    sender: str  # instance id of the publishing process
+    payload: bytes
+
+
+Handler = Callable[[BusMessage], Awaitable[None]]
+ReconnectCallback = Callable[[], Awaitable[None]]
+
+
+class Subscription(Protocol):
+    async def unsubscribe(self) -> None: ...
+
+
+@runtime_checkable
+class Bus(Protocol):
+    """What rooms need from a pub/sub transport."""
+
+    instance_id: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        """Send ``payload`` to every *other* process subscribed to ``channel``."""
+
+    async def subscribe(self, channel: str, handler: Handler) -> Subscription:
+        """Register ``handler``; returns only once the subscription is confirmed live."""
+
+    def on_reconnect(self, callback: ReconnectCallback) -> None:
+        """Call ``callback`` after the transport came back (all subscriptions restored)."""
+
+    async def ping(self) -> bool:
+        """True when the transport is reachable (used by ``/readyz``)."""
+
+
+def new_instance_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class _MemorySubscription:
+    def __init__(self, bus: MemoryBus, channel: str, handler: Handler) -> None:
+        self._bus = bus
+        self._channel = channel
+        self._handler = handler
+
+    async def unsubscribe(self) -> None:
+        handlers = self._bus._subscribers.get(self._channel)
+        if handlers and self._handler in handlers:
+            handlers.remove(self._handler)
+            if not handlers:
+                del self._bus._subscribers[self._channel]
+
+
+class MemoryHub:
+    """Connects several :class:`MemoryBus` instances in one process (tests of multi-instance
+    behaviour without Redis). A lone ``MemoryBus`` gets a private hub."""
+
+    def __init__(self) -> None:
+        self.buses: list[MemoryBus] = []
+
+
+class MemoryBus:
+    """In-process bus: the embedded default. With a single process nothing needs to cross, but
+    several ``MemoryBus`` objects sharing a :class:`MemoryHub` behave like processes on Redis."""
+
+    def __init__(self, hub: MemoryHub | None = None, instance_id: str | None = None) -> None:
+        self.instance_id = instance_id or new_instance_id()
+        self._hub = hub or MemoryHub()
+        self._subscribers: dict[str, list[Handler]] = {}
+        self._reconnect_callbacks: list[ReconnectCallback] = []
+        self._started = False
+
+    async def start(self) -> None:
+        if not self._started:
+            self._hub.buses.append(self)
+            self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._hub.buses.remove(self)
+            self._started = False
+        self._subscribers.clear()
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        message = BusMessage(channel=channel, sender=self.instance_id, payload=bytes(payload))
+        for bus in list(self._hub.buses):
+            if bus is self:
+                continue  # echo suppression, as on Redis
+            for handler in list(bus._subscribers.get(channel, ())):
+                try:
+                    await handler(message)
+                except Exception:  # one bad subscriber must not break delivery to others
+                    log.exception("bus handler failed", extra={"channel": channel})
+
+    async def subscribe(self, channel: str, handler: Handler) -> Subscription:
+        self._subscribers.setdefault(channel, []).append(handler)
+        return _MemorySubscription(self, channel, handler)
+
+    def on_reconnect(self, callback: ReconnectCallback) -> None:
+        self._reconnect_callbacks.append(callback)
+
+    async def simulate_reconnect(self) -> None:
+        """Test hook: behave as if the transport dropped and came back."""
+        for callback in list(self._reconnect_callbacks):
+            with contextlib.suppress(Exception):
+                await callback()
+
+    async def ping(self) -> bool:
+        await asyncio.sleep(0)
+        return self._started
