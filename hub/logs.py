@@ -50,6 +50,8 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     handler._hub = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic announces every plugin at INFO on each startup; keep startup logs readable.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # uvicorn's own access log duplicates ours (which carries the request id).
     logging.getLogger("uvicorn.access").handlers.clear()
     logging.getLogger("uvicorn.access").propagate = False

@@ -2,8 +2,8 @@
 
 Conventional names (``DATABASE_URL``, ``REDIS_URL``, ``PORT``, ``HOST``) are used as they are;
 everything else carries the ``HUB_`` prefix. The defaults are the embedded mode: SQLite under
-``./var``, the in-process bus, local media files and the built-in offline image engine. Every field is documented in
-docs/settings.md (``tests/test_docs.py`` checks it).
+``./var``, the in-process bus, local media files and the built-in offline image engine.
+Every field is documented in docs/settings.md (``tests/test_docs.py`` checks it).
 """
 
 from __future__ import annotations

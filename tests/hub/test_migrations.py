@@ -1,0 +1,66 @@
+"""One Alembic history, valid on SQLite and Postgres: upgrade, downgrade to base, upgrade again,
+and the migrated schema matches the models (so nobody ships a model without its migration)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine as create_sync_engine
+
+from hub import migrate
+from hub.models import metadata
+from tests.helpers import PG_ADMIN_URL, port_open, service_missing
+
+
+def _schema_diff(sync_url: str) -> list[object]:
+    engine = create_sync_engine(sync_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diffs = compare_metadata(context, metadata)
+    finally:
+        engine.dispose()
+    # SQLite reflects no comments and some server defaults differently; keep real differences.
+    return [d for d in diffs if not (isinstance(d, tuple) and d and d[0] == "modify_comment")]
+
+
+def _roundtrip(async_url: str) -> None:
+    migrate.upgrade(async_url, "head")
+    migrate.downgrade(async_url, "base")
+    migrate.upgrade(async_url, "head")
+
+
+def test_migrations_roundtrip_on_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite3"
+    _roundtrip(f"sqlite+aiosqlite:///{path}")
+    assert _schema_diff(f"sqlite:///{path}") == []
+
+
+@pytest.mark.postgres
+def test_migrations_roundtrip_on_postgres() -> None:
+    if not port_open("127.0.0.1", 5432):
+        service_missing("PostgreSQL at 127.0.0.1:5432", "connection refused")
+    import asyncpg
+
+    name = f"hub_mig_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        base = PG_ADMIN_URL.rsplit("/", 1)[0]
+        _roundtrip(f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://"))
+        sync_url = f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")
+        assert _schema_diff(sync_url) == []
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
