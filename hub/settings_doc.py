@@ -1,4 +1,6 @@
-"""Render docs/settings.md from the Settings class: ``python -m hub.settings_doc > docs/settings.md``.
+"""Render docs/settings.md from the Settings class.
+
+Run ``python -m hub.settings_doc > docs/settings.md``.
 
 ``tests/test_docs.py`` fails when a setting is missing from that page, so the page cannot drift.
 """
@@ -24,10 +26,8 @@ def env_names(name: str) -> list[str]:
 
 def _default(name: str) -> str:
     field = Settings.model_fields[name]
-    if field.default_factory is not None:
-        value = field.default_factory()  # type: ignore[call-arg]
-    else:
-        value = field.default
+    factory = field.default_factory
+    value = factory() if factory is not None else field.default  # type: ignore[call-arg]
     if isinstance(value, SecretStr):
         return "*(secret; empty)*" if not value.get_secret_value() else "*(dev-only value)*"
     if value == "" or value == []:
@@ -39,9 +39,10 @@ def render() -> str:
     lines = [
         "# Settings",
         "",
-        "Every setting is an environment variable. Conventional names (`DATABASE_URL`, `REDIS_URL`,",
-        "`HOST`, `PORT`) are used as they are; the rest carry the `HUB_` prefix. The defaults are the",
-        "embedded mode: SQLite in `./var`, the in-process bus, local media, the offline image engine.",
+        "Every setting is an environment variable. Conventional names (`DATABASE_URL`,",
+        "`REDIS_URL`, `HOST`, `PORT`) are used as they are; the rest carry the `HUB_` prefix.",
+        "The defaults are the embedded mode: SQLite in `./var`, the in-process bus, local media,",
+        "the offline image engine.",
         "Generated from `hub/settings.py` by `python -m hub.settings_doc > docs/settings.md`.",
         "",
         "| Variable | Default | Description |",
