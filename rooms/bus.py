@@ -33,6 +33,30 @@ class BusMessage:
 Handler = Callable[[BusMessage], Awaitable[None]]
 ReconnectCallback = Callable[[], Awaitable[None]]
 
+MAX_CHANNEL_LENGTH = 512
+
+
+class BusUnavailable(ConnectionError):
+    """The transport cannot carry this call now (stopped, reconnecting, or no acknowledgement in
+    time). Raised quickly instead of hanging; nothing is buffered. Rooms may drop the message:
+    the resync after the reconnect restores what other processes missed."""
+
+
+def check_channel(channel: str) -> str:
+    """Both backends reject the same bad channel names, so embedded mode catches the bug too."""
+    if not isinstance(channel, str) or not channel:
+        raise ValueError("bus channel must be a non-empty str")
+    if len(channel) > MAX_CHANNEL_LENGTH:
+        raise ValueError(f"bus channel is longer than {MAX_CHANNEL_LENGTH} characters")
+    return channel
+
+
+def check_payload(payload: bytes | bytearray | memoryview) -> bytes:
+    # bytes(5) would silently become five zero bytes, and str needs an encoding: refuse both.
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise TypeError(f"bus payload must be bytes, not {type(payload).__name__}")
+    return bytes(payload)
+
 
 class Subscription(Protocol):
     async def unsubscribe(self) -> None: ...
@@ -49,7 +73,9 @@ class Bus(Protocol):
     async def stop(self) -> None: ...
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        """Send ``payload`` to every *other* process subscribed to ``channel``."""
+        """Send ``payload`` to every *other* process subscribed to ``channel``.
+
+        Raises :class:`BusUnavailable` quickly when the transport is down (never hangs)."""
 
     async def subscribe(self, channel: str, handler: Handler) -> Subscription:
         """Register ``handler``; returns only once the subscription is confirmed live."""
@@ -70,8 +96,13 @@ class _MemorySubscription:
         self._bus = bus
         self._channel = channel
         self._handler = handler
+        self._done = False
 
     async def unsubscribe(self) -> None:
+        # Idempotent: a second call must not remove another registration of the same handler.
+        if self._done:
+            return
+        self._done = True
         handlers = self._bus._subscribers.get(self._channel)
         if handlers and self._handler in handlers:
             handlers.remove(self._handler)
@@ -110,7 +141,8 @@ class MemoryBus:
         self._subscribers.clear()
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        message = BusMessage(channel=channel, sender=self.instance_id, payload=bytes(payload))
+        data = check_payload(payload)
+        message = BusMessage(channel=check_channel(channel), sender=self.instance_id, payload=data)
         for bus in list(self._hub.buses):
             if bus is self:
                 continue  # echo suppression, as on Redis
@@ -121,7 +153,7 @@ class MemoryBus:
                     log.exception("bus handler failed", extra={"channel": channel})
 
     async def subscribe(self, channel: str, handler: Handler) -> Subscription:
-        self._subscribers.setdefault(channel, []).append(handler)
+        self._subscribers.setdefault(check_channel(channel), []).append(handler)
         return _MemorySubscription(self, channel, handler)
 
     def on_reconnect(self, callback: ReconnectCallback) -> None:

@@ -1,0 +1,1 @@
+"""Fault injection: real services stopped, restarted, cut or slowed while the hub runs."""
