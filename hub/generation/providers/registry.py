@@ -1,0 +1,306 @@
+"""Model presets and the registry that builds providers from plain configuration.
+
+A *preset* is what a user picks ("Offline paint", "Seedream"); it names a provider, the model
+string that provider gets, default steps, a size cap, who may use it and what it costs. The
+registry is built from a plain mapping (the lead builds it from ``Settings``; keys are the
+``HUB_*`` variable names without the prefix, lower-case) so this package imports nothing from
+the rest of the hub. Offline presets are always there; a remote one appears only when its URL
+or key is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+
+from .base import GenerationRequest, InvalidRequest, Provider
+from .comfyui import ComfyUIConfig, ComfyUIProvider
+from .gemini import DEFAULT_GEMINI_BASE_URL, DEFAULT_GEMINI_MODEL, GeminiConfig, GeminiProvider
+from .offline import OfflineConfig, OfflineProvider
+from .openai_images import (
+    DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_OPENAI_MODEL,
+    DEFAULT_SEEDREAM_BASE_URL,
+    DEFAULT_SEEDREAM_MODEL,
+    OpenAIImagesConfig,
+    OpenAIImagesProvider,
+    api_root,
+    seedream_config,
+)
+from .openrouter import (
+    DEFAULT_OPENROUTER_BASE_URL,
+    DEFAULT_OPENROUTER_MODEL,
+    OpenRouterConfig,
+    OpenRouterProvider,
+)
+
+
+class UnknownPreset(InvalidRequest):
+    """The requested preset does not exist or is not enabled on this server."""
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    id: str
+    label: str
+    provider: str  # a provider name in the registry
+    provider_model: str  # becomes GenerationRequest.model
+    default_steps: int
+    max_size: int  # longest side, pixels
+    roles_allowed: frozenset[str] = frozenset()  # empty: every role
+    cost_per_image: int = 1
+
+    def allows(self, role: str) -> bool:
+        return not self.roles_allowed or role in self.roles_allowed
+
+    def check(self, request: GenerationRequest) -> None:
+        if max(request.width, request.height) > self.max_size:
+            raise InvalidRequest(
+                f"{self.label} makes images up to {self.max_size} pixels per side."
+            )
+
+    def request(self, prompt: str, **fields: Any) -> GenerationRequest:
+        """A request for this preset: its model and default steps unless given."""
+        fields.setdefault("steps", self.default_steps)
+        request = GenerationRequest(prompt=prompt, model=self.provider_model, **fields)
+        self.check(request)
+        return request
+
+    def cost(self, count: int) -> int:
+        return self.cost_per_image * count
+
+
+class ProviderRegistry:
+    def __init__(self, providers: Mapping[str, Provider], presets: Iterable[ModelPreset]) -> None:
+        self._providers = dict(providers)
+        self._presets: dict[str, ModelPreset] = {}
+        for preset in presets:
+            if preset.id in self._presets:
+                raise ValueError(f"Duplicate model preset id {preset.id!r}.")
+            if preset.provider not in self._providers:
+                raise ValueError(
+                    f"Preset {preset.id!r} uses provider {preset.provider!r}, which is not set up."
+                )
+            self._presets[preset.id] = preset
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> ProviderRegistry:
+        providers, presets = build_providers(config, transports=transports)
+        return cls(providers, presets)
+
+    @property
+    def presets(self) -> tuple[ModelPreset, ...]:
+        return tuple(self._presets.values())
+
+    def presets_for_role(self, role: str) -> tuple[ModelPreset, ...]:
+        return tuple(p for p in self._presets.values() if p.allows(role))
+
+    def preset(self, preset_id: str) -> ModelPreset:
+        try:
+            return self._presets[preset_id]
+        except KeyError:
+            raise UnknownPreset(f"Unknown model preset {preset_id!r}.") from None
+
+    def provider(self, name: str) -> Provider:
+        return self._providers[name]
+
+    def resolve(self, preset_id: str) -> tuple[ModelPreset, Provider]:
+        preset = self.preset(preset_id)
+        return preset, self._providers[preset.provider]
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+
+
+OFFLINE_PRESETS = (
+    ModelPreset("offline-sketch", "Offline sketch", "offline", "sketch", 8, 1024, cost_per_image=1),
+    ModelPreset("offline-paint", "Offline paint", "offline", "paint", 20, 1536, cost_per_image=1),
+    ModelPreset(
+        "offline-detail", "Offline detail", "offline", "detail", 40, 2048, cost_per_image=2
+    ),
+)
+
+
+# Every key build_providers reads; each is HUB_<KEY> in the environment (docs/providers.md).
+CONFIG_KEYS = (
+    "offline_step_delay",
+    "offline_preview_size",
+    "comfyui_url",
+    "comfyui_checkpoint",
+    "openai_base_url",
+    "openai_api_key",
+    "openai_model",
+    "seedream_base_url",
+    "seedream_api_key",
+    "seedream_model",
+    "seedream_watermark",
+    "gemini_base_url",
+    "gemini_api_key",
+    "gemini_model",
+    "openrouter_base_url",
+    "openrouter_api_key",
+    "openrouter_model",
+)
+
+
+def _get(config: Mapping[str, Any], key: str) -> Any:
+    if key not in CONFIG_KEYS:
+        raise KeyError(f"{key!r} is not in CONFIG_KEYS; add it there and to docs/providers.md")
+    return config.get(key)
+
+
+def _text(config: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = _get(config, key)
+    if value is None:
+        return default
+    secret = getattr(value, "get_secret_value", None)  # pydantic SecretStr, without importing it
+    if callable(secret):
+        value = secret()
+    text = str(value).strip()
+    return text or default
+
+
+def _number(config: Mapping[str, Any], key: str, default: float) -> float:
+    value = _get(config, key)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a number, got {value!r}.") from None
+
+
+def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = _get(config, key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{key} must be true or false, got {value!r}.")
+
+
+def build_providers(
+    config: Mapping[str, Any],
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> tuple[dict[str, Provider], list[ModelPreset]]:
+    """Providers and presets for ``config`` (keys: see docs/providers.md).
+
+    Every config is validated before any provider (and its HTTP client) is created, so a bad
+    value raises ``ValueError`` without leaving clients behind.
+    """
+    transports = transports or {}
+    offline = OfflineConfig(
+        step_delay=_number(config, "offline_step_delay", 0.05),
+        preview_size=int(_number(config, "offline_preview_size", 64)),
+    )
+    factories: dict[str, Callable[[], Provider]] = {"offline": lambda: OfflineProvider(offline)}
+    presets = list(OFFLINE_PRESETS)
+
+    comfyui_url = _text(config, "comfyui_url")
+    if comfyui_url:
+        comfyui = ComfyUIConfig(
+            base_url=comfyui_url,
+            checkpoint=_text(config, "comfyui_checkpoint", ComfyUIConfig.checkpoint),
+        )
+        factories["comfyui"] = lambda: ComfyUIProvider(comfyui, transport=transports.get("comfyui"))
+        presets.append(
+            ModelPreset(
+                "comfyui", "ComfyUI", "comfyui", comfyui.checkpoint, 25, 2048, cost_per_image=4
+            )
+        )
+
+    openai_key = _text(config, "openai_api_key")
+    openai_url = _text(config, "openai_base_url", DEFAULT_OPENAI_BASE_URL)
+    # A key enables OpenAI; so does a non-default URL (a local compatible server needs no key).
+    if openai_key or api_root(openai_url, "") != DEFAULT_OPENAI_BASE_URL:
+        openai = OpenAIImagesConfig(
+            api_key=openai_key,
+            base_url=openai_url,
+            model=_text(config, "openai_model", DEFAULT_OPENAI_MODEL),
+        )
+        factories["openai"] = lambda: OpenAIImagesProvider(
+            openai, transport=transports.get("openai")
+        )
+        presets.append(
+            ModelPreset(
+                "openai",
+                f"OpenAI {openai.model}",
+                "openai",
+                openai.model,
+                1,
+                1792,
+                cost_per_image=10,
+            )
+        )
+
+    seedream_key = _text(config, "seedream_api_key")
+    if seedream_key:
+        seedream = seedream_config(
+            seedream_key,
+            base_url=_text(config, "seedream_base_url", DEFAULT_SEEDREAM_BASE_URL),
+            model=_text(config, "seedream_model", DEFAULT_SEEDREAM_MODEL),
+            watermark=_flag(config, "seedream_watermark", False),
+        )
+        factories["seedream"] = lambda: OpenAIImagesProvider(
+            seedream, transport=transports.get("seedream")
+        )
+        presets.append(
+            ModelPreset(
+                "seedream", "Seedream", "seedream", seedream.model, 1, 4096, cost_per_image=6
+            )
+        )
+
+    gemini_key = _text(config, "gemini_api_key")
+    if gemini_key:
+        gemini = GeminiConfig(
+            api_key=gemini_key,
+            base_url=_text(config, "gemini_base_url", DEFAULT_GEMINI_BASE_URL),
+            model=_text(config, "gemini_model", DEFAULT_GEMINI_MODEL),
+        )
+        factories["gemini"] = lambda: GeminiProvider(gemini, transport=transports.get("gemini"))
+        presets.append(
+            ModelPreset("gemini", "Gemini", "gemini", gemini.model, 1, 2048, cost_per_image=8)
+        )
+
+    openrouter_key = _text(config, "openrouter_api_key")
+    if openrouter_key:
+        openrouter = OpenRouterConfig(
+            api_key=openrouter_key,
+            base_url=_text(config, "openrouter_base_url", DEFAULT_OPENROUTER_BASE_URL),
+            model=_text(config, "openrouter_model", DEFAULT_OPENROUTER_MODEL),
+        )
+        factories["openrouter"] = lambda: OpenRouterProvider(
+            openrouter, transport=transports.get("openrouter")
+        )
+        presets.append(
+            ModelPreset(
+                "openrouter",
+                f"OpenRouter {openrouter.model}",
+                "openrouter",
+                openrouter.model,
+                1,
+                2048,
+                cost_per_image=8,
+            )
+        )
+    return {name: factory() for name, factory in factories.items()}, presets
+
+
+def with_roles(preset: ModelPreset, *roles: str) -> ModelPreset:
+    """A copy of ``preset`` limited to ``roles`` (for deployments that restrict costly models)."""
+    return replace(preset, roles_allowed=frozenset(roles))
