@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from hub import __version__
+from hub.accounts.cookies import SessionCookieMiddleware
 from hub.api import openapi_document
 from hub.context import HubContext
 from hub.db import Database
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware = [
         Middleware(RequestIdMiddleware),
         Middleware(SecurityHeadersMiddleware, hsts=settings.https),
+        Middleware(SessionCookieMiddleware, settings=settings),
         Middleware(
             BodyLimitMiddleware,
             max_body=settings.max_body_bytes,

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import DateTime, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
 
 from hub.outbox import Outbox
 from hub.settings import Settings
@@ -31,6 +32,32 @@ log = logging.getLogger(__name__)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that always hands back UTC-aware datetimes.
+
+    SQLite has no time zone type and returns naive values; comparing those with ``utcnow()``
+    raises ``TypeError``. Stores UTC, reads UTC on both databases (same DDL as
+    ``sa.DateTime(timezone=True)`` in migrations).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("UTCDateTime needs an aware datetime (use hub.db.utcnow()).")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -84,6 +111,8 @@ class Database:
         session = self.sessionmaker()
         outbox = Outbox()
         session.info["outbox"] = outbox
+        # Services read policy (signup credits, queue caps) from here: they only get a session.
+        session.info["settings"] = self.settings
         try:
             yield session
             await session.commit()

@@ -1,0 +1,1 @@
+"""Accounts: users, browser sessions, API tokens, OIDC sign-in (docs/accounts.md)."""

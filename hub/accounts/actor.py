@@ -1,0 +1,33 @@
+"""Who is making a request. Re-exported by :mod:`hub.accounts.deps`, which is where other domains
+import it from; it lives apart so that the service layer can use it without an import cycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+RoleName = Literal["user", "moderator", "admin"]
+AuthKind = Literal["session", "access_token", "api_token"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int
+    username: str
+    display_name: str
+    role: RoleName
+    auth: AuthKind
+    # The browser session (SHA-256 of the cookie) when ``auth == "session"``; lets other domains
+    # end things tied to one login (e.g. close that session's sockets at logout).
+    session_id: str | None = None
+    # The refresh-token family for ``access_token``, the personal token id for ``api_token``.
+    token_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_moderator(self) -> bool:
+        """Moderators and admins may moderate."""
+        return self.role in ("moderator", "admin")

@@ -1,0 +1,192 @@
+"""Request and response bodies of the accounts API (pydantic; they feed the OpenAPI document)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal["user", "moderator", "admin"]
+
+USERNAME_RE = re.compile(r"^[a-zA-Z0-9_]{3,32}$")
+# Deliberately simple: one @, no spaces or controls, a dot in the domain. Deliverability is the
+# mail server's business; this only keeps obvious garbage out of a unique column.
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+PASSWORD_MIN = 8
+PASSWORD_MAX = 256
+
+# Names that would be confusing (impersonating staff) or collide with paths and words of the UI.
+RESERVED_USERNAMES = frozenset(
+    {
+        "about", "abuse", "account", "accounts", "admin", "administrator", "anonymous", "api",
+        "auth", "bot", "contact", "credits", "everyone", "feed", "feeds", "forum", "guest",
+        "help", "here", "hub", "info", "login", "logout", "me", "media", "mod", "moderator",
+        "moderators", "new", "nobody", "none", "null", "official", "oidc", "owner", "postmaster",
+        "prompts", "register", "root", "room", "rooms", "security", "settings", "signin",
+        "signup", "staff", "static", "support", "sysadmin", "system", "team", "test", "undefined",
+        "user", "users", "webmaster", "www", "yjs",
+    }
+)  # fmt: skip
+
+
+def _no_controls(value: str, *, allow_newlines: bool = False) -> str:
+    for char in value:
+        if allow_newlines and char in "\n\t":
+            continue
+        if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn"}:
+            raise ValueError("must not contain control or invisible characters")
+    return value
+
+
+def check_username(value: str) -> str:
+    if not USERNAME_RE.match(value):
+        raise ValueError("use 3-32 letters, digits or underscores")
+    if value.lower() in RESERVED_USERNAMES:
+        raise ValueError("this username is reserved")
+    return value
+
+
+def check_email(value: str) -> str:
+    value = value.strip()
+    if len(value) > 254 or not EMAIL_RE.match(value):
+        raise ValueError("is not a valid email address")
+    return value
+
+
+def _check_display_name(value: str) -> str:
+    value = _no_controls(value.strip())
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+def _check_bio(value: str) -> str:
+    return _no_controls(value.strip(), allow_newlines=True)
+
+
+Username = Annotated[str, Field(min_length=3, max_length=32), AfterValidator(check_username)]
+Email = Annotated[str, Field(min_length=3, max_length=320), AfterValidator(check_email)]
+Password = Annotated[str, Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+DisplayName = Annotated[
+    str, Field(min_length=1, max_length=64), AfterValidator(_check_display_name)
+]
+Bio = Annotated[str, Field(max_length=500), AfterValidator(_check_bio)]
+
+
+class _In(BaseModel):
+    # Unknown fields are refused ("role": "admin" in a sign-up body gets a clear 422).
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterIn(_In):
+    email: Email
+    username: Username
+    password: Password = Field(description=f"{PASSWORD_MIN}-{PASSWORD_MAX} characters.")
+    display_name: DisplayName | None = None
+
+
+class LoginIn(_In):
+    login: str = Field(min_length=1, max_length=320, description="Email or username.")
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX)
+
+
+class RefreshIn(_In):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class ProfileUpdateIn(_In):
+    display_name: DisplayName | None = None
+    bio: Bio | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if self.display_name is None and self.bio is None:
+            raise ValueError("send display_name and/or bio")
+        return self
+
+
+class PasswordChangeIn(_In):
+    current_password: str | None = Field(
+        None,
+        max_length=PASSWORD_MAX,
+        description="Required when the account has a password (accounts made through an identity "
+        "provider may set their first one without it).",
+    )
+    new_password: Password
+
+
+class PersonalTokenIn(_In):
+    name: DisplayName = Field(description="What the token is for (shown in the list).")
+    expires_in_days: int | None = Field(
+        None, ge=1, le=3650, description="Omit for a token that lives until revoked."
+    )
+
+
+class RoleIn(_In):
+    role: Role
+
+
+class UserPublic(BaseModel):
+    user_id: int
+    username: str
+    display_name: str
+    bio: str
+    avatar_url: str
+    role: Role
+    created_at: datetime
+
+
+class UserPrivate(UserPublic):
+    email: str
+    email_verified: bool
+    is_active: bool
+    has_password: bool
+
+
+class SessionOut(BaseModel):
+    user: UserPrivate
+    csrf_token: str = Field(description="Send as X-CSRF-Token on unsafe cookie requests.")
+
+
+class TokenPairOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (an OAuth token type)
+    expires_in: int = Field(description="Access token lifetime in seconds.")
+    refresh_token: str
+    refresh_expires_in: int = Field(description="Refresh token lifetime in seconds.")
+
+
+class RevokeOut(BaseModel):
+    revoked: bool = Field(description="False when the token was unknown or already revoked.")
+
+
+class PersonalTokenOut(BaseModel):
+    token_id: int
+    name: str
+    token_prefix: str = Field(description="The first characters, to tell tokens apart.")
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+class PersonalTokenCreated(BaseModel):
+    token: PersonalTokenOut
+    secret: str = Field(description="The token itself (hub_pat_...). Shown once, never again.")
+
+
+class PersonalTokenPage(BaseModel):
+    items: list[PersonalTokenOut]
+    next_cursor: str | None = None
+
+
+class ProviderOut(BaseModel):
+    name: str
+    label: str
+    login_url: str
+
+
+class ProvidersOut(BaseModel):
+    providers: list[ProviderOut]
