@@ -19,12 +19,25 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 
 from hub.settings import Settings
 from tests.helpers import PG_ADMIN_URL, free_port, port_open, service_missing
 
 TEST_ORIGIN = "http://testserver"
+
+# Production argon2 parameters cost ~170 ms per hash; the suite creates hundreds of users.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher() -> Iterator[PasswordHasher]:
+    from hub.accounts import security
+
+    previous = security.set_password_hasher(FAST_HASHER)
+    yield FAST_HASHER
+    security.set_password_hasher(previous)
 
 
 def _base_settings(tmp: Path, **overrides: Any) -> Settings:
