@@ -80,9 +80,16 @@ async def openapi(request: Request) -> Response:
 def domain_routes() -> list[BaseRoute]:
     """Every domain's routes. Each domain exposes ``routes`` from its ``routes.py``."""
     from hub.accounts.routes import routes as accounts_routes
+    from hub.collab.routes import routes as collab_routes
+    from hub.storage.routes import routes as storage_routes
     from hub.web.routes import routes as web_routes
 
-    return [*accounts_routes, *web_routes]
+    return [
+        *accounts_routes,
+        *collab_routes,
+        *storage_routes,
+        *web_routes,
+    ]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

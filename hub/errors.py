@@ -39,6 +39,11 @@ class ErrorCode(StrEnum):
     rate_limited = "rate_limited"
     insufficient_credits = "insufficient_credits"
     upload_rejected = "upload_rejected"
+    room_closed = "room_closed"
+    room_full = "room_full"
+    invite_expired = "invite_expired"
+    invite_revoked = "invite_revoked"
+    invite_exhausted = "invite_exhausted"
     unavailable = "unavailable"
     internal_error = "internal_error"
 

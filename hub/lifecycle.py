@@ -10,8 +10,19 @@ from hub.context import HubContext
 
 
 async def start_components(ctx: HubContext) -> None:
-    return None
+    from hub.storage.component import open_storage
+
+    ctx.extras["storage"] = await open_storage(ctx.settings)
+    from hub.collab.component import start_rooms
+
+    await start_rooms(ctx)
 
 
 async def stop_components(ctx: HubContext) -> None:
-    return None
+    from hub.collab.component import stop_rooms
+
+    # Rooms first: closing their sockets flushes documents into the database.
+    await stop_rooms(ctx)
+    storage = ctx.extras.pop("storage", None)
+    if storage is not None:
+        await storage.aclose()

@@ -8,5 +8,6 @@ from sqlmodel import SQLModel
 # Each domain adds its import here when it gets tables, e.g.:
 # from hub.accounts import models as accounts_models
 from hub.accounts import models as accounts_models  # noqa: F401
+from hub.collab import models as collab_models  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -18,7 +18,9 @@ class RateLimiter:
     def __init__(self, redis_url: str = "") -> None:
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            self.storage: Storage = storage_from_string(uri)
+            # redis-py (a dependency already) instead of limits' default async driver, coredis,
+            # which is not installed: without this the app cannot start with REDIS_URL set.
+            self.storage: Storage = storage_from_string(uri, implementation="redispy")
         else:
             self.storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(self.storage)

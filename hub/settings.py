@@ -118,6 +118,25 @@ class Settings(BaseSettings):
     room_store_flush_ms: int = Field(
         250, description="How far (ms) persisted document updates may lag behind edits."
     )
+    room_event_window: int = Field(
+        1000,
+        ge=1,
+        description="Room events kept replayable per room (?since=); older ones need a resync.",
+    )
+    room_chat_retention_days: int = Field(
+        0, ge=0, description="Delete chat messages older than this (0: keep chat history forever)."
+    )
+    room_retention_interval: float = Field(
+        3600.0, gt=0, description="Seconds between runs of the room event retention job."
+    )
+    rate_limit_room_create: str = Field(
+        "30/hour", description="Rooms one user may create (limits syntax)."
+    )
+    redis_key_prefix: str = Field(
+        "hub:",
+        description="Prefix of the Redis keys and channels of room presence and room buses "
+        "(lets several hubs share one Redis).",
+    )
     ws_max_size: int = Field(
         1_048_576, description="uvicorn --ws-max-size for every WebSocket (bytes)."
     )
@@ -135,6 +154,35 @@ class Settings(BaseSettings):
         0.05, description="Pause (s) between offline-engine steps so progress is watchable."
     )
     signup_credits: int = Field(100, description="Credits granted to every new account.")
+    jobs_max_running: int = Field(
+        16, description="Most jobs running at once across every worker (global cap)."
+    )
+    jobs_per_user_queued: int = Field(
+        100, description="Most queued jobs per user; more answer 429 until some finish."
+    )
+    job_max_attempts: int = Field(
+        3, description="Attempts per job (retryable provider errors, expired leases)."
+    )
+    job_lease_seconds: float = Field(
+        30.0, description="Job lease; a job whose worker stops renewing it is re-queued after it."
+    )
+    job_poll_interval: float = Field(
+        0.5, description="Seconds between a worker's queue polls (and cancel checks)."
+    )
+    job_retry_base_seconds: float = Field(
+        2.0, description="First retry delay; doubles per attempt (exponential backoff)."
+    )
+    job_retry_max_seconds: float = Field(300.0, description="Longest retry delay in seconds.")
+    job_cancel_grace_seconds: float = Field(
+        5.0, description="How long a canceled or stopping job may take to stop before it is cut."
+    )
+    job_retention_days: int = Field(
+        30, description="Failed and canceled jobs are deleted after this many days."
+    )
+    job_batch_max_prompts: int = Field(16, description="Most prompts in one batch request.")
+    rate_limit_generate: str = Field(
+        "60/minute", description="Generation requests per user (limits syntax)."
+    )
     comfyui_url: str = Field("", description="ComfyUI base URL (enables the ComfyUI models).")
     openai_base_url: str = Field(
         "https://api.openai.com", description="OpenAI-compatible images API base URL."

@@ -1,0 +1,828 @@
+"""Rules of rooms as a product: who sees a room, who may change it, membership, invites.
+
+Access (one function decides it for the API, the page and the sockets: :func:`resolve_role`):
+
+* members have their role (owner, editor, viewer);
+* archived rooms exist for their owner only; private rooms for their members only (everyone else
+  gets 404, whether the room exists or not);
+* public and unlisted rooms admit any signed-in user as a viewer; visitors who are not signed in
+  may watch a public room whose owner allows it, and get 401 elsewhere;
+* closed rooms stay readable but accept no sockets, invites or members (409 / 4410).
+
+Changes that affect people connected now (kick, role change, close, narrower access) are applied
+on every process after the transaction commits (``after_commit`` + :class:`RoomsComponent`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from hub.accounts import service as accounts
+from hub.accounts.deps import Actor
+from hub.accounts.schemas import UserPublic
+from hub.collab.errors import (
+    InviteExhausted,
+    InviteExpired,
+    InviteNotFound,
+    InviteRevoked,
+    NotAMember,
+    NotRoomOwner,
+    OwnerCannotLeave,
+    RoomClosed,
+    RoomFull,
+    RoomNotFound,
+)
+from hub.collab.models import (
+    MemberRole,
+    Room,
+    RoomInvite,
+    RoomMember,
+    RoomState,
+    Visibility,
+)
+from hub.collab.schemas import (
+    ChatMessageOut,
+    ChatPage,
+    DocumentOut,
+    HistoryPage,
+    InviteAccepted,
+    InviteCreated,
+    InviteOut,
+    InvitePage,
+    MemberOut,
+    MemberPage,
+    OnlineOut,
+    RoleName,
+    RoomOut,
+    RoomPage,
+    SnapshotOut,
+    UserRef,
+)
+from hub.db import utcnow
+from hub.errors import BadRequest, Conflict, Unauthenticated
+from hub.outbox import after_commit
+from hub.pagination import decode_cursor, encode_cursor
+from rooms.room import new_document, read_document
+
+if TYPE_CHECKING:
+    from hub.collab.component import RoomsComponent
+
+RANK = {MemberRole.viewer: 0, MemberRole.editor: 1, MemberRole.owner: 2}
+CHAT_EVENT = "chat.message"
+SLUG_SUFFIX_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no look-alikes (l/1, o/0)
+
+
+def _rank(role: str) -> int:
+    return RANK[MemberRole(role)]
+
+
+# --- slugs and tokens ----------------------------------------------------------------------------
+
+
+def slugify(title: str, *, max_length: int = 48) -> str:
+    """ASCII words of the title ("A Cat, in Rain!" -> "a-cat-in-rain"); "room" when none."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    words = words[:max_length].rstrip("-")
+    return words or "room"
+
+
+def new_slug(title: str) -> str:
+    suffix = "".join(secrets.choice(SLUG_SUFFIX_ALPHABET) for _ in range(8))
+    return f"{slugify(title)}-{suffix}"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- access --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoomAccess:
+    room: Room
+    room_id: int
+    role: MemberRole
+    member: RoomMember | None
+
+
+def _id(value: int | None) -> int:
+    """Primary keys are set once a row is flushed; None here is a bug, not bad input."""
+    if value is None:
+        raise RuntimeError("row has no primary key yet")
+    return value
+
+
+async def get_room(session: AsyncSession, slug: str) -> Room | None:
+    if len(slug) > 128:
+        return None
+    room: Room | None = await session.scalar(select(Room).where(col(Room.slug) == slug))
+    return room
+
+
+async def _get_member(session: AsyncSession, room_id: int, user_id: int) -> RoomMember | None:
+    member: RoomMember | None = await session.get(RoomMember, (room_id, user_id))
+    return member
+
+
+def resolve_role(room: Room, user_id: int | None, member: RoomMember | None) -> MemberRole:
+    """The role ``user_id`` (None: not signed in) has in ``room``; raises when it has none."""
+    if room.state == RoomState.archived:
+        if member is not None and member.role == MemberRole.owner:
+            return MemberRole.owner
+        raise RoomNotFound()
+    if member is not None:
+        return MemberRole(member.role)
+    if room.visibility == Visibility.private:
+        raise RoomNotFound()
+    if user_id is None:
+        if room.visibility == Visibility.public and room.allow_anonymous_view:
+            return MemberRole.viewer
+        raise Unauthenticated("Sign in to see this room.")
+    return MemberRole.viewer
+
+
+def _uid(actor: Actor | None) -> int | None:
+    return actor.user_id if actor is not None else None
+
+
+async def access_room(
+    session: AsyncSession,
+    actor: Actor | None,
+    slug: str,
+    *,
+    at_least: MemberRole = MemberRole.viewer,
+    for_update: bool = False,
+) -> RoomAccess:
+    """The room and the caller's role in it; RoomNotFound when it is not visible to the caller,
+    NotRoomOwner when the role is below ``at_least`` (only owner-level checks exist)."""
+    query = select(Room).where(col(Room.slug) == slug)
+    if for_update:
+        query = query.with_for_update()
+    room: Room | None = await session.scalar(query) if len(slug) <= 128 else None
+    if room is None or room.room_id is None:
+        raise RoomNotFound()
+    member = await _get_member(session, room.room_id, actor.user_id) if actor else None
+    role = resolve_role(room, _uid(actor), member)
+    if RANK[role] < RANK[at_least]:
+        raise NotRoomOwner()
+    return RoomAccess(room, room.room_id, role, member)
+
+
+async def socket_role(session: AsyncSession, actor: Actor | None, slug: str) -> MemberRole:
+    """The role a socket joins with; RoomClosed for rooms that are not open."""
+    access = await access_room(session, actor, slug)
+    if access.room.state != RoomState.open:
+        raise RoomClosed()
+    return access.role
+
+
+async def recheck_sockets(
+    session: AsyncSession, slug: str, user_ids: Sequence[int | None]
+) -> list[MemberRole | None]:
+    """For sockets already in the room: the role each may keep (None: must leave)."""
+    room = await get_room(session, slug)
+    if room is None or room.room_id is None or room.state != RoomState.open:
+        return [None] * len(user_ids)
+    wanted = sorted({uid for uid in user_ids if uid is not None})
+    members: dict[int, RoomMember] = {}
+    if wanted:
+        rows = await session.scalars(
+            select(RoomMember).where(
+                col(RoomMember.room_id) == room.room_id, col(RoomMember.user_id).in_(wanted)
+            )
+        )
+        members = {m.user_id: m for m in rows}
+    verdicts: list[MemberRole | None] = []
+    for uid in user_ids:
+        try:
+            verdicts.append(resolve_role(room, uid, members.get(uid) if uid else None))
+        except (RoomNotFound, Unauthenticated):
+            verdicts.append(None)
+    return verdicts
+
+
+# --- views ---------------------------------------------------------------------------------------
+
+
+def _user_ref(user: UserPublic | None) -> UserRef | None:
+    if user is None:
+        return None
+    return UserRef(user_id=user.user_id, username=user.username, display_name=user.display_name)
+
+
+def room_out(
+    room: Room, *, owner: UserPublic | None, my_role: MemberRole | None, online: int = 0
+) -> RoomOut:
+    return RoomOut(
+        slug=room.slug,
+        title=room.title,
+        description=room.description,
+        visibility=room.visibility,  # type: ignore[arg-type]
+        allow_anonymous_view=room.allow_anonymous_view,
+        owner=_user_ref(owner),
+        state=room.state,  # type: ignore[arg-type]
+        payer=room.payer,  # type: ignore[arg-type]
+        max_members=room.max_members,
+        created_at=room.created_at,
+        updated_at=room.updated_at,
+        closed_at=room.closed_at,
+        my_role=my_role.value if my_role is not None else None,
+        online=online,
+        page_url=f"/r/{room.slug}",
+        yjs_path=f"/yjs/{room.slug}",
+        events_path=f"/rooms/{room.slug}/events",
+    )
+
+
+async def _room_out(
+    session: AsyncSession, room: Room, role: MemberRole | None, online: int = 0
+) -> RoomOut:
+    owners = await accounts.get_users(session, [room.owner_id])
+    return room_out(room, owner=owners.get(room.owner_id), my_role=role, online=online)
+
+
+# --- rooms ---------------------------------------------------------------------------------------
+
+
+async def create_room(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    title: str,
+    description: str = "",
+    visibility: str = Visibility.private,
+    allow_anonymous_view: bool = False,
+    payer: str = "member",
+    max_members: int | None = None,
+) -> RoomOut:
+    now = utcnow()
+    for _ in range(5):  # 40 random bits per slug: a collision is already unlikely
+        slug = new_slug(title)
+        if await get_room(session, slug) is None:
+            break
+    else:  # pragma: no cover - five collisions in a row
+        raise Conflict("Could not pick a free room address; try again.")
+    room = Room(
+        slug=slug,
+        title=title,
+        description=description,
+        visibility=visibility,
+        allow_anonymous_view=allow_anonymous_view,
+        owner_id=actor.user_id,
+        state=RoomState.open,
+        payer=payer,
+        max_members=max_members,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(room)
+    await session.flush()
+    owner = RoomMember(
+        room_id=_id(room.room_id), user_id=actor.user_id, role=MemberRole.owner, joined_at=now
+    )
+    session.add(owner)
+    await session.flush()
+    return await _room_out(session, room, MemberRole.owner)
+
+
+def _page_filter(
+    created: Any, row_id: Any, cursor: str | None, *, descending: bool
+) -> ColumnElement[bool] | None:
+    if cursor is None:
+        return None
+    at, last_id = decode_cursor(cursor)
+    if not isinstance(last_id, int) or isinstance(last_id, bool):
+        raise BadRequest("The cursor is not valid; start again without it.")
+    if descending:
+        return or_(created < at, and_(created == at, row_id < last_id))
+    return or_(created > at, and_(created == at, row_id > last_id))
+
+
+async def list_rooms(
+    session: AsyncSession,
+    actor: Actor | None,
+    *,
+    scope: str,
+    cursor: str | None,
+    limit: int,
+    live: RoomsComponent,
+) -> RoomPage:
+    counts = await live.live_counts()
+    query = select(Room).where(col(Room.state) != RoomState.archived)
+    if scope == "mine":
+        if actor is None:
+            raise Unauthenticated("Sign in to list your rooms.")
+        query = query.join(RoomMember, col(RoomMember.room_id) == col(Room.room_id)).where(
+            col(RoomMember.user_id) == actor.user_id
+        )
+    elif scope == "public":
+        query = query.where(
+            col(Room.visibility) == Visibility.public, col(Room.state) == RoomState.open
+        )
+    else:  # live: public rooms with people in them now, and the caller's own live rooms
+        visible = col(Room.visibility) == Visibility.public
+        if actor is not None:
+            mine = select(col(RoomMember.room_id)).where(col(RoomMember.user_id) == actor.user_id)
+            visible = or_(visible, col(Room.room_id).in_(mine))
+        query = query.where(
+            col(Room.slug).in_(sorted(counts)), col(Room.state) == RoomState.open, visible
+        )
+    condition = _page_filter(col(Room.created_at), col(Room.room_id), cursor, descending=True)
+    if condition is not None:
+        query = query.where(condition)
+    query = query.order_by(col(Room.created_at).desc(), col(Room.room_id).desc()).limit(limit + 1)
+    rooms = list(await session.scalars(query))
+    more = len(rooms) > limit
+    rooms = rooms[:limit]
+    owners = await accounts.get_users(session, [r.owner_id for r in rooms])
+    roles: dict[int, MemberRole] = {}
+    if actor is not None and rooms:
+        rows = await session.execute(
+            select(col(RoomMember.room_id), col(RoomMember.role)).where(
+                col(RoomMember.user_id) == actor.user_id,
+                col(RoomMember.room_id).in_([r.room_id for r in rooms]),
+            )
+        )
+        roles = {room_id: MemberRole(role) for room_id, role in rows}
+    items = []
+    for room in rooms:
+        my_role = roles.get(room.room_id or 0)
+        if my_role is None and actor is not None:
+            my_role = MemberRole.viewer  # listed rooms are public (or yours): you may watch
+        items.append(
+            room_out(
+                room,
+                owner=owners.get(room.owner_id),
+                my_role=my_role,
+                online=counts.get(room.slug, 0),
+            )
+        )
+    last = rooms[-1] if more else None
+    next_cursor = encode_cursor(last.created_at, last.room_id) if last is not None else None
+    return RoomPage(items=items, next_cursor=next_cursor)
+
+
+async def read_room(
+    session: AsyncSession, actor: Actor | None, slug: str, *, live: RoomsComponent
+) -> RoomOut:
+    access = await access_room(session, actor, slug)
+    online = len(await live.online(slug) or [])
+    return await _room_out(session, access.room, access.role, online)
+
+
+async def update_room(
+    session: AsyncSession,
+    actor: Actor,
+    slug: str,
+    *,
+    changes: dict[str, Any],
+    live: RoomsComponent,
+) -> RoomOut:
+    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    room = access.room
+    # Any visibility change may shut someone out (public -> unlisted drops anonymous
+    # viewers); so does turning anonymous viewing off.
+    narrower = changes.get("visibility", room.visibility) != room.visibility or (
+        room.allow_anonymous_view and changes.get("allow_anonymous_view") is False
+    )
+    for name, value in changes.items():
+        setattr(room, name, value)
+    if room.visibility != Visibility.public:
+        room.allow_anonymous_view = False  # the flag only means something on public rooms
+    room.updated_at = utcnow()
+    await session.flush()
+    if narrower:
+        after_commit(session, lambda: live.recheck(slug))
+    return await _room_out(session, room, access.role)
+
+
+async def close_room(
+    session: AsyncSession, actor: Actor, slug: str, *, live: RoomsComponent
+) -> RoomOut:
+    """Idempotent: closing a closed room changes nothing but still drops stray sockets."""
+    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    room = access.room
+    if room.state == RoomState.open:
+        room.state = RoomState.closed
+        room.closed_at = room.updated_at = utcnow()
+        await session.flush()
+    after_commit(session, lambda: live.close_room(slug))
+    return await _room_out(session, room, access.role)
+
+
+async def archive_room(
+    session: AsyncSession, actor: Actor, slug: str, *, live: RoomsComponent
+) -> None:
+    """ "Delete": the room disappears for everyone but its owner; its data stays."""
+    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    room = access.room
+    now = utcnow()
+    if room.state != RoomState.archived:
+        room.state = RoomState.archived
+        room.closed_at = room.closed_at or now
+        room.updated_at = now
+        await session.flush()
+    after_commit(session, lambda: live.close_room(slug, "room deleted"))
+
+
+async def transfer_room(
+    session: AsyncSession, actor: Actor, slug: str, *, user_id: int, live: RoomsComponent
+) -> RoomOut:
+    access = await access_room(session, actor, slug, at_least=MemberRole.owner, for_update=True)
+    room = access.room
+    if user_id == room.owner_id:
+        raise Conflict("That user already owns the room.")
+    target = await _get_member(session, access.room_id, user_id)
+    if target is None:
+        raise NotAMember("The new owner must be a member of the room; invite them first.")
+    previous = access.member
+    if previous is None:  # the owner is always a member (create_room makes the row)
+        raise RuntimeError("room owner without a membership row")
+    previous.role = MemberRole.editor
+    target.role = MemberRole.owner
+    room.owner_id = user_id
+    room.updated_at = utcnow()
+    await session.flush()
+
+    async def apply_live() -> None:
+        await live.set_role(slug, previous.user_id, MemberRole.editor)
+        await live.set_role(slug, user_id, MemberRole.owner)
+
+    after_commit(session, apply_live)
+    return await _room_out(session, room, MemberRole.editor)
+
+
+# --- members -------------------------------------------------------------------------------------
+
+
+async def list_members(
+    session: AsyncSession,
+    actor: Actor | None,
+    slug: str,
+    *,
+    cursor: str | None,
+    limit: int,
+    live: RoomsComponent,
+) -> MemberPage:
+    access = await access_room(session, actor, slug)
+    query = select(RoomMember).where(col(RoomMember.room_id) == access.room_id)
+    condition = _page_filter(
+        col(RoomMember.joined_at), col(RoomMember.user_id), cursor, descending=False
+    )
+    if condition is not None:
+        query = query.where(condition)
+    query = query.order_by(col(RoomMember.joined_at), col(RoomMember.user_id)).limit(limit + 1)
+    members = list(await session.scalars(query))
+    more = len(members) > limit
+    members = members[:limit]
+    online = _aggregate_online(await live.online(slug) or [])
+    online_ids = {entry.user_id for entry in online if entry.user_id is not None}
+    users = await accounts.get_users(session, [m.user_id for m in members])
+    items = [
+        MemberOut(
+            user_id=m.user_id,
+            username=users[m.user_id].username if m.user_id in users else "",
+            display_name=users[m.user_id].display_name if m.user_id in users else "",
+            role=m.role,  # type: ignore[arg-type]
+            joined_at=m.joined_at,
+            online=m.user_id in online_ids,
+        )
+        for m in members
+    ]
+    last = members[-1] if more else None
+    return MemberPage(
+        items=items,
+        next_cursor=encode_cursor(last.joined_at, last.user_id) if last else None,
+        online=online,
+    )
+
+
+def _aggregate_online(entries: Iterable[dict[str, Any]]) -> list[OnlineOut]:
+    """Presence has one entry per socket; people may have several (tabs, devices)."""
+    people: dict[str, OnlineOut] = {}
+    for entry in entries:
+        raw = entry.get("user_id")
+        user_id = int(raw) if isinstance(raw, str) and raw.isdigit() else None
+        key = f"u{user_id}" if user_id is not None else f"c{entry.get('connection_id')}"
+        raw_role = entry.get("role")
+        role: RoleName = raw_role if raw_role in ("owner", "editor") else "viewer"
+        if key in people:
+            current = people[key]
+            people[key] = current.model_copy(update={"connections": current.connections + 1})
+        else:
+            people[key] = OnlineOut(
+                user_id=user_id, name=entry.get("name"), role=role, connections=1
+            )
+    return list(people.values())
+
+
+async def change_member_role(
+    session: AsyncSession,
+    actor: Actor,
+    slug: str,
+    user_id: int,
+    *,
+    role: str,
+    live: RoomsComponent,
+) -> MemberOut:
+    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    member = await _get_member(session, access.room_id, user_id)
+    if member is None:
+        raise NotAMember()
+    if member.role == MemberRole.owner:
+        raise OwnerCannotLeave()
+    member.role = MemberRole(role)
+    await session.flush()
+    after_commit(session, lambda: live.set_role(slug, user_id, role))
+    users = await accounts.get_users(session, [user_id])
+    online = _aggregate_online(await live.online(slug) or [])
+    return MemberOut(
+        user_id=user_id,
+        username=users[user_id].username if user_id in users else "",
+        display_name=users[user_id].display_name if user_id in users else "",
+        role=member.role,  # type: ignore[arg-type]
+        joined_at=member.joined_at,
+        online=any(entry.user_id == user_id for entry in online),
+    )
+
+
+async def remove_member(
+    session: AsyncSession, actor: Actor, slug: str, user_id: int, *, live: RoomsComponent
+) -> None:
+    """The owner removes (kicks) a member; a member may remove themselves (leave)."""
+    leaving = user_id == actor.user_id
+    access = await access_room(
+        session, actor, slug, at_least=MemberRole.viewer if leaving else MemberRole.owner
+    )
+    member = await _get_member(session, access.room_id, user_id)
+    if member is None:
+        raise NotAMember()
+    if member.role == MemberRole.owner:
+        raise OwnerCannotLeave()
+    await session.delete(member)
+    await session.flush()
+    reason = "left the room" if leaving else "removed from the room"
+    after_commit(session, lambda: live.kick_user(slug, user_id, reason))
+
+
+# --- invites -------------------------------------------------------------------------------------
+
+
+def _invite_state(invite: RoomInvite, now: datetime) -> str:
+    if invite.revoked_at is not None:
+        return "revoked"
+    if invite.expires_at is not None and invite.expires_at <= now:
+        return "expired"
+    if invite.max_uses is not None and invite.uses >= invite.max_uses:
+        return "exhausted"
+    return "active"
+
+
+def invite_out(invite: RoomInvite, now: datetime | None = None) -> InviteOut:
+    return InviteOut(
+        invite_id=_id(invite.invite_id),
+        role=invite.role,  # type: ignore[arg-type]
+        state=_invite_state(invite, now or utcnow()),  # type: ignore[arg-type]
+        expires_at=invite.expires_at,
+        max_uses=invite.max_uses,
+        uses=invite.uses,
+        revoked_at=invite.revoked_at,
+        created_at=invite.created_at,
+        created_by=invite.created_by,
+    )
+
+
+async def create_invite(
+    session: AsyncSession,
+    actor: Actor,
+    slug: str,
+    *,
+    role: str,
+    expires_in: int | None,
+    max_uses: int | None,
+    base_url: str,
+) -> InviteCreated:
+    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    if access.room.state != RoomState.open:
+        raise RoomClosed()
+    token = secrets.token_urlsafe(24)
+    now = utcnow()
+    invite = RoomInvite(
+        room_id=access.room_id,
+        token_hash=hash_token(token),
+        role=MemberRole(role),
+        expires_at=now + timedelta(seconds=expires_in) if expires_in else None,
+        max_uses=max_uses,
+        uses=0,
+        created_by=actor.user_id,
+        created_at=now,
+    )
+    session.add(invite)
+    await session.flush()
+    url = f"{base_url.rstrip('/')}/join/{token}"
+    return InviteCreated(invite=invite_out(invite, now), token=token, url=url)
+
+
+async def list_invites(
+    session: AsyncSession, actor: Actor, slug: str, *, cursor: str | None, limit: int
+) -> InvitePage:
+    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    query = select(RoomInvite).where(col(RoomInvite.room_id) == access.room_id)
+    condition = _page_filter(
+        col(RoomInvite.created_at), col(RoomInvite.invite_id), cursor, descending=True
+    )
+    if condition is not None:
+        query = query.where(condition)
+    query = query.order_by(
+        col(RoomInvite.created_at).desc(), col(RoomInvite.invite_id).desc()
+    ).limit(limit + 1)
+    invites = list(await session.scalars(query))
+    more = len(invites) > limit
+    invites = invites[:limit]
+    now = utcnow()
+    last = invites[-1] if more else None
+    return InvitePage(
+        items=[invite_out(i, now) for i in invites],
+        next_cursor=encode_cursor(last.created_at, last.invite_id) if last else None,
+    )
+
+
+async def revoke_invite(session: AsyncSession, actor: Actor, slug: str, invite_id: int) -> None:
+    """Idempotent: revoking a revoked invite changes nothing."""
+    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    invite: RoomInvite | None = await session.get(RoomInvite, invite_id)
+    if invite is None or invite.room_id != access.room_id:
+        raise InviteNotFound()
+    if invite.revoked_at is None:
+        invite.revoked_at = utcnow()
+        await session.flush()
+
+
+async def accept_invite(
+    session: AsyncSession, actor: Actor, token: str, *, live: RoomsComponent
+) -> InviteAccepted:
+    invite: RoomInvite | None = None
+    if 16 <= len(token) <= 128:
+        invite = await session.scalar(
+            select(RoomInvite).where(col(RoomInvite.token_hash) == hash_token(token))
+        )
+    if invite is None:
+        raise InviteNotFound()
+    # Lock the room row (Postgres) so concurrent accepts count members one at a time.
+    room: Room | None = await session.scalar(
+        select(Room).where(col(Room.room_id) == invite.room_id).with_for_update()
+    )
+    if room is None or room.room_id is None or room.state == RoomState.archived:
+        raise InviteNotFound()
+    if room.state != RoomState.open:
+        raise RoomClosed()
+    member = await _get_member(session, room.room_id, actor.user_id)
+    if member is not None and _rank(member.role) >= _rank(invite.role):
+        return InviteAccepted(
+            room=await _room_out(session, room, MemberRole(member.role)),
+            role=member.role,  # type: ignore[arg-type]
+            joined=False,
+        )
+    if member is None and room.max_members is not None:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(RoomMember)
+            .where(col(RoomMember.room_id) == room.room_id)
+        )
+        if (count or 0) >= room.max_members:
+            raise RoomFull()
+    await _consume_use(session, invite)
+    now = utcnow()
+    if member is None:
+        member = RoomMember(
+            room_id=room.room_id, user_id=actor.user_id, role=invite.role, joined_at=now
+        )
+        session.add(member)
+    else:
+        member.role = invite.role
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("You just joined this room from another request.") from None
+    role = MemberRole(member.role)
+    slug = room.slug
+    after_commit(session, lambda: live.set_role(slug, actor.user_id, role))
+    return InviteAccepted(room=await _room_out(session, room, role), role=role.value, joined=True)
+
+
+async def _consume_use(session: AsyncSession, invite: RoomInvite) -> None:
+    """One conditional UPDATE, so concurrent accepts cannot overrun ``max_uses``."""
+    now = utcnow()
+    result = await session.execute(
+        update(RoomInvite)
+        .where(
+            col(RoomInvite.invite_id) == invite.invite_id,
+            col(RoomInvite.revoked_at).is_(None),
+            or_(col(RoomInvite.expires_at).is_(None), col(RoomInvite.expires_at) > now),
+            or_(
+                col(RoomInvite.max_uses).is_(None),
+                col(RoomInvite.uses) < col(RoomInvite.max_uses),
+            ),
+        )
+        .values(uses=col(RoomInvite.uses) + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        await session.refresh(invite)
+        return
+    await session.refresh(invite)
+    state = _invite_state(invite, now)
+    if state == "revoked":
+        raise InviteRevoked()
+    if state == "expired":
+        raise InviteExpired()
+    raise InviteExhausted()
+
+
+# --- document, chat, history ---------------------------------------------------------------------
+
+
+async def read_document_of(
+    session: AsyncSession, actor: Actor | None, slug: str, *, live: RoomsComponent
+) -> DocumentOut:
+    await access_room(session, actor, slug)
+    document, source = await live.read_document(slug)
+    return DocumentOut(**document, source=source)  # type: ignore[arg-type]
+
+
+def _author_id(raw: Any) -> int | None:
+    return int(raw) if isinstance(raw, str) and raw.isdigit() else None
+
+
+async def list_chat(
+    session: AsyncSession,
+    actor: Actor | None,
+    slug: str,
+    *,
+    before: int | None,
+    limit: int,
+    live: RoomsComponent,
+) -> ChatPage:
+    await access_room(session, actor, slug)
+    events = await live.store.events_before(slug, before=before, limit=limit, types=[CHAT_EVENT])
+    items = [
+        ChatMessageOut(
+            seq=e.seq,
+            ts=e.ts,
+            user_id=_author_id(e.data.get("user_id")),
+            name=e.data.get("name") if isinstance(e.data.get("name"), str) else None,
+            text=str(e.data.get("text", "")),
+        )
+        for e in events
+    ]
+    next_before = events[-1].seq if len(events) == limit else None
+    return ChatPage(items=items, next_before=next_before)
+
+
+async def list_history(
+    session: AsyncSession,
+    actor: Actor | None,
+    slug: str,
+    *,
+    before: int | None,
+    limit: int,
+    live: RoomsComponent,
+) -> HistoryPage:
+    await access_room(session, actor, slug)
+    snapshots = await live.store.snapshots_before(slug, before=before, limit=limit)
+    ids = {uid for s in snapshots for a in s.authors if (uid := _author_id(a)) is not None}
+    users = await accounts.get_users(session, ids)
+    items = []
+    for snap in snapshots:
+        doc = new_document()
+        doc.apply_update(snap.state)
+        authors = [
+            ref
+            for a in sorted(snap.authors)
+            if (uid := _author_id(a)) is not None and (ref := _user_ref(users.get(uid)))
+        ]
+        items.append(
+            SnapshotOut(
+                snapshot_id=snap.snapshot_id,
+                created_at=snap.created_at,
+                update_count=snap.update_count,
+                authors=authors,
+                document=read_document(doc),
+            )
+        )
+    next_before = snapshots[-1].snapshot_id if len(snapshots) == limit else None
+    return HistoryPage(items=items, next_before=next_before)

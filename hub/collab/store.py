@@ -1,0 +1,346 @@
+"""The SQL :class:`rooms.store.DocumentStore`: room documents and event streams on SQLite or
+Postgres.
+
+Every call is one short transaction of its own (the realtime core calls the store from its flush
+and event paths, outside any request). How the rules of ``rooms/store.py`` are kept:
+
+* **Idempotent appends.** ``room_updates`` has UNIQUE(room, writer, batch, idx); a retried batch
+  violates it and the whole batch is rolled back: ``append_updates`` returns False.
+* **Only compaction locks, and the lock is a constraint.** A snapshot records the snapshot it
+  was computed on (``parent_id``, 0 for none) under UNIQUE(room, parent_id). A compaction whose
+  base is the latest snapshot inserts the only child; two compactions from one base collide, and
+  a compaction from a stale base collides with the child that made it stale. The loser rolls back
+  and returns None. No advisory lock, no lock table, same code on both databases; the edit path
+  never waits for it.
+* **Atomic seq.** ``UPDATE room_seq SET last_seq = last_seq + 1 ... RETURNING`` (the row is
+  created on first use with ``INSERT ... ON CONFLICT DO NOTHING``) and the event row are one
+  transaction, so seqs are unique and commit in order (Postgres holds the row lock until commit;
+  SQLite serialises writers).
+* **Writes come first.** On SQLite a transaction that reads and then writes fails at once with
+  "database is locked" when another writer committed in between (WAL snapshots cannot be
+  upgraded); every writing transaction here therefore starts with its write.
+* **Bounded replay.** :meth:`SqlStore.trim_events` (the retention job) deletes persisted events
+  beyond a per-room window and raises ``room_seq.trimmed_upto``; ``events_since`` answers None
+  (resync) for anything below it. Chat messages can be kept longer than the replay window: they
+  are the chat history the API pages through.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.collab.models import RoomEvent, RoomSeq, RoomSnapshot, RoomUpdate
+from hub.db import Database, utcnow
+from rooms.store import Snapshot, StoredDocument, UpdateRecord
+from rooms.types import Event
+
+log = logging.getLogger(__name__)
+
+UPDATES: Table = RoomUpdate.__table__  # type: ignore[attr-defined]
+SNAPSHOTS: Table = RoomSnapshot.__table__  # type: ignore[attr-defined]
+EVENTS: Table = RoomEvent.__table__  # type: ignore[attr-defined]
+SEQ: Table = RoomSeq.__table__  # type: ignore[attr-defined]
+
+CHAT_EVENT = "chat.message"
+_IN_CHUNK = 500  # bound IN (...) lists: SQLite's default variable limit is well above this
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield list(ids[start : start + _IN_CHUNK])
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes for DateTime(timezone=True) on plain Core selects.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SqlStore:
+    """:class:`rooms.store.DocumentStore` on the hub's database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._engine = db.engine
+        dialect = self._engine.dialect.name
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    # documents ---------------------------------------------------------------------------
+
+    async def load(self, room: str) -> StoredDocument:
+        async with self._engine.connect() as conn:
+            # Updates before the snapshot: a compaction committing between the two reads then
+            # yields a newer snapshot plus updates it already holds (harmless duplicates), never
+            # an old snapshot without the updates the compaction deleted.
+            rows = (
+                await conn.execute(
+                    select(UPDATES.c.update_id, UPDATES.c.data)
+                    .where(UPDATES.c.room == room)
+                    .order_by(UPDATES.c.update_id)
+                )
+            ).all()
+            snap = (
+                await conn.execute(
+                    select(SNAPSHOTS.c.snapshot_id, SNAPSHOTS.c.state)
+                    .where(SNAPSHOTS.c.room == room)
+                    .order_by(SNAPSHOTS.c.snapshot_id.desc())
+                    .limit(1)
+                )
+            ).first()
+        return StoredDocument(
+            snapshot=bytes(snap.state) if snap else None,
+            updates=tuple(bytes(row.data) for row in rows),
+            snapshot_id=int(snap.snapshot_id) if snap else None,
+            update_ids=tuple(int(row.update_id) for row in rows),
+        )
+
+    async def append_updates(
+        self, room: str, updates: Sequence[UpdateRecord], *, writer: str, batch: int
+    ) -> bool:
+        """Store a batch once. An empty batch stores nothing and returns True (there is no row
+        to carry its key; the core never flushes empty batches)."""
+        if not updates:
+            return True
+        now = utcnow()
+        rows = [
+            {
+                "room": room,
+                "writer": writer,
+                "batch": batch,
+                "idx": idx,
+                "data": bytes(record.data),
+                "author_id": record.author_id,
+                "created_at": now,
+            }
+            for idx, record in enumerate(updates)
+        ]
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(UPDATES), rows)
+        except IntegrityError:
+            return False  # (room, writer, batch) was stored before: a retry
+        return True
+
+    async def compact(self, room: str, state: bytes, *, base: StoredDocument) -> Snapshot | None:
+        parent_id = base.snapshot_id or 0
+        now = utcnow()
+        try:
+            async with self._engine.begin() as conn:
+                # The insert first: it takes the write lock (SQLite) and is the compaction lock.
+                result = await conn.execute(
+                    insert(SNAPSHOTS)
+                    .values(
+                        room=room,
+                        parent_id=parent_id,
+                        state=bytes(state),
+                        authors=[],
+                        update_count=0,
+                        created_at=now,
+                    )
+                    .returning(SNAPSHOTS.c.snapshot_id)
+                )
+                snapshot_id = int(result.scalar_one())
+                authors: set[str] = set()
+                count = 0
+                for chunk in _chunks(base.update_ids):
+                    covered = and_(UPDATES.c.room == room, UPDATES.c.update_id.in_(chunk))
+                    for (author_id,) in await conn.execute(
+                        select(UPDATES.c.author_id).where(covered)
+                    ):
+                        count += 1
+                        if author_id is not None:
+                            authors.add(author_id)
+                    await conn.execute(delete(UPDATES).where(covered))
+                await conn.execute(
+                    update(SNAPSHOTS)
+                    .where(SNAPSHOTS.c.snapshot_id == snapshot_id)
+                    .values(authors=sorted(authors), update_count=count)
+                )
+        except IntegrityError:
+            return None  # another process compacted since ``base`` was loaded
+        return Snapshot(
+            room=room,
+            snapshot_id=snapshot_id,
+            state=bytes(state),
+            authors=frozenset(authors),
+            created_at=now,
+            update_count=count,
+        )
+
+    async def history(self, room: str) -> list[Snapshot]:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(SNAPSHOTS)
+                    .where(SNAPSHOTS.c.room == room)
+                    .order_by(SNAPSHOTS.c.snapshot_id)
+                )
+            ).all()
+        return [self._snapshot(room, row) for row in rows]
+
+    # events ------------------------------------------------------------------------------
+
+    async def _next_seq(self, conn: AsyncConnection, room: str) -> int:
+        bump = (
+            update(SEQ)
+            .where(SEQ.c.room == room)
+            .values(last_seq=SEQ.c.last_seq + 1)
+            .returning(SEQ.c.last_seq)
+        )
+        seq = (await conn.execute(bump)).scalar_one_or_none()
+        if seq is None:
+            # First event of the room. Two first events race here: DO NOTHING lets the loser
+            # through (after the winner commits, on Postgres) and both then bump the one row.
+            create = self._insert(SEQ).values(room=room, last_seq=0, trimmed_upto=0)
+            await conn.execute(create.on_conflict_do_nothing(index_elements=["room"]))
+            seq = (await conn.execute(bump)).scalar_one()
+        return int(seq)
+
+    async def append_event(
+        self, room: str, event_type: str, data: Mapping[str, Any], *, persist: bool
+    ) -> Event:
+        now = utcnow()
+        payload = copy.deepcopy(dict(data))
+        async with self._engine.begin() as conn:
+            seq = await self._next_seq(conn, room)
+            if persist:
+                await conn.execute(
+                    insert(EVENTS).values(
+                        room=room, seq=seq, type=event_type, data=payload, created_at=now
+                    )
+                )
+        return Event(room=room, seq=seq, type=event_type, data=payload, ts=now, persist=persist)
+
+    async def events_since(self, room: str, seq: int, *, limit: int) -> list[Event] | None:
+        if seq < 0:
+            return None
+        async with self._engine.connect() as conn:
+            # Events before the horizon: a trim committing in between raises the horizon we
+            # read next, so a half-trimmed answer is never returned as complete.
+            rows = (
+                await conn.execute(
+                    select(EVENTS)
+                    .where(EVENTS.c.room == room, EVENTS.c.seq > seq)
+                    .order_by(EVENTS.c.seq)
+                    .limit(limit + 1)
+                )
+            ).all()
+            counter = (
+                await conn.execute(
+                    select(SEQ.c.last_seq, SEQ.c.trimmed_upto).where(SEQ.c.room == room)
+                )
+            ).first()
+        last = int(counter.last_seq) if counter else 0
+        trimmed = int(counter.trimmed_upto) if counter else 0
+        if seq > last or seq < trimmed or len(rows) > limit:
+            return None
+        return [self._event(row) for row in rows]
+
+    async def last_seq(self, room: str) -> int:
+        async with self._engine.connect() as conn:
+            value = (
+                await conn.execute(select(SEQ.c.last_seq).where(SEQ.c.room == room))
+            ).scalar_one_or_none()
+        return int(value or 0)
+
+    @staticmethod
+    def _event(row: Any) -> Event:
+        return Event(
+            room=row.room,
+            seq=int(row.seq),
+            type=row.type,
+            data=dict(row.data),
+            ts=_aware(row.created_at),
+            persist=True,
+        )
+
+    # hub extras (not part of the core protocol) ----------------------------------------
+
+    async def events_before(
+        self, room: str, *, before: int | None, limit: int, types: Iterable[str]
+    ) -> list[Event]:
+        """Persisted events of ``types`` with a seq below ``before`` (all when None), newest
+        first: the paged chat history."""
+        query = select(EVENTS).where(EVENTS.c.room == room, EVENTS.c.type.in_(list(types)))
+        if before is not None:
+            query = query.where(EVENTS.c.seq < before)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(EVENTS.c.seq.desc()).limit(limit))).all()
+        return [self._event(row) for row in rows]
+
+    async def snapshots_before(
+        self, room: str, *, before: int | None, limit: int
+    ) -> list[Snapshot]:
+        """Snapshots with an id below ``before`` (all when None), newest first: the paged
+        history (``history`` returns every snapshot with its state, which grows without end)."""
+        query = select(SNAPSHOTS).where(SNAPSHOTS.c.room == room)
+        if before is not None:
+            query = query.where(SNAPSHOTS.c.snapshot_id < before)
+        query = query.order_by(SNAPSHOTS.c.snapshot_id.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [self._snapshot(room, row) for row in rows]
+
+    @staticmethod
+    def _snapshot(room: str, row: Any) -> Snapshot:
+        return Snapshot(
+            room=room,
+            snapshot_id=int(row.snapshot_id),
+            state=bytes(row.state),
+            authors=frozenset(row.authors or ()),
+            created_at=_aware(row.created_at),
+            update_count=int(row.update_count),
+        )
+
+    async def trim_events(self, *, window: int, chat_max_age: timedelta | None = None) -> int:
+        """The retention job: keep the last ``window`` seqs of every room replayable and delete
+        older persisted events. Chat messages below the window survive (they are the chat
+        history) unless older than ``chat_max_age``. Returns how many rows were deleted."""
+        if window <= 0:
+            raise ValueError("window must be positive")
+        deleted = 0
+        async with self._engine.begin() as conn:
+            # Raise the horizon first: it is the write lock on SQLite, and on Postgres the row
+            # locks keep those rooms' events from being appended until the deletes commit.
+            moved = (
+                await conn.execute(
+                    update(SEQ)
+                    .where(SEQ.c.last_seq - window > SEQ.c.trimmed_upto)
+                    .values(trimmed_upto=SEQ.c.last_seq - window)
+                    .returning(SEQ.c.room, SEQ.c.trimmed_upto)
+                )
+            ).all()
+            for room, horizon in moved:
+                result = await conn.execute(
+                    delete(EVENTS).where(
+                        EVENTS.c.room == room,
+                        EVENTS.c.seq <= horizon,
+                        EVENTS.c.type != CHAT_EVENT,
+                    )
+                )
+                deleted += max(result.rowcount or 0, 0)
+            if chat_max_age is not None:
+                # Only below each room's horizon: a hole inside the replay window could not be
+                # told apart from a complete replay.
+                horizon_of_room = (
+                    select(SEQ.c.trimmed_upto).where(SEQ.c.room == EVENTS.c.room).scalar_subquery()
+                )
+                result = await conn.execute(
+                    delete(EVENTS).where(
+                        EVENTS.c.type == CHAT_EVENT,
+                        EVENTS.c.created_at < utcnow() - chat_max_age,
+                        EVENTS.c.seq <= horizon_of_room,
+                    )
+                )
+                deleted += max(result.rowcount or 0, 0)
+        if deleted:
+            log.info("trimmed room events", extra={"deleted": deleted, "rooms": len(moved)})
+        return deleted

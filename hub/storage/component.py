@@ -1,0 +1,22 @@
+"""Builds the media backend from settings for the app lifespan and workers."""
+
+from __future__ import annotations
+
+from hub.settings import Settings
+from hub.storage.backends import LocalStorage, S3Storage, Storage
+
+
+async def open_storage(settings: Settings) -> Storage:
+    if settings.s3_bucket:
+        storage = S3Storage(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url or None,
+            region=settings.s3_region,
+            access_key=settings.s3_access_key_id or None,
+            secret_key=settings.s3_secret_access_key.get_secret_value() or None,
+            public_base_url=settings.s3_public_base_url or None,
+        )
+        await storage.start()
+        return storage
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    return LocalStorage(settings.media_dir, base_url="/media")

@@ -1,0 +1,75 @@
+"""Fixtures for the collab tests: users with bearer tokens, rooms made through the API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.accounts import service as accounts
+from hub.context import HubContext
+
+
+@dataclass(frozen=True)
+class TestUser:
+    __test__ = False  # not a test class
+
+    user_id: int
+    username: str
+    display_name: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+
+MakeUser = Callable[..., Awaitable[TestUser]]
+
+
+async def create_test_user(
+    ctx: HubContext, username: str, display_name: str | None = None
+) -> TestUser:
+    # No password: skips argon2 (slow by design); the user signs in with a personal token.
+    async with ctx.db.unit_of_work() as session:
+        user = await accounts.create_user(
+            session,
+            email=f"{username}@example.test",
+            username=username,
+            password=None,
+            display_name=display_name,
+        )
+        _, secret = await accounts.create_personal_token(session, user, name="tests")
+        assert user.user_id is not None
+        return TestUser(user.user_id, user.username, user.display_name, secret)
+
+
+@pytest.fixture
+def make_user(ctx: HubContext) -> MakeUser:
+    async def make(username: str, display_name: str | None = None) -> TestUser:
+        return await create_test_user(ctx, username, display_name)
+
+    return make
+
+
+async def create_room(client: httpx.AsyncClient, owner: TestUser, **fields: Any) -> dict[str, Any]:
+    body = {"title": "A room", **fields}
+    response = await client.post("/api/v1/rooms", json=body, headers=owner.headers)
+    assert response.status_code == 201, response.text
+    room: dict[str, Any] = response.json()
+    return room
+
+
+async def add_member(
+    client: httpx.AsyncClient, owner: TestUser, slug: str, member: TestUser, role: str
+) -> None:
+    response = await client.post(
+        f"/api/v1/rooms/{slug}/invites", json={"role": role}, headers=owner.headers
+    )
+    assert response.status_code == 201, response.text
+    token = response.json()["token"]
+    accepted = await client.post(f"/api/v1/invites/{token}/accept", headers=member.headers)
+    assert accepted.status_code == 200, accepted.text
