@@ -81,12 +81,16 @@ def domain_routes() -> list[BaseRoute]:
     """Every domain's routes. Each domain exposes ``routes`` from its ``routes.py``."""
     from hub.accounts.routes import routes as accounts_routes
     from hub.collab.routes import routes as collab_routes
+    from hub.credits.routes import routes as credits_routes
+    from hub.generation.routes import routes as generation_routes
     from hub.storage.routes import routes as storage_routes
     from hub.web.routes import routes as web_routes
 
     return [
         *accounts_routes,
         *collab_routes,
+        *credits_routes,
+        *generation_routes,
         *storage_routes,
         *web_routes,
     ]

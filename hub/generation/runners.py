@@ -1,0 +1,150 @@
+"""Job runners: turn a claimed job into stored images.
+
+* :func:`provider_runner` runs a job through a generation provider (``hub.generation.providers``)
+  and stores each image with a caller-supplied ``store`` function (the lead wires storage and
+  image rows there);
+* :func:`build_default_runner` is what ``hub worker`` uses when nothing else is wired: the
+  provider registry built from Settings plus local files under ``settings.media_dir``;
+* :func:`step_runner` is a tiny runner without pixels: it reports N steps and returns fake keys.
+  Tests and benchmarks use it to exercise the queue without image work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from hub.errors import HubError, Unavailable
+from hub.generation.errors import JobError, JobInterrupted
+from hub.generation.providers.base import (
+    GeneratedImage,
+    GenerationRequest,
+    Progress,
+    Provider,
+)
+from hub.generation.providers.registry import ModelPreset
+from hub.generation.queue import ImageRef
+from hub.generation.worker import JobContext, JobResult, JobRunner, JobSpec
+from hub.settings import Settings
+
+ImageStore = Callable[[JobSpec, int, GeneratedImage], Awaitable[ImageRef]]
+SourceLoader = Callable[[str], Awaitable[bytes]]
+Resolver = Callable[[str], tuple[ModelPreset, Provider]]
+
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+def step_runner(steps: int = 5, delay: float = 0.0) -> JobRunner:
+    """Report ``steps`` progress steps (``delay`` seconds apart) and return one fake key per
+    requested image. Honors stop requests between steps."""
+
+    async def run(ctx: JobContext) -> JobResult:
+        for step in range(1, steps + 1):
+            ctx.raise_if_stopped()
+            await asyncio.sleep(delay)
+            await ctx.progress(step, steps)
+        count = int(ctx.job.params.get("count", 1) or 1)
+        images = [
+            ImageRef(key=f"steps/{ctx.job.job_id}/{index}.txt", seed=index)
+            for index in range(count)
+        ]
+        return JobResult(images=images)
+
+    return run
+
+
+def image_key(job: JobSpec, index: int, image: GeneratedImage) -> str:
+    ext = _EXTENSIONS.get(image.mime, "bin")
+    return f"generations/{job.job_id}/{index}.{ext}"
+
+
+async def _load_source(load_source: SourceLoader | None, key: str) -> bytes:
+    if load_source is None:
+        raise JobError("This server cannot read source images.", code="source_unsupported")
+    try:
+        return await load_source(key)
+    except Unavailable as exc:
+        raise JobError(exc.message, code="storage_unavailable", retryable=True) from exc
+    except (HubError, ValueError, OSError) as exc:
+        # Gone, never uploaded, or not a valid key: another attempt cannot find it either.
+        raise JobError("The source image is missing.", code="source_missing") from exc
+
+
+def provider_runner(
+    resolve: Resolver, store: ImageStore, load_source: SourceLoader | None = None
+) -> JobRunner:
+    """A runner that asks ``resolve(job.model)`` for the preset and provider, generates, and
+    stores every image through ``store``. A stop request cancels the provider's work."""
+
+    async def run(ctx: JobContext) -> JobResult:
+        job = ctx.job
+        preset, provider = resolve(job.model)
+        params = job.params
+        source = None
+        if job.source_image_key is not None:
+            source = await _load_source(load_source, job.source_image_key)
+        request = GenerationRequest(
+            prompt=job.prompt,
+            negative_prompt=job.negative_prompt,
+            width=int(params.get("width", 512)),
+            height=int(params.get("height", 512)),
+            steps=int(params.get("steps", preset.default_steps)),
+            seed=int(params.get("seed", 0)),
+            count=int(params.get("count", 1)),
+            model=preset.provider_model,
+            source_image=source,
+            strength=float(params.get("strength", 0.6)),
+            job_id=job.job_id,
+        )
+
+        async def on_progress(progress: Progress) -> None:
+            await ctx.progress(progress.step, progress.total, progress.preview)
+
+        generate = asyncio.create_task(provider.generate(request, on_progress))
+        stopped = asyncio.create_task(ctx.wait_stopped())
+        try:
+            await asyncio.wait({generate, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not generate.done():
+                await provider.cancel(job.job_id)
+                await asyncio.gather(generate, return_exceptions=True)
+                raise JobInterrupted(ctx.stop_reason or "stopped")
+        finally:
+            stopped.cancel()
+            if not generate.done():
+                generate.cancel()
+                await asyncio.gather(generate, return_exceptions=True)
+        images = generate.result()
+        refs = [await store(job, index, image) for index, image in enumerate(images)]
+        return JobResult(images=refs)
+
+    return run
+
+
+def build_default_runner(
+    settings: Settings,
+) -> tuple[JobRunner, Callable[[], Awaitable[None]]]:
+    """The provider registry from Settings (offline engine always; remote ones when configured)
+    with images written under ``settings.media_dir``. Returns the runner and its closer."""
+    from hub.generation.providers.registry import ProviderRegistry
+    from hub.storage.backends import LocalStorage
+
+    registry = ProviderRegistry.from_config(settings.model_dump())
+    storage = LocalStorage(settings.media_dir)
+
+    async def store(job: JobSpec, index: int, image: GeneratedImage) -> ImageRef:
+        key = image_key(job, index, image)
+        await storage.put(key, image.data, image.mime)
+        return ImageRef(
+            key=key,
+            url=storage.url_for(key),
+            width=image.width,
+            height=image.height,
+            seed=image.seed,
+            mime=image.mime,
+        )
+
+    async def close() -> None:
+        await registry.aclose()
+        await storage.aclose()
+
+    return provider_runner(registry.resolve, store, storage.get), close
