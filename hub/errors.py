@@ -16,6 +16,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.templating import Jinja2Templates
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ def _render(
     request: Request, status: int, body: dict[str, Any], headers: dict[str, str]
 ) -> Response:
     if wants_html(request):
-        templates = getattr(request.app.state, "templates", None)
+        templates: Jinja2Templates | None = getattr(request.app.state, "templates", None)
         if templates is not None:
             return templates.TemplateResponse(
                 request,

@@ -20,7 +20,10 @@ class RateLimiter:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
             # redis-py (a dependency already) instead of limits' default async driver, coredis,
             # which is not installed: without this the app cannot start with REDIS_URL set.
-            self.storage: Storage = storage_from_string(uri, implementation="redispy")
+            storage = storage_from_string(uri, implementation="redispy")
+            if not isinstance(storage, Storage):  # pragma: no cover - an async+ URI always is
+                raise TypeError(f"{uri!r} did not give an async rate-limit storage")
+            self.storage: Storage = storage
         else:
             self.storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(self.storage)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import httpx
 import pytest
 
@@ -21,7 +24,7 @@ async def test_healthz_is_alive(client: httpx.AsyncClient) -> None:
     assert response.json()["status"] == "ok"
 
 
-async def test_readyz_fails_when_database_is_gone(client: httpx.AsyncClient, ctx) -> None:
+async def test_readyz_fails_when_database_is_gone(client: httpx.AsyncClient, ctx: Any) -> None:
     from hub.db import Database
 
     # Nothing listens on port 1: the database is unreachable.
@@ -55,7 +58,7 @@ async def test_unknown_page_renders_html_error(client: httpx.AsyncClient) -> Non
     assert "Back to the start page" in response.text
 
 
-async def test_oversize_body_is_413_with_error_shape(client: httpx.AsyncClient, ctx) -> None:
+async def test_oversize_body_is_413_with_error_shape(client: httpx.AsyncClient, ctx: Any) -> None:
     limit = ctx.settings.max_body_bytes
     response = await client.post(
         "/api/v1/auth/register",
@@ -80,7 +83,7 @@ async def test_openapi_document_is_valid_json(client: httpx.AsyncClient) -> None
     assert "ErrorEnvelope" in doc["components"]["schemas"]
 
 
-def test_production_requires_a_secret_key(tmp_path) -> None:
+def test_production_requires_a_secret_key(tmp_path: Path) -> None:
     from hub.app import create_app
     from hub.settings import Settings
 
