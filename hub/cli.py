@@ -17,8 +17,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from hub.app import create_app
 
-    host = args.host or settings.host
-    port = args.port or settings.port
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    if overrides:
+        # A fresh Settings so that values derived from host/port (the public URL) follow them.
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    host, port = settings.host, settings.port
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -51,11 +58,11 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        from hub.generation.worker import run_worker_process
+        from hub.generation.component import run_worker
     except ImportError:
         print("The job worker is not available in this build.", file=sys.stderr)  # noqa: T201
         return 2
-    return asyncio.run(run_worker_process(settings))
+    return asyncio.run(run_worker(settings))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,12 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
+
+
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 class Settings(BaseSettings):
@@ -29,8 +32,9 @@ class Settings(BaseSettings):
         "development", description="Deployment environment; production enforces a secret key."
     )
     public_url: str = Field(
-        "http://127.0.0.1:8000",
-        description="External base URL; used for links, OAuth redirects and the Origin allow-list.",
+        "",
+        description="External base URL; used for links, OAuth redirects and the Origin allow-list. "
+        "Empty: http://HOST:PORT.",
     )
     secret_key: SecretStr = Field(
         SecretStr("dev-insecure-secret-change-me"),
@@ -222,6 +226,15 @@ class Settings(BaseSettings):
     s3_public_base_url: str = Field(
         "", description="Public base URL of the bucket; empty means presigned URLs."
     )
+    rate_limit_upload: str = Field(
+        "120/hour", description="Image uploads (and avatar changes) per user (limits syntax)."
+    )
+    media_orphan_grace_seconds: float = Field(
+        86_400.0,
+        gt=0,
+        description="Files of deleted images, and media files no row references, are removed "
+        "by the cleanup once they are this old (seconds).",
+    )
 
     # --- derived ---------------------------------------------------------------------------
     @property
@@ -249,4 +262,19 @@ class Settings(BaseSettings):
     def allowed_origins(self) -> set[str]:
         origins = {self.public_url.rstrip("/")}
         origins.update(o.rstrip("/") for o in self.cors_origins)
+        # A hub on loopback is opened as localhost or 127.0.0.1 interchangeably; both are this
+        # machine, so neither is a foreign origin.
+        for origin in list(origins):
+            scheme, _, rest = origin.partition("://")
+            host, _, port = rest.partition(":")
+            if host in _LOOPBACK_NAMES:
+                suffix = f":{port}" if port else ""
+                origins.update(f"{scheme}://{name}{suffix}" for name in _LOOPBACK_NAMES)
         return origins
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        if not self.public_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+            self.public_url = f"http://{host}:{self.port}"
+        return self
