@@ -745,6 +745,18 @@ async def update_profile(
     return user
 
 
+async def set_avatar_url(session: AsyncSession, actor: Actor, *, avatar_url: str | None) -> User:
+    """Point the profile at an uploaded avatar (the storage domain stores the picture), or back
+    at the default identicon with ``None``."""
+    if avatar_url is not None and not 0 < len(avatar_url) <= 1024:
+        raise ValueError("avatar_url must be 1 to 1024 characters")
+    user = await access_me(session, actor)
+    user.avatar_url = avatar_url
+    user.updated_at = utcnow()
+    await session.flush()
+    return user
+
+
 async def change_password(
     session: AsyncSession,
     actor: Actor,

@@ -68,3 +68,15 @@ class ArchiveTooLarge(PayloadTooLarge):
     """A "download selection" archive would exceed its size or entry limit."""
 
     default_message = "The selection is too large to download at once; select fewer files."
+
+
+class ImageNotFound(NotFound):
+    """No such image in your library (deleted, someone else's, or never existed)."""
+
+    default_message = "Image not found."
+
+
+class UploadNotFound(NotFound):
+    """No such upload of yours."""
+
+    default_message = "Upload not found."
