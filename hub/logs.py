@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,26 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+# Stock y-websocket clients pass credentials in the query string (?token=...), and uvicorn logs
+# every WebSocket handshake line with its full path: never let a token reach a log.
+_SECRET_PARAM = re.compile(r"(?i)([?&](?:token|access_token|refresh_token|code)=)[^&\s\"']+")
+
+
+def redact(text: str) -> str:
+    return _SECRET_PARAM.sub(r"\1[redacted]", text)
+
+
+class RedactSecretsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(
+                redact(arg) if isinstance(arg, str) else arg
+                for arg in (record.args if isinstance(record.args, tuple) else (record.args,))
+            )
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
 
 
 class JSONFormatter(logging.Formatter):
@@ -47,6 +68,7 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     for old in list(root.handlers):
         if getattr(old, "_hub", False):
             root.removeHandler(old)
+    handler.addFilter(RedactSecretsFilter())
     handler._hub = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -46,8 +46,11 @@ class RequestIdMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        # WebSockets keep the id (logs, state) but their sends go straight through: wrapping every
+        # frame of a room fan-out costs a coroutine per delivery (bench/room_fanout.py).
+        wrapped_send = send_with_id if scope["type"] == "http" else send
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, wrapped_send)
         finally:
             if scope["type"] == "http":
                 log.info(
