@@ -117,7 +117,7 @@ class Settings(BaseSettings):
         262_144, description="Largest WebSocket message accepted on room sockets (1009 above)."
     )
     room_messages_per_second: float = Field(
-        60.0, description="Sustained messages per second per socket before 4429."
+        60.0, description="Sustained messages per second per socket before 4529."
     )
     room_store_flush_ms: int = Field(
         250, description="How far (ms) persisted document updates may lag behind edits."

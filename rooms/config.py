@@ -22,10 +22,10 @@ class RoomConfig:
 
     # Limits.
     max_message_bytes: int = 262_144  # 1009 above
-    messages_per_second: float = 60.0  # sustained, per socket; 4429 above
+    messages_per_second: float = 60.0  # sustained, per socket; 4529 above (awareness echoes free)
     message_burst: int = 120  # token bucket size
     max_members: int = 50  # y-websocket sockets per room, all processes (4413)
-    outbound_queue: int = 256  # frames waiting for one socket; 4408 when it overflows
+    outbound_queue: int = 256  # frames waiting for one socket; 4508 when it overflows
     max_chat_chars: int = 2000
 
     # Persistence.
@@ -34,7 +34,9 @@ class RoomConfig:
     unload_delay: float = 2.0  # keep an empty room this long (fast reconnects stay warm)
 
     # Liveness.
-    keepalive_interval: float = 15.0  # stock clients reconnect after 30 s of silence
+    # Silence before a keepalive (y-websocket) or a ``pong`` heartbeat (event stream): stock
+    # clients reconnect after 30 s without a message, proxies cut idle sockets after ~60 s.
+    keepalive_interval: float = 15.0
     awareness_timeout: float = 30.0  # awareness states not renewed this long are dropped
     presence_ttl: float = 60.0  # renewed every ttl/3 while the socket lives
     reconcile_interval: float | None = 300.0  # periodic state-vector check against the store

@@ -1,8 +1,9 @@
 """One socket of a room: a bounded outbound queue drained by one writer task.
 
 Fan-out never awaits a recipient: it appends the (already encoded, shared) frame to each
-socket's queue. A socket whose queue is full does not read fast enough; it is closed with 4408
-instead of letting memory grow (FACTS.md: pycrdt-websocket's unbounded per-recipient tasks).
+socket's queue. A socket whose queue is full does not read fast enough; it is closed with 4508
+(transient: the client reconnects and resyncs) instead of letting memory grow (FACTS.md:
+pycrdt-websocket's unbounded per-recipient tasks).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Connection:
         close_timeout: float,
         limiter: TokenBucket,
         on_close: Callable[[Connection], None] | None = None,
+        echo_byte_cap: int = 262_144,
     ) -> None:
         self.transport = transport
         self.context = context
@@ -82,6 +84,11 @@ class Connection:
         self._closer: asyncio.Task[None] | None = None
         self._on_close = on_close
         self.room: Any = None  # the rooms.room.Room it joined (set by the server)
+        # Awareness the client may send back without spending rate-limit tokens (stock clients
+        # echo every awareness frame they apply): frames and bytes, see ``grant_echo``.
+        self.echo_frames = 0
+        self.echo_bytes = 0
+        self._echo_byte_cap = echo_byte_cap
         # Event-stream sockets hold live events back while their replay is being sent.
         self.replaying = False
         self.held: list[Event] = []
@@ -114,6 +121,20 @@ class Connection:
         self.last_send = time.monotonic()
         self._wake.set()
         return True
+
+    def grant_echo(self, frame: bytes) -> None:
+        """``frame`` (awareness) was queued here: one frame of at most its size may come back
+        without counting against the rate limit. Counted in frames too, so the credit cannot be
+        split into many small messages, and capped (one queue's worth) so it cannot be hoarded."""
+        self.echo_frames = min(self._queue_size, self.echo_frames + 1)
+        self.echo_bytes = min(self._echo_byte_cap, self.echo_bytes + len(frame))
+
+    def may_echo(self, size: int) -> bool:
+        return self.echo_frames > 0 and size <= self.echo_bytes
+
+    def spend_echo(self, size: int) -> None:
+        self.echo_frames -= 1
+        self.echo_bytes -= size
 
     async def _write_loop(self) -> None:
         try:

@@ -195,6 +195,9 @@ def encode_auth_denied(reason: str) -> bytes:
     return bytes((MessageType.AUTH, 0)) + write_var_string(reason)
 
 
+# First byte of every awareness frame (a one-byte varuint).
+AWARENESS_PREFIX = bytes((MessageType.AWARENESS,))
+
 # An awareness message with zero entries: a no-op for clients, but it resets their 30 s
 # silence timer, so idle rooms are not reconnected every half minute.
 KEEPALIVE = encode_awareness(write_var_uint(0))

@@ -180,11 +180,14 @@ class Room:
         self.yjs.pop(conn, None)
         self.events.pop(conn, None)
 
-    def broadcast(self, frame: bytes, exclude: Connection | None = None) -> None:
-        """Queue one encoded frame on every local y-websocket socket (no task per recipient)."""
+    def broadcast(
+        self, frame: bytes, exclude: Connection | None = None, *, echoed: bool = False
+    ) -> None:
+        """Queue one encoded frame on every local y-websocket socket (no task per recipient).
+        ``echoed``: an awareness frame stock clients send back (credit their rate limit)."""
         for conn in tuple(self.yjs):
-            if conn is not exclude:
-                conn.send(frame)
+            if conn is not exclude and conn.send(frame) and echoed:
+                conn.grant_echo(frame)
 
     def awareness_frame(self) -> bytes | None:
         entries = self.awareness.entries()

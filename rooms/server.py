@@ -50,6 +50,7 @@ from rooms.hooks import (
 )
 from rooms.presence import MemoryPresence
 from rooms.protocol import (
+    AWARENESS_PREFIX,
     EMPTY_UPDATE,
     KEEPALIVE,
     AwarenessMessage,
@@ -304,6 +305,7 @@ class RoomServer:
             close_timeout=self.config.close_timeout,
             limiter=TokenBucket(self.config.messages_per_second, self.config.message_burst),
             on_close=_detach,
+            echo_byte_cap=self.config.max_message_bytes,
         )
         conn.session_task = asyncio.current_task()
         conn.start()
@@ -378,8 +380,8 @@ class RoomServer:
         # Both at once: a newcomer must see the peers right away (FACTS.md).
         conn.send(encode_sync_step1(room.doc.get_state()))
         awareness = room.awareness_frame()
-        if awareness is not None:
-            conn.send(awareness)
+        if awareness is not None and conn.send(awareness):
+            conn.grant_echo(awareness)
         ctx = conn.context
         try:
             await self.presence.join(
@@ -422,7 +424,11 @@ class RoomServer:
             if len(frame) > max_bytes:
                 conn.close(close_codes.MESSAGE_TOO_BIG)
                 return
-            if not conn.limiter.allow():
+            # Stock clients send back every awareness frame they apply (an echo). An awareness
+            # frame within the socket's echo credit is charged once decoded: a no-op spends the
+            # credit, a change a token as usual (so credit never buys extra fan-out).
+            credited = frame[:1] == AWARENESS_PREFIX and conn.may_echo(len(frame))
+            if not credited and not conn.limiter.allow():
                 conn.close(close_codes.RATE_LIMITED)
                 return
             try:
@@ -434,9 +440,12 @@ class RoomServer:
                 await self.hooks.run(
                     "before_handle_message", MessagePayload(room.room_id, conn.context, message)
                 )
-            await self._handle_yjs(room, conn, message)
+            await self._handle_yjs(room, conn, message, len(frame) if credited else 0)
 
-    async def _handle_yjs(self, room: Room, conn: Connection, message: Message) -> None:
+    async def _handle_yjs(
+        self, room: Room, conn: Connection, message: Message, uncharged: int = 0
+    ) -> None:
+        """``uncharged``: the size of an awareness frame not charged yet (see _read_yjs)."""
         if isinstance(message, SyncMessage):
             if message.sync_type is SyncType.STEP1:
                 try:
@@ -461,11 +470,24 @@ class RoomServer:
             except ProtocolError as exc:
                 conn.close(close_codes.PROTOCOL_ERROR, str(exc))
                 return
+            if uncharged:
+                if not room.awareness.would_change(entries):
+                    conn.spend_echo(uncharged)
+                elif not conn.limiter.allow():
+                    conn.close(close_codes.RATE_LIMITED)
+                    return
             changes = room.awareness.apply(entries, conn, time.monotonic())
+            if changes.refuted:
+                # Only the refuted client itself reacts (it re-announces with a newer clock).
+                conn.send(encode_awareness(encode_awareness_entries(changes.refuted)))
             if changes.changed:
                 await self._awareness_changed(room, changes, conn, Origin.CONNECTION)
         elif isinstance(message, QueryAwarenessMessage):
-            conn.send(room.awareness_frame() or KEEPALIVE)
+            answer = room.awareness_frame()
+            if answer is None:
+                conn.send(KEEPALIVE)
+            elif conn.send(answer):
+                conn.grant_echo(answer)
         # AuthMessage: only servers send those (permission denied); a client's is ignored.
 
     async def _join_events(self, room: Room, conn: Connection, since: int | None) -> None:
@@ -553,7 +575,7 @@ class RoomServer:
         if released:
             # At once, so cursors vanish now rather than after the 30 s awareness timeout.
             removed = [entry.client_id for entry in released]
-            changes = AwarenessChanges(released, [], [], removed, False)
+            changes = AwarenessChanges(released, removed=removed)
             await self._awareness_changed(room, changes, None, Origin.LOCAL)
         try:
             await self.presence.leave(room.room_id, conn.connection_id)
@@ -580,8 +602,7 @@ class RoomServer:
         self, room: Room, changes: AwarenessChanges, source: Connection | None, origin: Origin
     ) -> None:
         inner = encode_awareness_entries(changes.accepted)
-        # A raised clock must reach its own client too, or it keeps renewing with a stale one.
-        room.broadcast(encode_awareness(inner), exclude=None if changes.bumped else source)
+        room.broadcast(encode_awareness(inner), exclude=source, echoed=True)
         if origin is not Origin.BUS:
             await self._publish(self._doc_channel(room.room_id), wire.encode_awareness(inner))
         if self.hooks.has("on_awareness_update"):
@@ -947,6 +968,11 @@ class RoomServer:
         for conn in tuple(room.yjs):
             if now - conn.last_send >= cfg.keepalive_interval:
                 conn.send(KEEPALIVE)
+        # Event sockets too: proxies cut idle connections (60 s is typical) and browsers cannot
+        # see WebSocket pings, so the page needs traffic to tell a live socket from a dead one.
+        for conn in tuple(room.events):
+            if now - conn.last_send >= cfg.keepalive_interval and not conn.replaying:
+                conn.send(PONG)
         expired = room.awareness.expire(now, cfg.awareness_timeout)
         if expired and self.hooks.has("on_awareness_update"):
             await self.hooks.notify(

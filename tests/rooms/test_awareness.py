@@ -1,13 +1,11 @@
-"""AwarenessRegistry: y-protocols clock rules, socket ownership, fast-reconnect reclaim, expiry."""
+"""AwarenessRegistry: y-protocols clock rules, socket ownership, refuted stale claims, expiry."""
 
 from __future__ import annotations
 
-import pytest
-from pycrdt import Doc, Text
+import copy
 
 from rooms.awareness import AwarenessRegistry
 from rooms.protocol import AwarenessEntry
-from rooms.room import delete_text, insert_text
 
 STATE = '{"user":{"name":"a"}}'
 MOVED = '{"user":{"name":"a"},"cursor":3}'
@@ -27,9 +25,8 @@ def test_clock_rules_follow_y_protocols() -> None:
     removed = reg.apply([AwarenessEntry(1, 2, None)], sock, 2)  # same-clock null removes
     assert removed.removed == [1]
     assert reg.entries() == []
-    assert not reg.apply(
-        [AwarenessEntry(1, 2, STATE)], sock, 3
-    ).changed  # not the server's tombstone
+    stale = reg.apply([AwarenessEntry(1, 2, STATE)], sock, 3)  # not newer than the tombstone
+    assert (stale.changed, stale.refuted) == (False, [AwarenessEntry(1, 2, None)])
     assert reg.apply([AwarenessEntry(1, 3, STATE)], sock, 3).added == [1]  # newer clock: back
 
 
@@ -45,19 +42,71 @@ def test_release_nulls_only_the_sockets_own_live_states() -> None:
     assert [e.client_id for e in reg.entries()] == [3]
 
 
-def test_fast_reconnect_reclaims_a_released_id_with_a_raised_clock() -> None:
+def test_stale_claim_to_a_released_id_gets_the_tombstone_back() -> None:
     reg = AwarenessRegistry()
     old_socket, new_socket = object(), object()
     reg.apply([AwarenessEntry(7, 4, STATE)], old_socket, 0)
-    reg.release(old_socket, 1)
-    again = reg.apply([AwarenessEntry(7, 4, STATE)], new_socket, 1)  # same clock as before
-    assert again.bumped
-    assert again.accepted == [AwarenessEntry(7, 5, STATE)]
-    assert again.added == [7]
+    assert reg.release(old_socket, 1) == [AwarenessEntry(7, 4, None)]
+    # The client is back on a new socket with its old clock (a fast reconnect): not accepted,
+    # answered with the tombstone, which a y-protocols client answers with the next clock.
+    again = reg.apply([AwarenessEntry(7, 4, STATE)], new_socket, 1)
+    assert not again.changed
+    assert again.refuted == [AwarenessEntry(7, 4, None)]
+    assert reg.owned_by(new_socket) == []
+    back = reg.apply([AwarenessEntry(7, 5, STATE)], new_socket, 1)
+    assert back.added == [7]
+    assert back.refuted == []
     assert reg.owned_by(new_socket) == [7]
-    # A peer process never reclaims: its messages carry no owner.
+    # A peer process is never answered (no socket to answer): its message is just stale.
     reg.release(new_socket, 2)
-    assert not reg.apply([AwarenessEntry(7, 5, STATE)], None, 2).changed
+    from_bus = reg.apply([AwarenessEntry(7, 5, STATE)], None, 2)
+    assert (from_bus.changed, from_bus.refuted) == (False, [])
+
+
+def test_echo_of_a_leavers_state_from_another_socket_never_resurrects_it() -> None:
+    """Stock clients echo every awareness change they apply (same clock). An echo of bob's last
+    state that arrives after bob's socket was released must not bring bob back (a ghost)."""
+    reg = AwarenessRegistry()
+    alice, bob = object(), object()
+    reg.apply([AwarenessEntry(1, 3, STATE)], alice, 0)
+    reg.apply([AwarenessEntry(2, 5, MOVED)], bob, 0)
+    assert not reg.apply([AwarenessEntry(2, 5, MOVED)], alice, 0).changed  # a live echo: no-op
+    reg.release(bob, 1)
+    echo = reg.apply([AwarenessEntry(1, 3, STATE), AwarenessEntry(2, 5, MOVED)], alice, 1)
+    assert not echo.changed
+    assert echo.refuted == [AwarenessEntry(2, 5, None)]  # alice's client holds it and ignores it
+    assert [e.client_id for e in reg.entries()] == [1]
+    assert reg.owned_by(alice) == [1]
+    older = reg.apply([AwarenessEntry(2, 4, STATE), AwarenessEntry(2, 4, STATE)], alice, 1)
+    assert older.refuted == [AwarenessEntry(2, 5, None)]  # answered once per id
+    # Only bob's next clock (from wherever bob is) brings him back.
+    assert reg.apply([AwarenessEntry(2, 6, MOVED)], bob, 2).added == [2]
+
+
+def test_would_change_matches_apply_and_changes_nothing() -> None:
+    reg = AwarenessRegistry()
+    sock = object()
+    reg.apply([AwarenessEntry(1, 2, STATE)], sock, 0)
+    reg.apply([AwarenessEntry(2, 2, STATE)], sock, 0)
+    reg.release(sock, 0)
+    reg.apply([AwarenessEntry(1, 3, STATE)], sock, 0)
+    cases = [
+        ([AwarenessEntry(1, 3, MOVED)], False),  # echo
+        ([AwarenessEntry(2, 2, STATE)], False),  # stale claim to a tombstone (refuted)
+        ([AwarenessEntry(9, 0, STATE), AwarenessEntry(9, 1, None)], False),  # never accepted
+        ([AwarenessEntry(1, 4, MOVED)], True),
+        ([AwarenessEntry(1, 3, None)], True),
+        ([AwarenessEntry(2, 3, None)], True),  # a newer null over a tombstone is forwarded
+        ([AwarenessEntry(9, 1, STATE)], True),
+    ]
+    for entries, expected in cases:
+        before = reg.entries()
+        assert reg.would_change(entries) is expected, entries
+        assert reg.entries() == before
+    for entries, expected in cases:
+        probe = AwarenessRegistry()
+        probe._states = {k: copy.copy(v) for k, v in reg._states.items()}
+        assert probe.apply(entries, sock, 1).changed is expected, entries
 
 
 def test_newest_sender_owns_the_id_and_remote_states_are_not_local() -> None:
@@ -81,17 +130,3 @@ def test_expire_forgets_stale_states_and_tombstones() -> None:
     assert reg.expire(50, 30) == [1]
     assert reg.entries() == []
     assert reg.apply([AwarenessEntry(2, 1, STATE)], sock, 50).added == [2]  # tombstone gone
-
-
-def test_text_helpers_use_character_indices() -> None:
-    doc: Doc[Text] = Doc()
-    doc["prompt"] = text = Text()
-    insert_text(text, 0, "你好世界")
-    insert_text(text, 2, "😀")
-    delete_text(text, 0, 1)
-    delete_text(text, 1, 0)
-    assert str(text) == "好😀世界"
-    with pytest.raises(IndexError):
-        insert_text(text, 99, "x")
-    with pytest.raises(IndexError):
-        delete_text(text, 3, 5)

@@ -1,4 +1,4 @@
-"""A socket that does not read is closed with 4408 instead of growing memory."""
+"""A socket that does not read is closed with 4508 (slow consumer) instead of growing memory."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ async def test_slow_consumer_is_closed_and_the_room_carries_on(cluster: Cluster)
             if not slow_present():
                 break
     await eventually(lambda: not slow_present(), timeout=10, message="slow consumer dropped")
-    # Once it reads again it gets its backlog and then the 4408 close frame.
+    # Once it reads again it gets its backlog and then the 4508 close frame.
     try:
         while True:
             await slow.recv()

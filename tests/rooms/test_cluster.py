@@ -195,3 +195,30 @@ async def test_member_limit_spans_processes(cluster: Cluster) -> None:
     await cluster.yclient(s2.yjs_url(rid, "token=b"), "b")
     third = await cluster.yclient(s1.yjs_url(rid, "token=c"), "c", sync=False)
     assert await third.wait_closed() == close_codes.ROOM_FULL
+
+
+async def test_client_reconnecting_to_another_process_is_visible_at_once(
+    cluster: Cluster,
+) -> None:
+    """Bob leaves process 2 and comes back on process 1 with his old clock, within the awareness
+    timeout. Process 1 holds his tombstone (from the bus); it answers with the tombstone, bob's
+    client re-announces at the next clock, and everyone sees him again without waiting for his
+    15 s renewal."""
+    s1, s2 = await two_processes(cluster, config=dataclasses.replace(FAST, awareness_timeout=30))
+    rid = room_id()
+    alice = await cluster.yclient(s1.yjs_url(rid, "token=alice"), "alice")
+    carol = await cluster.yclient(s2.yjs_url(rid, "token=carol"), "carol")
+    bob = await cluster.yclient(s2.yjs_url(rid, "token=bob"), "bob")
+    await eventually(lambda: alice.peer_names() == {"bob", "carol"}, message="alice sees bob")
+    await bob.close()
+    await eventually(lambda: alice.peer_names() == {"carol"}, message="bob gone")
+    bob.url = s1.yjs_url(rid, "token=bob")
+    await bob.connect()  # same client id, same clock
+    await bob.wait_synced()
+    await eventually(lambda: alice.peer_names() == {"bob", "carol"}, timeout=2, message="alice")
+    await eventually(lambda: carol.peer_names() == {"alice", "bob"}, timeout=2, message="carol")
+    assert bob.clock == 2  # re-announced once
+    room = s1.server._rooms[rid]
+    assert sorted(cid for conn in room.yjs for cid in room.awareness.owned_by(conn)) == sorted(
+        [alice.client_id, bob.client_id]
+    )

@@ -127,3 +127,24 @@ async def test_create_app_lifespan_starts_and_stops_the_server() -> None:
         assert not server._stopping
     assert server._stopping
     await bus.stop()
+
+
+def test_echo_credit_counts_frames_and_bytes_and_is_capped() -> None:
+    ctx = ConnectionContext("c1", "room", ConnectionKind.YJS)
+    conn = Connection(
+        ScriptedTransport(),
+        ctx,
+        queue_size=3,
+        close_timeout=1,
+        limiter=TokenBucket(10, 10),
+        echo_byte_cap=100,
+    )
+    assert not conn.may_echo(1)  # nothing sent, nothing to echo
+    conn.grant_echo(b"x" * 40)
+    assert conn.may_echo(40)
+    assert not conn.may_echo(41)  # an echo is never bigger than what was sent
+    conn.spend_echo(10)
+    assert not conn.may_echo(1)  # one frame granted, one spent: no splitting into many
+    for _ in range(10):
+        conn.grant_echo(b"x" * 40)
+    assert (conn.echo_frames, conn.echo_bytes) == (3, 100)  # one queue's worth, byte cap

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +14,7 @@ from rooms.store import MemoryStore
 from rooms.types import Event
 from tests.helpers import eventually
 from tests.rooms.conftest import Cluster
-from tests.rooms.ykit import room_id
+from tests.rooms.ykit import FAST, room_id
 
 
 def chats(messages: list[dict[str, Any]]) -> list[str]:
@@ -44,6 +46,20 @@ async def test_welcome_chat_and_ping(cluster: Cluster) -> None:
     await alice.send({"type": "ping"})
     await alice.wait_for("pong")
     assert bob.of_type("pong") == []
+
+
+async def test_idle_event_socket_gets_unsolicited_pongs(cluster: Cluster) -> None:
+    """Browsers cannot see WebSocket pings and proxies cut idle sockets: the server sends a
+    ``pong`` heartbeat on an event socket it has sent nothing for ``keepalive_interval``."""
+    s = await cluster.server(config=dataclasses.replace(FAST, keepalive_interval=0.2))
+    rid = room_id()
+    idle = await cluster.events(s.events_url(rid))
+    await idle.wait_for("welcome")
+    started = time.monotonic()
+    await idle.wait_for("pong", count=3, timeout=3)
+    assert time.monotonic() - started >= 0.4  # not a flood: one per quiet interval at most
+    assert [m["type"] for m in idle.messages[:1]] == ["welcome"]
+    assert {m["type"] for m in idle.messages[1:]} == {"pong"}  # never asked for
 
 
 async def test_member_events_follow_yjs_sockets(cluster: Cluster) -> None:

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from pycrdt import Doc, Map, Text
 
-from rooms import RoomConfig
+from rooms import RoomConfig, close_codes
 from rooms.hooks import AuthenticatePayload, Extension
-from rooms.protocol import KEEPALIVE, AwarenessMessage, SyncMessage, SyncType, decode_message
+from rooms.protocol import (
+    KEEPALIVE,
+    AwarenessEntry,
+    AwarenessMessage,
+    SyncMessage,
+    SyncType,
+    decode_message,
+    encode_awareness,
+    encode_awareness_entries,
+)
 from rooms.room import PARAMS, insert_text, read_document
 from rooms.store import MemoryStore, UpdateRecord
 from rooms.types import Role
 from tests.helpers import eventually
 from tests.rooms.conftest import Cluster
-from tests.rooms.ykit import FAST, room_id
+from tests.rooms.ykit import FAST, YClient, room_id
 
 
 class TokenRoles(Extension):
@@ -125,6 +135,74 @@ async def test_leaving_socket_awareness_is_removed_at_once(cluster: Cluster) -> 
     assert a.awareness[b.client_id][1] is None
 
 
+async def test_echo_of_a_leavers_state_is_refuted_to_its_sender_only(cluster: Cluster) -> None:
+    """Stock clients echo the awareness they apply; an echo of bob's last state that arrives
+    after bob left must neither bring bob back nor reach anyone else."""
+    s = await cluster.server(config=dataclasses.replace(FAST, awareness_timeout=30))
+    rid = room_id()
+    alice = await cluster.yclient(s.yjs_url(rid), "alice")
+    carol = await cluster.yclient(s.yjs_url(rid), "carol")
+    bob = await cluster.yclient(s.yjs_url(rid), "bob")
+    await eventually(lambda: alice.peer_names() == {"bob", "carol"}, message="alice sees bob")
+    bob_state = s.server._rooms[rid].awareness.entries()[-1]
+    assert bob_state.client_id == bob.client_id
+    await bob.close()
+    await eventually(lambda: carol.peer_names() == {"alice"}, message="bob gone for carol")
+    carol_frames, alice_frames = len(carol.received), len(alice.received)
+    await alice.send(encode_awareness(encode_awareness_entries([bob_state])))  # the late echo
+    tombstone = AwarenessEntry(bob.client_id, bob_state.clock, None)
+    refutation = encode_awareness(encode_awareness_entries([tombstone]))
+    await eventually(lambda: refutation in alice.received[alice_frames:], message="refuted")
+    await alice.set_awareness({"user": {"name": "alice"}, "cursor": 1})  # a marker after it
+    await eventually(lambda: len(carol.received) > carol_frames, message="carol gets the marker")
+    assert [decode_message(f) for f in carol.received[carol_frames:]] == [
+        AwarenessMessage(
+            encode_awareness_entries(
+                [AwarenessEntry(alice.client_id, alice.clock, alice_state_text(alice))]
+            )
+        )
+    ]
+    assert carol.peer_names() == {"alice"}
+    assert [e.client_id for e in s.server._rooms[rid].awareness.entries()] == [
+        alice.client_id,
+        carol.client_id,
+    ]
+
+
+def alice_state_text(client: YClient) -> str:
+    return json.dumps(client.local_state, ensure_ascii=False)
+
+
+async def test_awareness_echoes_are_paid_by_echo_credit_not_the_rate_limit(
+    cluster: Cluster,
+) -> None:
+    config = dataclasses.replace(FAST, messages_per_second=0.2, message_burst=10)
+    s = await cluster.server(config=config)
+    rid = room_id()
+    watcher = await cluster.yclient(s.yjs_url(rid), "watcher")  # 3 tokens: step 1, 2, awareness
+    movers = [await cluster.yclient(s.yjs_url(rid), f"m{n}") for n in range(2)]
+    for move in range(5):  # 5 moves each: within the movers' own budgets
+        for mover in movers:
+            await mover.set_awareness({"user": {"name": mover.name}, "cursor": move})
+    # 12 awareness frames for the watcher: both joins and ten moves.
+    await eventually(lambda: len(_awareness_frames(watcher)) >= 12, message="watcher got all")
+    # Echo 9 of them back, as a stock client does: more than the 7 tokens left.
+    for frame in _awareness_frames(watcher)[:9]:
+        await watcher.send(frame)
+    await watcher.set_awareness({"user": {"name": "watcher"}, "cursor": 1})  # spends a token
+    await eventually(lambda: movers[0].peers().get(watcher.client_id, {}).get("cursor") == 1)
+    assert not watcher.closed.is_set()
+    # Credit (3 frames left) never pays for changes: they spend tokens until none is left.
+    for n in range(12):
+        await watcher.set_awareness({"user": {"name": "watcher"}, "cursor": n + 2})
+    assert await watcher.wait_closed() == close_codes.RATE_LIMITED
+    assert all(not mover.closed.is_set() for mover in movers)
+
+
+def _awareness_frames(client: YClient) -> list[bytes]:
+    return [f for f in client.received if f[:1] == b"\x01" and f != KEEPALIVE]
+
+
 async def test_viewer_updates_are_dropped_but_viewers_still_receive(cluster: Cluster) -> None:
     s = await cluster.server(extensions=[TokenRoles()])
     rid = room_id()
@@ -210,6 +288,14 @@ async def test_query_awareness_is_answered(cluster: Cluster) -> None:
     await eventually(lambda: len(lonely.received) > before, message="answer")
     answer = decode_message(lonely.received[before])
     assert isinstance(answer, AwarenessMessage)
+    quiet = YClient(s.yjs_url(room_id()), send_awareness_on_open=False)  # nobody has a state
+    cluster.clients.append(quiet)
+    await quiet.connect()
+    await quiet.wait_synced()
+    before = len(quiet.received)
+    await quiet.send(b"\x03")
+    await eventually(lambda: len(quiet.received) > before, message="empty answer")
+    assert quiet.received[before] == KEEPALIVE  # an awareness message with no entries
 
 
 async def test_empty_room_unloads_after_persisting(cluster: Cluster) -> None:

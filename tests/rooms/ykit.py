@@ -143,6 +143,7 @@ class YClient:
     close_code: int | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     clock: int = 0
+    local_state: dict[str, Any] | None = None  # our own awareness state, as last sent
     send_awareness_on_open: bool = True
     _reader: asyncio.Task[None] | None = None
     _remote: bool = False
@@ -190,6 +191,7 @@ class YClient:
     async def set_awareness(self, state: dict[str, Any] | None, *, bump: bool = True) -> None:
         if bump:
             self.clock += 1
+        self.local_state = state
         text = None if state is None else json.dumps(state, ensure_ascii=False)
         entry = AwarenessEntry(self.client_id, self.clock, text)
         await self.send(encode_awareness(encode_awareness_entries([entry])))
@@ -232,8 +234,9 @@ class YClient:
                 elif isinstance(message, AwarenessMessage):
                     for entry in decode_awareness(message.payload):
                         current = self.awareness.get(entry.client_id)
-                        if entry.client_id == self.client_id and entry.clock > self.clock:
-                            self.clock = entry.clock  # the server raised our clock
+                        if entry.client_id == self.client_id:
+                            await self._own_awareness(entry)
+                            continue
                         if (
                             current is None
                             or entry.clock > current[0]
@@ -245,6 +248,15 @@ class YClient:
         finally:
             self.close_code = ws.close_code if ws.close_code is not None else 1006
             self.closed.set()
+
+    async def _own_awareness(self, entry: AwarenessEntry) -> None:
+        """What y-protocols does with a remote entry for our own id: a removal of our live
+        state (same or newer clock) is answered with our state at the next clock."""
+        if entry.state is None and self.local_state is not None and entry.clock >= self.clock:
+            self.clock = entry.clock
+            await self.set_awareness(self.local_state)
+        elif entry.clock > self.clock:
+            self.clock = entry.clock
 
     def peers(self) -> dict[int, Any]:
         """Awareness states of everyone else that are not null."""
