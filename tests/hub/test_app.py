@@ -89,3 +89,16 @@ def test_production_requires_a_secret_key(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="HUB_SECRET_KEY"):
         create_app(Settings(environment="production", data_dir=tmp_path))
+
+
+async def test_every_api_route_is_in_the_openapi_document(client: httpx.AsyncClient) -> None:
+    from hub.api import _walk
+
+    doc = (await client.get("/api/v1/openapi.json")).json()
+    routes = [p for p, _ in _walk(client._transport.app.routes)]  # type: ignore[attr-defined]
+    api_paths = {p for p in routes if p.startswith("/api/") and p != "/api/v1/openapi.json"}
+    assert api_paths, "no API routes found"
+    assert api_paths <= set(doc["paths"]), api_paths - set(doc["paths"])
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            assert operation["responses"], f"{method} {path} documents no response"
