@@ -52,7 +52,8 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
         migrate.upgrade(settings.effective_database_url, args.revision or "head")
     else:
         migrate.downgrade(settings.effective_database_url, args.revision or "-1")
-    print(f"migrated ({args.action} {args.revision or ''})".strip())  # noqa: T201
+    target = args.revision or ("head" if args.action == "upgrade" else "-1")
+    print(f"database migrated: {args.action} to {target}")  # noqa: T201
     return 0
 
 
