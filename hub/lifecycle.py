@@ -16,12 +16,19 @@ async def start_components(ctx: HubContext) -> None:
     from hub.collab.component import start_rooms
 
     await start_rooms(ctx)
+    from hub.generation.component import start_generation
+
+    # After rooms: job events go to room streams; the embedded worker needs storage.
+    await start_generation(ctx)
 
 
 async def stop_components(ctx: HubContext) -> None:
     from hub.collab.component import stop_rooms
+    from hub.generation.component import stop_generation
 
-    # Rooms first: closing their sockets flushes documents into the database.
+    # Generation first: the worker's last events (jobs handed back) still reach open rooms.
+    await stop_generation(ctx)
+    # Rooms next: closing their sockets flushes documents into the database.
     await stop_rooms(ctx)
     storage = ctx.extras.pop("storage", None)
     if storage is not None:

@@ -50,3 +50,11 @@ class JobError(Exception):
 
 class JobInterrupted(Exception):
     """Raised inside a runner (by ``JobContext.raise_if_stopped``) when the job must stop."""
+
+
+class NotRoomEditor(Forbidden):
+    default_message = "Only the room's editors and its owner can start generations."
+
+
+class TooManyJobStreams(RateLimited):
+    default_message = "You have too many job event streams open; close one first."

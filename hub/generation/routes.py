@@ -1,4 +1,5 @@
-"""Job API: submit, read, list, cancel, the queue view, model presets and admin pause/resume."""
+"""Job API: submit (also from a room), read, list, cancel, your job events (SSE), the queue view,
+model presets and admin pause/resume."""
 
 from __future__ import annotations
 
@@ -6,20 +7,33 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from hub.accounts.deps import require_actor
 from hub.api import json_response, operation, parse_body, parse_query
+from hub.collab.component import get_rooms
+from hub.collab.errors import RoomClosed, RoomNotFound
 from hub.context import HubContext, get_ctx
-from hub.errors import BadRequest, Forbidden, InsufficientCredits, RateLimited
+from hub.errors import (
+    BadRequest,
+    CSRFFailed,
+    Forbidden,
+    InsufficientCredits,
+    RateLimited,
+    Unavailable,
+)
 from hub.generation import service
 from hub.generation.errors import (
     JobAlreadyFinished,
     JobNotFound,
     ModelNotAllowed,
+    NotRoomEditor,
     QueueLimitReached,
+    TooManyJobStreams,
+    UnknownModel,
 )
+from hub.generation.events import JobEvents, sse_body
 from hub.generation.providers.registry import ModelPreset
 from hub.generation.schemas import (
     JobCreateIn,
@@ -31,7 +45,11 @@ from hub.generation.schemas import (
     ModelOut,
     QueueOut,
     QueueStatusOut,
+    RoomJobIn,
 )
+from hub.storage.errors import ImageNotFound
+
+SSE_KEEPALIVE_SECONDS = 15.0
 
 
 def _presets(ctx: HubContext) -> Mapping[str, ModelPreset]:
@@ -49,7 +67,14 @@ def _events(ctx: HubContext) -> Any:
     response=JobSubmitOut,
     status=201,
     auth=True,
-    errors=(BadRequest, ModelNotAllowed, InsufficientCredits, QueueLimitReached, RateLimited),
+    errors=(
+        BadRequest,
+        ModelNotAllowed,
+        ImageNotFound,
+        InsufficientCredits,
+        QueueLimitReached,
+        RateLimited,
+    ),
     tags=("jobs",),
 )
 async def create_job(request: Request) -> Response:
@@ -62,9 +87,79 @@ async def create_job(request: Request) -> Response:
     body = await parse_body(request, JobCreateIn)
     async with ctx.db.unit_of_work() as session:
         submission = await service.submit_job(
-            session, actor, request=body, presets=_presets(ctx), on_event=_events(ctx)
+            session,
+            actor,
+            request=body,
+            presets=_presets(ctx),
+            on_event=_events(ctx),
+            check_source=True,
         )
     return json_response(submission.out(), status=201)
+
+
+@operation(
+    "Start a generation from a room's document",
+    request=RoomJobIn,
+    response=JobSubmitOut,
+    status=201,
+    auth=True,
+    errors=(
+        RoomNotFound,
+        NotRoomEditor,
+        ModelNotAllowed,
+        RoomClosed,
+        UnknownModel,
+        ImageNotFound,
+        InsufficientCredits,
+        QueueLimitReached,
+        RateLimited,
+        CSRFFailed,
+    ),
+    tags=("jobs", "rooms"),
+)
+async def create_room_job(request: Request) -> Response:
+    """Editors and the owner. Takes the room's prompt, negative prompt and params (model, size,
+    steps, seed, strength, count) from its live document; the body (optional, every field
+    optional) overrides them. The room owner pays when the room's ``payer`` is ``owner``, else
+    whoever pressed. An empty prompt is 422, viewers 403, a closed room 409, too few credits
+    402 with ``details: {balance, required}``. Progress goes to the room's event stream."""
+    ctx = get_ctx(request)
+    actor = await require_actor(request)
+    await ctx.limiter.hit(ctx.settings.rate_limit_generate, "generate", str(actor.user_id))
+    body = await parse_body(request, RoomJobIn) if await request.body() else RoomJobIn()
+    async with ctx.db.unit_of_work() as session:
+        submission = await service.submit_room_job(
+            session,
+            actor,
+            slug=str(request.path_params["slug"]),
+            overrides=body,
+            read_document=get_rooms(ctx).read_document,
+            presets=_presets(ctx),
+            on_event=_events(ctx),
+        )
+    return json_response(submission.out(), status=201)
+
+
+@operation(
+    "Your job events (Server-Sent Events)",
+    auth=True,
+    errors=(TooManyJobStreams, Unavailable),
+    tags=("jobs",),
+)
+async def job_events(request: Request) -> Response:
+    """A ``text/event-stream`` of the events of the jobs you started or pay for, wherever they
+    run: each ``data:`` line is one JSON object ``{type, job_id, room_id, ts, data}`` (types as
+    in the room stream, see docs/generation.md). Not replayed: after a reconnect, or a
+    ``{"type": "resync"}`` message, reload ``GET /api/v1/jobs``."""
+    ctx = get_ctx(request)
+    actor = await require_actor(request)
+    events = ctx.extras.get(service.EVENTS_KEY)
+    if not isinstance(events, JobEvents):
+        raise Unavailable("Job events are not available in this process.")
+    stream = events.streams.open(actor.user_id)
+    body = sse_body(events.streams, stream, keepalive=SSE_KEEPALIVE_SECONDS)
+    headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
 @operation("One of your jobs", response=JobOut, auth=True, errors=(JobNotFound,), tags=("jobs",))
@@ -173,6 +268,9 @@ async def resume_queue(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/api/v1/jobs", create_job, methods=["POST"], name="jobs_create"),
     Route("/api/v1/jobs", list_jobs, methods=["GET"], name="jobs_list"),
+    # Before /jobs/{job_id}: "events" is not a job id.
+    Route("/api/v1/jobs/events", job_events, methods=["GET"], name="jobs_events"),
+    Route("/api/v1/rooms/{slug}/jobs", create_room_job, methods=["POST"], name="room_jobs_create"),
     Route("/api/v1/jobs/{job_id}", get_job, methods=["GET"], name="jobs_get"),
     Route("/api/v1/jobs/{job_id}/cancel", cancel_job, methods=["POST"], name="jobs_cancel"),
     Route("/api/v1/queue", get_queue, methods=["GET"], name="queue_view"),

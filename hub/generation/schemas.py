@@ -104,10 +104,36 @@ class JobCreateIn(BaseModel):
         return list(self.prompts) if self.prompts is not None else [self.prompt or ""]
 
 
+class RoomJobIn(BaseModel):
+    """Overrides for a generation started from a room. Every field is optional: what is left out
+    comes from the room's document (prompt, negative prompt and ``params``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
+    negative_prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
+    model: str | None = Field(None, min_length=1, max_length=64)
+    width: int | None = Field(None, ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8)
+    height: int | None = Field(None, ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8)
+    steps: int | None = Field(None, ge=1, le=MAX_STEPS)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    count: int | None = Field(None, ge=1, le=MAX_IMAGES_PER_JOB)
+    strength: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
+    source_image_key: str | None = Field(
+        None, min_length=1, max_length=512, description="Makes it img2img."
+    )
+
+    @field_validator("prompt", "negative_prompt", "model", "source_image_key")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        return _clean_text(value, "text", required=False)
+
+
 class ImageOut(BaseModel):
     key: str
     image_id: str | int | None = None
     url: str | None = None
+    thumb_url: str | None = None
     width: int | None = None
     height: int | None = None
     seed: int | None = None

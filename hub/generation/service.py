@@ -13,18 +13,24 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.accounts.deps import Actor
+from hub.collab import service as collab_service
+from hub.collab.errors import RoomClosed, RoomNotFound
+from hub.collab.models import MemberRole, Payer, RoomState
 from hub.credits import service as credits_service
 from hub.credits.schemas import BalanceOut
 from hub.db import utcnow
-from hub.errors import BadRequest, Forbidden, InsufficientCredits
+from hub.errors import BadRequest, Forbidden, InsufficientCredits, ValidationFailed
 from hub.generation import queue
 from hub.generation.errors import (
     JobAlreadyFinished,
     JobNotFound,
     ModelNotAllowed,
+    NotRoomEditor,
     QueueLimitReached,
     UnknownModel,
 )
@@ -42,9 +48,12 @@ from hub.generation.schemas import (
     QueueItemOut,
     QueueOut,
     QueueStatusOut,
+    RoomJobIn,
 )
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
+from hub.storage import service as storage_service
+from rooms.types import is_valid_room_id
 
 log = logging.getLogger(__name__)
 
@@ -207,16 +216,27 @@ async def submit_job(
     payer_id: int | None = None,
     priority: int = 0,
     on_event: JobEventSink | None = None,
+    check_source: bool = False,
 ) -> Submission:
     """Queue one job (text2img/img2img) or one job per prompt (batch), reserving their credits
     from ``payer_id`` (default: the actor) in the same transaction.
 
-    Raises UnknownModel (422), ModelNotAllowed (403), BadRequest (size above the model's cap),
-    QueueLimitReached (429) or InsufficientCredits (402, ``details: {balance, required}``); on
-    any of them nothing is queued and nothing reserved.
+    With ``check_source`` (every API route sets it) an img2img source must be one of the actor's
+    uploads or library images, by upload id, image id or key (ImageNotFound 404 otherwise); the
+    job keeps the storage key it resolves to. Raises UnknownModel (422), ModelNotAllowed (403),
+    BadRequest (size above the model's cap), QueueLimitReached (429) or InsufficientCredits
+    (402, ``details: {balance, required}``); on any of them nothing is queued and nothing
+    reserved.
     """
     settings = queue.settings_of(session)
     plan = _plan(request, actor, presets if presets is not None else default_presets())
+    if check_source and request.source_image_key is not None:
+        key = await storage_service.access_source_key(
+            session,
+            actor,  # type: ignore[arg-type]
+            request.source_image_key,
+        )
+        request = request.model_copy(update={"source_image_key": key})
     if len(plan.prompts) > settings.job_batch_max_prompts:
         raise BadRequest(
             f"A batch takes at most {settings.job_batch_max_prompts} prompts.",
@@ -277,13 +297,207 @@ async def submit_job(
         jobs.append(job)
     await session.flush()
     balance = await credits_service.get_balance(session, payer)
-    after_commit(session, queue.SIGNALS.enqueued)
     if on_event is not None:
         snapshot = await queue.queue_snapshot(session)
         for job in jobs:
             data = {"position": snapshot.positions.get(job.job_id)}
             _emit_after_commit(session, on_event, job_ref(job), "job.queued", data)
+    # After the job.queued events: a worker in this process that wakes first would otherwise
+    # announce job.started before the room heard of the job.
+    after_commit(session, queue.SIGNALS.enqueued)
     return Submission(jobs=jobs, batch_id=batch_id, cost=total_cost, balance=balance)
+
+
+# --- from a room ---------------------------------------------------------------------------------
+
+# slug -> (the room document as ``rooms.room.read_document`` returns it, where it was read from)
+DocumentReader = Callable[[str], Awaitable[tuple[Mapping[str, Any], str]]]
+
+_SIZE = re.compile(r"\s*(\d{1,5})\s*[xX\u00d7]\s*(\d{1,5})\s*")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _room_param_error(name: str, message: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"The room's {name} {message}.",
+        fields=[{"field": f"params.{name}", "message": message, "type": "room_param"}],
+    )
+
+
+def _whole(params: Mapping[str, Any], name: str) -> int | None:
+    # Yjs numbers from browsers arrive as floats (30.0); other clients may write strings.
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
+        return int(value)
+    raise _room_param_error(name, f"must be a whole number, not {_shown(value)}")
+
+
+def _fraction(params: Mapping[str, Any], name: str) -> float | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _room_param_error(name, f"must be a number, not {_shown(value)}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise _room_param_error(name, f"must be a number, not {_shown(value)}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise _room_param_error(name, f"must be a number, not {_shown(value)}")
+    return number
+
+
+def _size(params: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    value = params.get("size")
+    if value is None or value == "":
+        return None, None
+    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise _room_param_error("size", f"must look like 1024x1024, not {_shown(value)}")
+    return int(match[1]), int(match[2])
+
+
+def _first(*values: Any) -> Any:
+    return next((value for value in values if value is not None), None)
+
+
+def _text(document: Mapping[str, Any], name: str) -> str:
+    value = document.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def room_job_request(
+    document: Mapping[str, Any], overrides: RoomJobIn, *, room_id: str, default_model: str | None
+) -> JobCreateIn:
+    """The job request a room's document makes, with the caller's overrides on top.
+
+    Raises ValidationFailed (422) with a message naming the room setting at fault: an empty
+    prompt, a parameter of the wrong shape, or a value outside the job limits.
+    """
+    raw_params = document.get("params")
+    params: Mapping[str, Any] = raw_params if isinstance(raw_params, Mapping) else {}
+    prompt = overrides.prompt if overrides.prompt is not None else _text(document, "prompt")
+    if not prompt.strip():
+        raise ValidationFailed(
+            "The room's prompt is empty: write a prompt first.",
+            fields=[{"field": "prompt", "message": "the prompt is empty", "type": "empty_prompt"}],
+        )
+    negative = overrides.negative_prompt
+    if negative is None:
+        negative = _text(document, "negative")
+    model = overrides.model
+    if model is None:
+        doc_model = params.get("model")
+        if doc_model is not None and not isinstance(doc_model, str):
+            raise _room_param_error("model", f"must be a model id, not {_shown(doc_model)}")
+        model = (doc_model or "").strip() or default_model
+    if model is None:
+        raise UnknownModel("No model is available to your account.")
+    width, height = _size(params)
+    seed = _first(overrides.seed, _whole(params, "seed"))
+    fields: dict[str, Any] = {
+        "kind": "img2img" if overrides.source_image_key else "text2img",
+        "model": model,
+        "prompt": prompt,
+        "negative_prompt": negative,
+        "width": _first(overrides.width, width),
+        "height": _first(overrides.height, height),
+        "steps": _first(overrides.steps, _whole(params, "steps")),
+        # A negative seed (the page's -1) means "pick one at random".
+        "seed": seed if seed is not None and seed >= 0 else None,
+        "count": _first(overrides.count, _whole(params, "count"), 1),
+        "room_id": room_id,
+    }
+    if overrides.source_image_key:
+        fields["source_image_key"] = overrides.source_image_key
+        fields["strength"] = _first(overrides.strength, _fraction(params, "strength"))
+    elif overrides.strength is not None:
+        raise ValidationFailed(
+            "'strength' is for img2img: send 'source_image_key' too.",
+            fields=[{"field": "strength", "message": "img2img only", "type": "img2img_only"}],
+        )
+    try:
+        return JobCreateIn.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(part) for part in error["loc"]) or "body",
+                "message": error["msg"],
+                "type": error["type"],
+            }
+            for error in exc.errors()
+        ]
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        raise ValidationFailed(
+            f"The room's settings cannot be used: {summary}.", fields=details
+        ) from None
+
+
+def _default_model(presets: Mapping[str, ModelPreset], actor: JobActor) -> str | None:
+    return next((p.id for p in presets.values() if p.allows(actor.role)), None)
+
+
+async def submit_room_job(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    slug: str,
+    overrides: RoomJobIn,
+    read_document: DocumentReader,
+    presets: Mapping[str, ModelPreset] | None = None,
+    on_event: JobEventSink | None = None,
+) -> Submission:
+    """Start a generation from a room's document (``POST /api/v1/rooms/{slug}/jobs``).
+
+    Editors and the owner only (viewers: NotRoomEditor 403; rooms you cannot see: RoomNotFound
+    404; closed or archived rooms: RoomClosed 409). The prompt, negative prompt and params come
+    from the live document (or the store when the room is not loaded here), ``overrides`` win.
+    The room owner pays when the room's ``payer`` is ``owner``, else the member who pressed.
+    Everything else is :func:`submit_job`'s (402 with ``balance``, 422 for unknown models, ...).
+    """
+    if not is_valid_room_id(slug):
+        # Never reaches the database: Postgres refuses NUL characters in text with an error.
+        raise RoomNotFound()
+    access = await collab_service.access_room(session, actor, slug)
+    if access.room.state != RoomState.open:
+        raise RoomClosed("The room is closed; nothing can be generated in it.")
+    if access.role == MemberRole.viewer:
+        raise NotRoomEditor()
+    presets = presets if presets is not None else default_presets()
+    document, _source = await read_document(slug)
+    request = room_job_request(
+        document, overrides, room_id=slug, default_model=_default_model(presets, actor)
+    )
+    owner_pays = access.room.payer == Payer.owner and access.room.owner_id != actor.user_id
+    payer_id = access.room.owner_id if owner_pays else actor.user_id
+    try:
+        return await submit_job(
+            session,
+            actor,
+            request=request,
+            presets=presets,
+            payer_id=payer_id,
+            on_event=on_event,
+            check_source=True,
+        )
+    except InsufficientCredits as exc:
+        if not owner_pays:
+            raise
+        raise InsufficientCredits(
+            "The room owner pays for generations here, and their credits do not cover this.",
+            payer="owner",
+            **exc.details,
+        ) from None
 
 
 # --- read ----------------------------------------------------------------------------------------

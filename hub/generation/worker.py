@@ -564,17 +564,30 @@ async def run_worker_process(
     *,
     runner: JobRunner | None = None,
     on_job_event: JobEventSink | None = None,
+    preview_sink: PreviewSink | None = None,
+    on_orphan_keys: OrphanSink | None = None,
+    db: Database | None = None,
 ) -> int:
-    """``hub worker``: run one worker until SIGTERM/SIGINT, then stop gracefully."""
+    """Run one worker until SIGTERM/SIGINT, then stop gracefully. ``hub worker`` calls it
+    through :func:`hub.generation.component.run_worker`, which wires the runner and sink; a
+    ``db`` passed in stays open (its owner disposes it)."""
     from hub.generation.runners import build_default_runner
     from hub.logs import configure_logging
 
     configure_logging(settings.log_level, json_logs=settings.log_json)
-    db = Database(settings)
+    own_db = db is None
+    db = db if db is not None else Database(settings)
     close_runner: Callable[[], Awaitable[None]] | None = None
     if runner is None:
         runner, close_runner = build_default_runner(settings)
-    worker = Worker(db, settings, runner, on_job_event or log_job_event)
+    worker = Worker(
+        db,
+        settings,
+        runner,
+        on_job_event or log_job_event,
+        preview_sink=preview_sink,
+        on_orphan_keys=on_orphan_keys,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -589,5 +602,6 @@ async def run_worker_process(
             loop.remove_signal_handler(sig)
         if close_runner is not None:
             await close_runner()
-        await db.dispose()
+        if own_db:
+            await db.dispose()
     return 0

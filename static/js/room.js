@@ -1,4 +1,5 @@
-// The plain room page: a prompt co-edited through Yjs, parameters, who is here, events and chat.
+// The plain room page: a prompt co-edited through Yjs, parameters, who is here, events and chat,
+// and generations: a Generate button for editors, a live progress bar per job for everyone.
 // Sign-in is the session cookie; the browser sends it with both WebSocket handshakes.
 import { Y, WebsocketProvider } from "/static/vendor/yjs/yjs-bundle.mjs";
 
@@ -20,6 +21,14 @@ const presenceEl = document.getElementById("presence");
 const eventsEl = document.getElementById("events");
 const chatForm = document.getElementById("chat");
 const chatText = document.getElementById("chat-text");
+const generateBtn = document.getElementById("generate");
+const generateError = document.getElementById("generate-error");
+const creditsEl = document.getElementById("credits");
+const creditsBalance = document.getElementById("credits-balance");
+const jobsEl = document.getElementById("jobs");
+const jobsEmpty = document.getElementById("jobs-empty");
+const modelsList = document.getElementById("models");
+const roomOpen = (root.dataset.state || "open") === "open";
 
 // Close codes after which reconnecting cannot help (docs/protocol.md).
 const FINAL = {
@@ -209,6 +218,8 @@ function applyRole(next) {
   promptEl.readOnly = readOnly;
   negativeEl.readOnly = readOnly;
   for (const input of paramInputs) input.disabled = readOnly;
+  // Editors and the owner may generate; the server checks it again (viewers get 403).
+  generateBtn.hidden = readOnly || me.userId == null || !roomOpen;
 }
 applyRole(role);
 
@@ -263,12 +274,11 @@ function describe(message) {
     case "member.left": return `${data.name ?? "Someone"} left`;
     case "member.role": return `A member is now ${data.role}`;
     case "system.notice": return String(data.text ?? data.message ?? "notice");
-    default:
-      if (message.type.startsWith("job.")) {
-        const pct = typeof data.progress === "number" ? ` ${Math.round(data.progress * 100)}%` : "";
-        return `${message.type}${pct}`;
-      }
-      return message.type;
+    case "job.queued": return `${data.owner_name ?? "Someone"} started a generation`;
+    case "job.succeeded": return `${data.owner_name ?? "Someone"}'s generation is ready`;
+    case "job.failed": return `${data.owner_name ?? "Someone"}'s generation failed: ${data.reason ?? ""}`;
+    case "job.canceled": return `${data.owner_name ?? "Someone"} canceled a generation`;
+    default: return message.type;
   }
 }
 
@@ -315,6 +325,12 @@ function handleEvent(message) {
   if (message.type === "member.role" && message.data && message.data.user_id === me.userId) {
     applyRole(message.data.role);
   }
+  if (message.type.startsWith("job.")) {
+    onJobEvent(message);
+    // The log gets the milestones only; progress ticks live in the job's own bar.
+    if (message.type === "job.started" || message.type === "job.progress") return;
+    if (message.type === "job.queued" && message.data && message.data.reason) return;
+  }
   addLine(message.type, describe(message), message.seq);
 }
 
@@ -354,5 +370,270 @@ chatForm.addEventListener("submit", (e) => {
   chatText.value = "";
 });
 
+// --- generations -------------------------------------------------------------------------------
+
+const MAX_JOBS_SHOWN = 30;
+const jobs = new Map(); // job_id -> view
+let csrfToken = null;
+
+async function csrf() {
+  if (csrfToken) return csrfToken;
+  const response = await fetch("/api/v1/auth/session", { credentials: "same-origin" });
+  if (!response.ok) throw new Error("Sign in again to continue.");
+  csrfToken = (await response.json()).csrf_token;
+  return csrfToken;
+}
+
+async function post(url, body) {
+  const headers = { "x-csrf-token": await csrf() };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let payload = null;
+  try {
+    payload = await response.json();
+  } catch {
+    payload = null;
+  }
+  if (!response.ok) {
+    const error = payload && payload.error;
+    throw new Error(error ? error.message : `The server answered ${response.status}.`);
+  }
+  return payload;
+}
+
+// Only URLs of our own media (relative) or http(s) ones reach <img src> / <a href>.
+function safeUrl(url) {
+  if (typeof url !== "string") return null;
+  if (url.startsWith("/") && !url.startsWith("//")) return url;
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "https:" || parsed.protocol === "http:" ? url : null;
+  } catch {
+    return null;
+  }
+}
+const safePreview = (url) =>
+  typeof url === "string" && url.startsWith("data:image/jpeg;base64,") ? url : safeUrl(url);
+
+function formatEta(seconds, step, total) {
+  // The first step's pace says little (it includes the start-up), so no estimate before step 2.
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || step < 2 || step >= total) {
+    return "";
+  }
+  if (seconds < 1) return " · almost done";
+  if (seconds < 90) return ` · about ${Math.round(seconds)} s left`;
+  return ` · about ${Math.round(seconds / 60)} min left`;
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text != null) node.textContent = text;
+  return node;
+}
+
+function jobView(data) {
+  let view = jobs.get(data.job_id);
+  if (view) {
+    if (data.owner_name && !view.ownerEl.textContent) view.ownerEl.textContent = data.owner_name;
+    return view;
+  }
+  const li = el("li", "job");
+  li.dataset.jobId = data.job_id;
+  const head = el("div", "job-head");
+  const ownerEl = el("span", "job-owner", data.owner_name ?? "");
+  const modelEl = el("span", "job-model", data.model ?? "");
+  const stateEl = el("span", "job-state badge", "queued");
+  const cancelBtn = el("button", "job-cancel", "Cancel");
+  cancelBtn.type = "button";
+  cancelBtn.hidden = !(me.userId != null && data.owner_id === me.userId);
+  head.append(ownerEl, modelEl, stateEl, cancelBtn);
+  const body = el("div", "job-body");
+  const preview = el("img", "job-preview");
+  preview.alt = "";
+  preview.hidden = true;
+  const meter = el("div", "job-meter");
+  const bar = el("div", "progress");
+  bar.setAttribute("role", "progressbar");
+  bar.setAttribute("aria-valuemin", "0");
+  bar.setAttribute("aria-valuemax", "100");
+  bar.setAttribute("aria-valuenow", "0");
+  const fill = el("div", "fill");
+  bar.append(fill);
+  const label = el("span", "job-label", "waiting in the queue");
+  meter.append(bar, label);
+  body.append(preview, meter);
+  const images = el("div", "job-images");
+  li.append(head, body, images);
+  view = { li, ownerEl, stateEl, cancelBtn, preview, bar, fill, label, images, state: "queued" };
+  cancelBtn.addEventListener("click", () => cancelJob(data.job_id, view));
+  jobs.set(data.job_id, view);
+  jobsEl.prepend(li);
+  jobsEmpty.hidden = true;
+  while (jobsEl.children.length > MAX_JOBS_SHOWN) {
+    const last = jobsEl.lastElementChild;
+    jobs.delete(last.dataset.jobId);
+    last.remove();
+  }
+  return view;
+}
+
+function setProgress(view, percent, text) {
+  const pct = Math.max(0, Math.min(100, Math.round(percent)));
+  view.bar.setAttribute("aria-valuenow", String(pct));
+  view.fill.style.width = `${pct}%`;
+  view.label.textContent = text;
+}
+
+function setState(view, state) {
+  view.state = state;
+  view.li.dataset.state = state;
+  view.stateEl.textContent = state;
+  const finished = state === "succeeded" || state === "failed" || state === "canceled";
+  if (finished) view.cancelBtn.hidden = true;
+}
+
+function showImages(view, images) {
+  view.images.replaceChildren(...(images || []).flatMap((image) => {
+    const href = safeUrl(image.url);
+    const src = safeUrl(image.thumb_url) || href;
+    if (!href || !src) return [];
+    const link = el("a", "job-image");
+    link.href = href;
+    link.target = "_blank";
+    link.rel = "noopener";
+    const img = el("img");
+    img.src = src;
+    img.alt = "Generated image";
+    img.loading = "lazy";
+    if (image.width && image.height) {
+      img.width = 160;
+      img.height = Math.round((160 * image.height) / image.width);
+    }
+    link.append(img);
+    return [link];
+  }));
+}
+
+const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
+
+function onJobEvent(message) {
+  const data = message.data || {};
+  if (typeof data.job_id !== "string") return;
+  const view = jobView(data);
+  if (TERMINAL.has(view.state)) return; // late or replayed ticks never reopen a finished job
+  switch (message.type) {
+    case "job.queued":
+      // A retry goes back to the queue (it says why); a plain "queued" after "started" is just
+      // late (the worker was quicker than the announcement).
+      if (view.state !== "queued" && !data.reason) return;
+      setState(view, "queued");
+      setProgress(view, 0, data.reason
+        ? `retrying: ${data.reason}`
+        : data.position ? `waiting in the queue (#${data.position})` : "waiting in the queue");
+      break;
+    case "job.started":
+      setState(view, "running");
+      setProgress(view, 0, "starting…");
+      break;
+    case "job.progress": {
+      if (view.state === "queued") setState(view, "running");
+      const total = Math.max(1, Number(data.total) || 1);
+      const step = Math.max(0, Math.min(total, Number(data.step) || 0));
+      setProgress(view, (100 * step) / total, `step ${step}/${total}${formatEta(data.eta_s, step, total)}`);
+      const src = safePreview(data.preview);
+      if (src) {
+        view.preview.src = src;
+        view.preview.hidden = false;
+      }
+      break;
+    }
+    case "job.succeeded":
+      setState(view, "succeeded");
+      setProgress(view, 100, "done");
+      view.preview.hidden = true;
+      showImages(view, data.images);
+      refreshCredits();
+      break;
+    case "job.failed":
+      setState(view, "failed");
+      view.label.textContent = `failed: ${data.reason ?? "unknown reason"}`;
+      refreshCredits();
+      break;
+    case "job.canceled":
+      setState(view, "canceled");
+      view.label.textContent = "canceled";
+      refreshCredits();
+      break;
+    default:
+      break;
+  }
+}
+
+async function cancelJob(jobId, view) {
+  view.cancelBtn.disabled = true;
+  try {
+    await post(`/api/v1/jobs/${encodeURIComponent(jobId)}/cancel`);
+    view.label.textContent = "canceling…";
+  } catch (err) {
+    view.cancelBtn.disabled = false;
+    view.label.textContent = err.message;
+  }
+}
+
+let creditsLoading = null;
+function showBalance(balance) {
+  if (!balance || balance.user_id !== me.userId) return;
+  creditsBalance.textContent = String(balance.balance);
+  creditsEl.title = balance.reserved ? `${balance.reserved} reserved for running jobs` : "";
+  creditsEl.hidden = false;
+}
+function refreshCredits() {
+  if (me.userId == null || creditsLoading) return;
+  creditsLoading = fetch("/api/v1/credits", { credentials: "same-origin" })
+    .then((r) => (r.ok ? r.json() : null))
+    .then(showBalance)
+    .catch(() => {})
+    .finally(() => { creditsLoading = null; });
+}
+
+async function loadModels() {
+  if (me.userId == null) return;
+  const response = await fetch("/api/v1/models", { credentials: "same-origin" });
+  if (!response.ok) return;
+  const { items } = await response.json();
+  modelsList.replaceChildren(...items.map((m) => {
+    const option = el("option");
+    option.value = m.id;
+    option.label = `${m.label} · ${m.cost_per_image} credit${m.cost_per_image === 1 ? "" : "s"}`;
+    return option;
+  }));
+}
+
+generateBtn.addEventListener("click", async () => {
+  generateBtn.disabled = true;
+  generateError.textContent = "";
+  try {
+    // The server reads the prompt and params from the shared document; nothing to send.
+    const submitted = await post(`/api/v1/rooms/${encodeURIComponent(slug)}/jobs`, {});
+    for (const job of submitted.jobs) {
+      jobView({ job_id: job.job_id, owner_id: job.owner_id, owner_name: me.name, model: job.model });
+    }
+    showBalance(submitted.balance);
+  } catch (err) {
+    generateError.textContent = err.message;
+  } finally {
+    generateBtn.disabled = false;
+  }
+});
+
+refreshCredits();
+loadModels().catch(() => {});
+
 window.addEventListener("beforeunload", () => provider.destroy());
-window.hubRoom = { doc, provider, prompt, params }; // for debugging and end-to-end tests
+window.hubRoom = { doc, provider, prompt, params, jobs }; // for debugging and end-to-end tests

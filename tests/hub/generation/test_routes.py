@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image as PILImage
 from sqlalchemy import func, select
 
 from hub.context import HubContext
@@ -72,20 +74,53 @@ async def test_submit_batch_makes_one_job_per_prompt(
     assert data["jobs"][0]["params"]["steps"] == 40
 
 
+async def _upload(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (32, 32), (30, 90, 200)).save(buffer, "PNG")
+    files = {"file": ("cat.png", buffer.getvalue(), "image/png")}
+    response = await client.post("/api/v1/uploads", files=files, headers=headers)
+    assert response.status_code == 201, response.text
+    upload: dict[str, Any] = response.json()
+    return upload
+
+
 async def test_submit_img2img_with_source(client: httpx.AsyncClient, db: Database) -> None:
     alice = await make_user(db, "alice")
+    headers = await bearer(db, alice)
+    upload = await _upload(client, headers)
     body = {
         "kind": "img2img",
         "model": "offline-paint",
         "prompt": "watercolour",
-        "source_image_key": "uploads/1/cat.png",
+        # The upload id works too; the job keeps the storage key it names.
+        "source_image_key": upload["upload_id"],
         "strength": 0.25,
     }
-    response = await client.post(JOBS, json=body, headers=await bearer(db, alice))
+    response = await client.post(JOBS, json=body, headers=headers)
     assert response.status_code == 201, response.text
     (job,) = response.json()["jobs"]
-    assert job["source_image_key"] == "uploads/1/cat.png"
+    assert job["source_image_key"] == upload["key"]
     assert job["params"]["strength"] == 0.25
+
+
+async def test_submit_img2img_with_someone_elses_source_is_404(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    alice = await make_user(db, "alice")
+    mallory = await make_user(db, "mallory")
+    upload = await _upload(client, await bearer(db, alice))
+    for source in (upload["key"], upload["upload_id"], "uploads/1/cat.png"):
+        body = {
+            "kind": "img2img",
+            "model": "offline-paint",
+            "prompt": "x",
+            "source_image_key": source,
+        }
+        response = await client.post(JOBS, json=body, headers=await bearer(db, mallory))
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["code"] == "not_found"
+    assert await job_count(db) == 0
+    assert await wallet(db, mallory.user_id) in (None, (100, 0))  # nothing reserved
 
 
 BAD_BODIES = [

@@ -1,0 +1,297 @@
+"""Generation in a running process: the provider registry, the job event sink, the room check for
+the queue view and, in embedded mode, a worker inside the web process.
+
+``start_generation(ctx)`` (from :mod:`hub.lifecycle`, after storage and rooms) fills
+``ctx.extras``:
+
+* ``generation.presets`` — the model presets of the registry built from settings;
+* ``generation.events`` — the :class:`~hub.generation.events.JobEvents` sink (room streams,
+  personal streams, the bus);
+* ``generation.room_check`` — ``actor -> (room_id -> bool)``: may the actor see that room?
+* ``generation`` — this :class:`GenerationComponent` (the worker, when embedded).
+
+``hub worker`` runs :func:`run_worker`: the same runner (provider + storage service) and the same
+sink, with a publish-only :class:`rooms.server.RoomServer` of its own so that job events reach
+the rooms of every web process through the store and the bus.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hub.context import HubContext
+from hub.db import Database
+from hub.errors import HubError, Unavailable
+from hub.generation.events import (
+    JobEvents,
+    RoomEmitter,
+    database_route_lookup,
+    preview_data_url,
+)
+from hub.generation.providers.base import GeneratedImage
+from hub.generation.providers.registry import ProviderRegistry
+from hub.generation.queue import ImageRef, JobRef
+from hub.generation.runners import ImageStore, SourceLoader, provider_runner
+from hub.generation.service import EVENTS_KEY, PRESETS_KEY, ROOM_CHECK_KEY, JobActor, RoomCheck
+from hub.generation.worker import (
+    JobEventSink,
+    JobRunner,
+    JobSpec,
+    OrphanSink,
+    Worker,
+    log_job_event,
+    run_worker_process,
+)
+from hub.settings import Settings
+from hub.storage.backends import Storage
+
+log = logging.getLogger(__name__)
+
+EXTRAS_KEY = "generation"
+
+
+def events_channel(settings: Settings) -> str:
+    return f"{settings.redis_key_prefix}jobs:events"
+
+
+# --- the runner ----------------------------------------------------------------------------------
+
+
+def storage_image_store(db: Database, storage: Storage) -> ImageStore:
+    """Saves each generated image through the storage service (original, thumbnails and its
+    row, in one unit of work) and hands the worker its reference."""
+    from hub.storage import service as storage_service
+
+    async def store(job: JobSpec, index: int, image: GeneratedImage) -> ImageRef:
+        async with db.unit_of_work() as session:
+            view = await storage_service.save_generated_image(
+                session,
+                storage,
+                owner_id=job.owner_id,
+                job_id=job.job_id,
+                room_id=job.room_id,
+                index=index,
+                data=image.data,
+                mime=image.mime,
+                width=image.width,
+                height=image.height,
+                seed=image.seed,
+                model=job.model,
+                prompt=job.prompt,
+                negative_prompt=job.negative_prompt,
+                params=dict(job.params),
+            )
+        return ImageRef(
+            key=view.key,
+            image_id=view.image_id,
+            url=view.url,
+            thumb_url=view.thumb_url,
+            width=view.width,
+            height=view.height,
+            seed=image.seed,
+            mime=image.mime,
+        )
+
+    return store
+
+
+def storage_source_loader(db: Database, storage: Storage) -> SourceLoader:
+    """img2img sources: the bytes of an upload or image, by key or image id."""
+    from hub.storage import service as storage_service
+
+    async def load(key: str) -> bytes:
+        async with db.unit_of_work() as session:
+            return await storage_service.load_image_bytes(session, storage, key)
+
+    return load
+
+
+def build_runner(db: Database, storage: Storage, registry: ProviderRegistry) -> JobRunner:
+    return provider_runner(
+        registry.resolve, storage_image_store(db, storage), storage_source_loader(db, storage)
+    )
+
+
+def orphan_sink(db: Database, storage: Storage) -> OrphanSink:
+    """Deletes the images of jobs that did not keep them (lease lost, purged failures)."""
+    from hub.storage import service as storage_service
+
+    async def drop(keys: list[str]) -> None:
+        async with db.unit_of_work() as session:
+            await storage_service.delete_images_by_key(session, storage, keys)
+
+    return drop
+
+
+# --- the room check and emitters -----------------------------------------------------------------
+
+
+def room_visibility(db: Database) -> Callable[[JobActor], RoomCheck]:
+    """For the queue view: whether the actor can see a room (then its jobs' prompts show)."""
+    from hub.collab import service as collab_service
+
+    def for_actor(actor: JobActor) -> RoomCheck:
+        async def can_see(room_id: str) -> bool:
+            try:
+                async with db.unit_of_work() as session:
+                    await collab_service.access_room(session, actor, room_id)  # type: ignore[arg-type]
+            except HubError:
+                return False
+            return True
+
+        return can_see
+
+    return for_actor
+
+
+def _rooms_emitter(ctx: HubContext) -> RoomEmitter:
+    from hub.collab.component import emit_room_event
+
+    async def emit(slug: str, kind: str, data: Mapping[str, Any], persist: bool) -> Any:
+        return await emit_room_event(ctx, slug, kind, data, persist=persist)
+
+    return emit
+
+
+def _logged(events: JobEventSink) -> JobEventSink:
+    async def sink(job: JobRef, kind: str, data: dict[str, Any]) -> None:
+        await log_job_event(job, kind, data)
+        await events(job, kind, data)
+
+    return sink
+
+
+# --- the web process -----------------------------------------------------------------------------
+
+
+@dataclass
+class GenerationComponent:
+    registry: ProviderRegistry
+    events: JobEvents
+    worker: Worker | None = None
+
+    async def stop(self) -> None:
+        try:
+            if self.worker is not None:
+                # Graceful: running jobs finish within the grace period or go back to the queue.
+                await self.worker.stop()
+        finally:
+            await self.events.stop()
+            await self.registry.aclose()
+
+
+async def start_generation(ctx: HubContext) -> GenerationComponent:
+    settings = ctx.settings
+    registry = ProviderRegistry.from_config(settings.model_dump())
+    events = JobEvents(
+        ctx.bus,
+        channel=events_channel(settings),
+        lookup=database_route_lookup(ctx.db),
+        emit_room=_rooms_emitter(ctx),
+    )
+    component = GenerationComponent(registry=registry, events=events)
+    try:
+        await events.start()
+        ctx.extras[PRESETS_KEY] = {preset.id: preset for preset in registry.presets}
+        ctx.extras[EVENTS_KEY] = events
+        ctx.extras[ROOM_CHECK_KEY] = room_visibility(ctx.db)
+        if settings.embedded_worker:
+            storage: Storage = ctx.extras["storage"]
+            component.worker = Worker(
+                ctx.db,
+                settings,
+                build_runner(ctx.db, storage, registry),
+                events,
+                preview_sink=preview_data_url,
+                on_orphan_keys=orphan_sink(ctx.db, storage),
+            )
+            await component.worker.start()
+    except BaseException:
+        for key in (PRESETS_KEY, EVENTS_KEY, ROOM_CHECK_KEY):
+            ctx.extras.pop(key, None)
+        await component.stop()
+        raise
+    ctx.extras[EXTRAS_KEY] = component
+    return component
+
+
+async def stop_generation(ctx: HubContext) -> None:
+    component: GenerationComponent | None = ctx.extras.pop(EXTRAS_KEY, None)
+    for key in (PRESETS_KEY, EVENTS_KEY, ROOM_CHECK_KEY):
+        ctx.extras.pop(key, None)
+    if component is not None:
+        await component.stop()
+
+
+def get_generation(ctx: HubContext) -> GenerationComponent:
+    component: GenerationComponent | None = ctx.extras.get(EXTRAS_KEY)
+    if component is None:
+        raise Unavailable("Generation is not running in this process.")
+    return component
+
+
+# --- hub worker ----------------------------------------------------------------------------------
+
+
+async def run_worker(settings: Settings) -> int:
+    """``hub worker``: one worker with the web process's runner and event sink, until SIGTERM."""
+    from hub.app import make_bus
+    from hub.collab.component import room_config
+    from hub.collab.store import SqlStore
+    from hub.storage.component import open_storage
+    from rooms.server import RoomServer
+
+    db = Database(settings)
+    bus = make_bus(settings)
+    await bus.start()
+    storage: Storage | None = None
+    registry: ProviderRegistry | None = None
+    rooms: RoomServer | None = None
+    try:
+        if not settings.redis_url:
+            log.warning(
+                "REDIS_URL is not set: this worker's job events reach no web process "
+                "(rooms see results only after a reload); set it when running hub worker"
+            )
+        storage = await open_storage(settings)
+        registry = ProviderRegistry.from_config(settings.model_dump())
+        # Publishes room events only (no sockets): seq from the store, delivery over the bus.
+        rooms = RoomServer(bus, SqlStore(db), config=room_config(settings))
+        await rooms.start()
+        server = rooms
+
+        async def emit(slug: str, kind: str, data: Mapping[str, Any], persist: bool) -> Any:
+            return await server.emit_event(slug, kind, data, persist=persist)
+
+        events = JobEvents(
+            bus, channel=events_channel(settings), lookup=database_route_lookup(db), emit_room=emit
+        )
+        return await run_worker_process(
+            settings,
+            runner=build_runner(db, storage, registry),
+            on_job_event=_logged(events),
+            preview_sink=preview_data_url,
+            on_orphan_keys=orphan_sink(db, storage),
+            db=db,
+        )
+    finally:
+        await _close_all(
+            rooms.stop() if rooms is not None else None,
+            registry.aclose() if registry is not None else None,
+            storage.aclose() if storage is not None else None,
+            bus.stop(),
+            db.dispose(),
+        )
+
+
+async def _close_all(*closers: Awaitable[Any] | None) -> None:
+    for closer in closers:
+        if closer is None:
+            continue
+        try:
+            await closer
+        except Exception:
+            log.exception("closing a worker component failed")

@@ -1,0 +1,133 @@
+"""Generate from the room page in a real browser (Debian chromium via Playwright): the owner sets
+the parameters and presses Generate; in both people's pages the job's progress bar reaches 100%
+and the image appears, and the owner's credit balance goes down."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.settings import Settings
+from tests.conftest import LiveServer, _truncate_postgres
+from tests.e2e.test_room_page import ARGS, CHROMIUM, _as, _sign_up
+from tests.helpers import service_missing
+from tests.hub.collab.helpers import serve_hub
+from tests.hub.credits.helpers import FAST
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def live(settings: Settings) -> AsyncIterator[LiveServer]:
+    overrides = {**FAST, "embedded_worker": True, "offline_step_delay": 0.05}
+    try:
+        async with serve_hub(settings, **overrides) as server:
+            yield server
+    finally:
+        if not settings.is_sqlite:
+            await _truncate_postgres(settings)
+
+
+async def test_generate_in_a_room_page_shows_progress_and_the_image(live: LiveServer) -> None:
+    if not CHROMIUM.exists():
+        service_missing("chromium", f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    from playwright.async_api import Page, async_playwright, expect
+
+    origin = live.http_url
+    async with httpx.AsyncClient(base_url=origin, headers={"origin": origin}) as http:
+        alice_cookie, alice_csrf = await _sign_up(http, "alice", "Alice")
+        http.cookies.clear()
+        bob_cookie, bob_csrf = await _sign_up(http, "bob", "Bob 鲍勃")
+        http.cookies.clear()
+        room = await http.post(
+            "/api/v1/rooms", json={"title": "灯塔"}, headers=_as(alice_cookie, alice_csrf)
+        )
+        assert room.status_code == 201, room.text
+        slug = room.json()["slug"]
+        invite = await http.post(
+            f"/api/v1/rooms/{slug}/invites",
+            json={"role": "editor"},
+            headers=_as(alice_cookie, alice_csrf),
+        )
+        accepted = await http.post(
+            f"/api/v1/invites/{invite.json()['token']}/accept", headers=_as(bob_cookie, bob_csrf)
+        )
+        assert accepted.status_code == 200, accepted.text
+
+    problems: list[str] = []
+
+    async def open_page(browser: Any, cookie: str) -> Page:
+        context = await browser.new_context()
+        await context.add_cookies([{"name": "hub_session", "value": cookie, "url": origin}])
+        page: Page = await context.new_page()
+        page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+        page.on(
+            "response",
+            lambda r: (
+                problems.append(f"{r.status} {r.url}")
+                if r.status >= 400 and not r.url.endswith("/favicon.ico")
+                else None
+            ),
+        )
+        await page.goto(f"{origin}/r/{slug}")
+        await expect(page.locator("#status")).to_have_text("live", timeout=10_000)
+        return page
+
+    async def set_param(page: Page, name: str, value: str) -> None:
+        field = page.locator(f'[data-param="{name}"]')
+        await field.fill(value)
+        await field.dispatch_event("change")
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            alice = await open_page(browser, alice_cookie)
+            bob = await open_page(browser, bob_cookie)
+            await expect(alice.locator("#credits-balance")).to_have_text("100", timeout=10_000)
+
+            await set_param(alice, "model", "offline-sketch")
+            await set_param(alice, "size", "128x96")
+            await set_param(alice, "steps", "6")
+            await alice.locator("#prompt").click()
+            await alice.keyboard.type("一座灯塔 at dusk")
+            await expect(bob.locator("#prompt")).to_have_value("一座灯塔 at dusk", timeout=10_000)
+            await expect(bob.locator('[data-param="steps"]')).to_have_value("6", timeout=10_000)
+            await expect(bob.locator('[data-param="size"]')).to_have_value("128x96")
+
+            await expect(alice.locator("#generate")).to_be_visible()
+            await alice.locator("#generate").click()
+
+            for page in (alice, bob):
+                job = page.locator("#jobs .job").first
+                await expect(job).to_be_visible(timeout=10_000)
+                await expect(job.locator(".job-owner")).to_have_text("Alice", timeout=10_000)
+                await expect(job.locator(".progress")).to_have_attribute(
+                    "aria-valuenow", "100", timeout=20_000
+                )
+                await expect(job).to_have_attribute("data-state", "succeeded", timeout=10_000)
+                image = job.locator(".job-images img")
+                await expect(image).to_have_count(1, timeout=10_000)
+                await expect(image).to_have_js_property("complete", True, timeout=10_000)
+                assert await image.evaluate("img => img.naturalWidth") > 0
+                href = await job.locator(".job-images a").get_attribute("href")
+                assert href is not None
+                assert href.endswith(".png")
+                await expect(job.locator(".job-cancel")).to_be_hidden()
+            # Who pressed pays: one credit for one offline-sketch image.
+            await expect(alice.locator("#credits-balance")).to_have_text("99", timeout=10_000)
+            await expect(bob.locator("#credits-balance")).to_have_text("100")
+            await expect(alice.locator("#events")).to_contain_text("Alice's generation is ready")
+        finally:
+            await browser.close()
+
+    async with httpx.AsyncClient(base_url=origin) as http:
+        mine = (await http.get("/api/v1/jobs", headers=_as(alice_cookie))).json()["items"]
+        (job,) = mine
+        assert job["state"] == "succeeded"
+        assert job["params"]["width"] == 128
+        assert job["params"]["steps"] == 6
+        assert job["room_id"] == slug
+    assert problems == []
