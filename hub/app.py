@@ -114,7 +114,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db = Database(settings)
         bus = make_bus(settings)
         await bus.start()
-        ctx = HubContext(settings=settings, db=db, bus=bus, limiter=RateLimiter(settings.redis_url))
+        ctx = HubContext(
+            settings=settings,
+            db=db,
+            bus=bus,
+            limiter=RateLimiter(settings.redis_url, key_prefix=settings.redis_key_prefix),
+        )
         app.state.ctx = ctx
         from hub.lifecycle import start_components, stop_components
 

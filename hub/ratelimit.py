@@ -15,12 +15,16 @@ from hub.errors import RateLimited
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str = "") -> None:
+    def __init__(self, redis_url: str = "", *, key_prefix: str = "hub:") -> None:
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
             # redis-py (a dependency already) instead of limits' default async driver, coredis,
             # which is not installed: without this the app cannot start with REDIS_URL set.
-            storage = storage_from_string(uri, implementation="redispy")
+            # The prefix keeps hubs (and test runs) that share one Redis out of each other's
+            # budgets: limits' own keys are only the rule and our keys (user ids, IPs).
+            storage = storage_from_string(
+                uri, implementation="redispy", key_prefix=f"{key_prefix}ratelimit"
+            )
             if not isinstance(storage, Storage):  # pragma: no cover - an async+ URI always is
                 raise TypeError(f"{uri!r} did not give an async rate-limit storage")
             self.storage: Storage = storage

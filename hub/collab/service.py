@@ -75,6 +75,7 @@ from hub.errors import BadRequest, Conflict, Unauthenticated
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from rooms.room import new_document, read_document
+from rooms.types import is_valid_room_id
 
 if TYPE_CHECKING:
     from hub.collab.component import RoomsComponent
@@ -126,8 +127,14 @@ def _id(value: int | None) -> int:
     return value
 
 
+def _plausible_slug(slug: str) -> bool:
+    # Slugs are generated from a safe alphabet; anything else (NUL bytes, which Postgres refuses
+    # in text, or 10 kB of junk) cannot name a room, so it is a 404 without a query.
+    return is_valid_room_id(slug)
+
+
 async def get_room(session: AsyncSession, slug: str) -> Room | None:
-    if len(slug) > 128:
+    if not _plausible_slug(slug):
         return None
     room: Room | None = await session.scalar(select(Room).where(col(Room.slug) == slug))
     return room
@@ -172,7 +179,7 @@ async def access_room(
     query = select(Room).where(col(Room.slug) == slug)
     if for_update:
         query = query.with_for_update()
-    room: Room | None = await session.scalar(query) if len(slug) <= 128 else None
+    room: Room | None = await session.scalar(query) if _plausible_slug(slug) else None
     if room is None or room.room_id is None:
         raise RoomNotFound()
     member = await _get_member(session, room.room_id, actor.user_id) if actor else None
