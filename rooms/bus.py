@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -77,6 +78,14 @@ class Bus(Protocol):
 
         Raises :class:`BusUnavailable` quickly when the transport is down (never hangs)."""
 
+    def publish_nowait(self, channel: str, payload: bytes) -> None:
+        """Queue ``payload`` for ``channel`` and return at once (fire and forget).
+
+        Messages of one bus, ``publish`` and ``publish_nowait`` alike, leave in the order they
+        were queued. Raises :class:`BusUnavailable` only for what is known at once (stopped,
+        reconnecting, queue full); a later failure is counted and logged, and the bus runs its
+        ``on_reconnect`` callbacks so rooms resync what the message would have carried."""
+
     async def subscribe(self, channel: str, handler: Handler) -> Subscription:
         """Register ``handler``; returns only once the subscription is confirmed live."""
 
@@ -128,6 +137,10 @@ class MemoryBus:
         self._subscribers: dict[str, list[Handler]] = {}
         self._reconnect_callbacks: list[ReconnectCallback] = []
         self._started = False
+        # One FIFO drained by one task: ``publish`` and ``publish_nowait`` keep their order.
+        self._outbox: deque[tuple[BusMessage, asyncio.Future[None] | None]] = deque()
+        self._wake = asyncio.Event()
+        self._drainer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if not self._started:
@@ -138,11 +151,49 @@ class MemoryBus:
         if self._started:
             self._hub.buses.remove(self)
             self._started = False
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
+            self._drainer = None
+        while self._outbox:
+            _, future = self._outbox.popleft()
+            if future is not None and not future.done():
+                future.set_exception(BusUnavailable("memory bus stopped"))
         self._subscribers.clear()
 
     async def publish(self, channel: str, payload: bytes) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._enqueue(channel, payload, future)
+        await future
+
+    def publish_nowait(self, channel: str, payload: bytes) -> None:
+        self._enqueue(channel, payload, None)
+
+    def _enqueue(self, channel: str, payload: bytes, future: asyncio.Future[None] | None) -> None:
         data = check_payload(payload)
         message = BusMessage(channel=check_channel(channel), sender=self.instance_id, payload=data)
+        self._outbox.append((message, future))
+        self._wake.set()
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.get_running_loop().create_task(
+                self._drain(), name=f"memory-bus-{self.instance_id}"
+            )
+
+    async def _drain(self) -> None:
+        while True:
+            while self._outbox:
+                message, future = self._outbox.popleft()
+                try:
+                    await self._deliver(message)
+                finally:
+                    if future is not None and not future.done():
+                        future.set_result(None)
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _deliver(self, message: BusMessage) -> None:
+        channel = message.channel
         for bus in list(self._hub.buses):
             if bus is self:
                 continue  # echo suppression, as on Redis

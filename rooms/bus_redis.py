@@ -15,6 +15,8 @@ Shape:
   round trip for many ``PUBLISH`` commands). ``publish()`` fails fast with
   :class:`~rooms.bus.BusUnavailable` while the bus is reconnecting, when the bounded queue is
   full, or when Redis does not acknowledge within ``op_timeout``. Nothing is buffered for later.
+  ``publish_nowait()`` queues on the same FIFO (so order is kept) and returns at once; a later
+  failure is counted, logged and followed by the ``on_reconnect`` callbacks (a resync).
 * a **dispatcher** task calls handlers in arrival order from a bounded inbox. If handlers fall so
   far behind that the inbox overflows, messages are dropped and the ``on_reconnect`` callbacks run
   once the backlog is drained, because a gap needs the same repair as an outage.
@@ -137,7 +139,7 @@ class _Channel:
 @dataclass(eq=False)
 class _Pending:
     args: tuple[Any, ...]
-    future: asyncio.Future[Any]
+    future: asyncio.Future[Any] | None  # None: fire and forget (``publish_nowait``)
 
 
 class _RedisSubscription:
@@ -219,6 +221,7 @@ class RedisBus:
         self._generation = 0  # bumped per lost session: the publisher reopens its connection
         self._last_error = "not connected yet"
         self._overflowed = False
+        self._repair_scheduled = False
         self._healthy = False
         self._running = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -302,6 +305,25 @@ class RedisBus:
             raise ValueError(f"bus payload exceeds {self._max_payload} bytes")
         await self._execute(("PUBLISH", key, encode_frame(self._header, data)))
         self.stats.published += 1
+
+    def publish_nowait(self, channel: str, payload: bytes) -> None:
+        """Queue one ``PUBLISH`` behind everything already queued and return: the caller (a
+        socket's read loop) must not wait a Redis round trip per update. Fails at once like
+        ``publish`` when the bus is down or the queue is full; a failure of the batch it later
+        travels in is counted in ``stats.publish_failures``, logged, and answered with the
+        ``on_reconnect`` callbacks (rooms resync, which carries the lost update)."""
+        key = self._key(check_channel(channel))
+        data = check_payload(payload)
+        if len(data) > self._max_payload:
+            raise ValueError(f"bus payload exceeds {self._max_payload} bytes")
+        self._check_ready()
+        try:
+            self._outbox.put_nowait(
+                _Pending(("PUBLISH", key, encode_frame(self._header, data)), None)
+            )
+        except asyncio.QueueFull:
+            self.stats.publish_failures += 1
+            raise BusUnavailable("redis bus publish queue is full") from None
 
     async def subscribe(self, channel: str, handler: Handler) -> Subscription:
         """Returns once Redis confirmed the subscription; :class:`BusUnavailable` if it does not
@@ -573,6 +595,7 @@ class RedisBus:
 
     async def _call_callbacks(self, reason: str) -> None:
         # Off the reader's path: a resync publishes and reads the store, which may take a while.
+        self._repair_scheduled = False  # failures from now on need a repair of their own
         for callback in list(self._reconnect_callbacks):
             try:
                 await callback()
@@ -581,12 +604,24 @@ class RedisBus:
 
     # -- publisher -------------------------------------------------------------------------
 
-    async def _execute(self, args: tuple[Any, ...]) -> Any:
+    def _check_ready(self) -> None:
         if not self._running:
             raise BusUnavailable("redis bus is not started")
         if not self._connected.is_set():
             self.stats.publish_failures += 1
             raise BusUnavailable(f"redis bus is reconnecting ({self._last_error})")
+
+    def _lost_nowait(self, count: int, error: BaseException) -> None:
+        """Fire-and-forget publishes failed: nobody awaits them, so count, log and resync."""
+        self.stats.publish_failures += count
+        log.warning("redis bus lost %d queued publishes (%s)", count, _describe(error))
+        # While disconnected the reconnect runs the callbacks anyway; one repair is enough.
+        if self._running and self._connected.is_set() and not self._repair_scheduled:
+            self._repair_scheduled = True
+            self._run_callbacks("publish failed")
+
+    async def _execute(self, args: tuple[Any, ...]) -> Any:
+        self._check_ready()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         try:
             self._outbox.put_nowait(_Pending(args, future))
@@ -612,7 +647,7 @@ class RedisBus:
                 batch = [await self._outbox.get()]
                 while len(batch) < _MAX_BATCH and not self._outbox.empty():
                     batch.append(self._outbox.get_nowait())
-                batch = [pending for pending in batch if not pending.future.done()]
+                batch = [p for p in batch if p.future is None or not p.future.done()]
                 if not batch:
                     continue
                 try:
@@ -626,6 +661,9 @@ class RedisBus:
                     error = BusUnavailable(f"redis publish failed ({_describe(exc)})")
                     for pending in batch:
                         _settle(pending, error=error)
+                    lost = sum(1 for pending in batch if pending.future is None)
+                    if lost:
+                        self._lost_nowait(lost, error)
                     if conn is not None:
                         await _close_quietly(conn)
                     conn = None
@@ -643,13 +681,20 @@ class RedisBus:
                 try:
                     reply = await conn.read_response()
                 except ResponseError as exc:  # e.g. an ACL forbids the channel
-                    _settle(pending, error=BusUnavailable(f"redis refused: {exc}"))
+                    error = BusUnavailable(f"redis refused: {exc}")
+                    if pending.future is None:
+                        self._lost_nowait(1, error)
+                    _settle(pending, error=error)
                 else:
+                    if pending.future is None:
+                        self.stats.published += 1
                     _settle(pending, result=reply)
 
 
 def _settle(pending: _Pending, *, result: Any = None, error: BaseException | None = None) -> None:
-    if pending.future.done():  # the caller gave up (timeout or cancellation)
+    if (
+        pending.future is None or pending.future.done()
+    ):  # the caller gave up (timeout or cancellation)
         return
     if error is not None:
         pending.future.set_exception(error)

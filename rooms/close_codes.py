@@ -25,6 +25,7 @@ UNSUPPORTED_DATA: Final = 1003  # wrong frame type, invalid JSON, unknown event,
 POLICY_VIOLATION: Final = 1008
 MESSAGE_TOO_BIG: Final = 1009
 INTERNAL_ERROR: Final = 1011
+TRY_AGAIN_LATER: Final = 1013  # too many handshakes at once; stock clients retry with backoff
 
 # Permanent: stock clients never reconnect after these.
 UNAUTHENTICATED: Final = 4401
@@ -46,6 +47,7 @@ DESCRIPTIONS: Final[dict[int, str]] = {
     POLICY_VIOLATION: "policy violation",
     MESSAGE_TOO_BIG: "message too big",
     INTERNAL_ERROR: "internal error",
+    TRY_AGAIN_LATER: "try again later",
     UNAUTHENTICATED: "authentication required",
     FORBIDDEN: "forbidden",
     NO_SUCH_ROOM: "no such room",

@@ -27,6 +27,11 @@ class RoomConfig:
     max_members: int = 50  # y-websocket sockets per room, all processes (4413)
     outbound_queue: int = 256  # frames waiting for one socket; 4508 when it overflows
     max_chat_chars: int = 2000
+    # Sockets between accept and joined (authentication, member count, room load: database and
+    # presence round trips) at once. A burst beyond it waits up to ``admission_timeout`` seconds,
+    # then gets 1013 "try again later" (stock clients retry) instead of exhausting the DB pool.
+    max_concurrent_admissions: int = 64
+    admission_timeout: float = 5.0
 
     # Persistence.
     flush_interval: float = 0.25  # how far (s) stored updates may lag behind edits
@@ -60,6 +65,8 @@ class RoomConfig:
             "max_members": self.max_members,
             "outbound_queue": self.outbound_queue,
             "max_chat_chars": self.max_chat_chars,
+            "max_concurrent_admissions": self.max_concurrent_admissions,
+            "admission_timeout": self.admission_timeout,
             "flush_interval": self.flush_interval,
             "compact_every": self.compact_every,
             "keepalive_interval": self.keepalive_interval,

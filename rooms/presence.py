@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -246,16 +246,23 @@ class RedisPresence:
         *,
         key_prefix: str = "hub:",
         timeout: float = 2.0,
+        max_connections: int = 100,
     ) -> None:
         if isinstance(redis, str):
-            self._redis: Redis = Redis.from_url(
+            # A blocking pool: a burst of joins beyond ``max_connections`` waits (up to
+            # ``timeout``) for a free connection instead of failing at once with "Too many
+            # connections", which the default pool does.
+            pool = BlockingConnectionPool.from_url(
                 redis,
+                max_connections=max_connections,
+                timeout=timeout,
                 decode_responses=False,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
                 # One quick retry replaces a pooled connection that died with a Redis restart.
                 retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
             )
+            self._redis: Redis = Redis.from_pool(pool)
             self._owns_client = True
         else:
             self._redis = redis

@@ -109,6 +109,8 @@ class RoomServer:
         self._maintenance: asyncio.Task[None] | None = None
         self._started = False
         self._stopping = False
+        self._admissions = asyncio.Semaphore(self.config.max_concurrent_admissions)
+        self.admissions_refused = 0  # sockets answered 1013 (for metrics and tests)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -230,7 +232,7 @@ class RoomServer:
         room = self._rooms.get(room_id)
         if room is not None and room.state is RoomState.READY:
             room.deliver_event(event)
-        await self._publish(self._events_channel(room_id), wire.encode_event(event))
+        self._publish(self._events_channel(room_id), wire.encode_event(event))
         return event
 
     async def kick(
@@ -317,24 +319,27 @@ class RoomServer:
                     raise Reject(close_codes.GOING_AWAY)
                 if not is_valid_room_id(room_id):
                     raise Reject(close_codes.NO_SUCH_ROOM, "invalid room id")
-                await self.hooks.run("on_connect", ConnectPayload(room_id, ctx))
-                await self.hooks.run(
-                    "on_authenticate", AuthenticatePayload(room_id, ctx, request.token)
-                )
-                if self.config.require_authentication and not ctx.authenticated:
-                    raise Reject(close_codes.UNAUTHENTICATED)
-                if (
-                    kind is ConnectionKind.YJS
-                    and await self._member_total(room_id) >= self.config.max_members
-                ):
-                    raise Reject(close_codes.ROOM_FULL)
-                room = await self._acquire(room_id)
-                conn.room = room
+                async with self._admission():
+                    await self.hooks.run("on_connect", ConnectPayload(room_id, ctx))
+                    await self.hooks.run(
+                        "on_authenticate", AuthenticatePayload(room_id, ctx, request.token)
+                    )
+                    if self.config.require_authentication and not ctx.authenticated:
+                        raise Reject(close_codes.UNAUTHENTICATED)
+                    if (
+                        kind is ConnectionKind.YJS
+                        and await self._member_total(room_id) >= self.config.max_members
+                    ):
+                        raise Reject(close_codes.ROOM_FULL)
+                    room = await self._acquire(room_id)
+                    conn.room = room
+                    if kind is ConnectionKind.YJS:
+                        await self._join_yjs(room, conn)
+                    else:
+                        await self._join_events(room, conn, since_seq)
                 if kind is ConnectionKind.YJS:
-                    await self._join_yjs(room, conn)
                     await self._read_yjs(room, conn)
                 else:
-                    await self._join_events(room, conn, since_seq)
                     await self._read_events(room, conn)
             except Reject as rejected:
                 if kind is ConnectionKind.EVENTS:
@@ -364,6 +369,22 @@ class RoomServer:
             await conn.finish()
             if room is not None:
                 self._release(room)
+
+    @contextlib.asynccontextmanager
+    async def _admission(self) -> AsyncIterator[None]:
+        """Bound the handshakes in progress (each costs database and presence round trips): a
+        burst of thousands would exhaust the DB pool and end in 1011 for most of them. Those
+        that cannot start within ``admission_timeout`` get 1013, which stock clients retry."""
+        try:
+            async with asyncio.timeout(self.config.admission_timeout):
+                await self._admissions.acquire()
+        except TimeoutError:
+            self.admissions_refused += 1
+            raise Reject(close_codes.TRY_AGAIN_LATER, "server busy, try again later") from None
+        try:
+            yield
+        finally:
+            self._admissions.release()
 
     async def _member_total(self, room_id: str) -> int:
         """Members across processes; this process' own count when presence is unreachable
@@ -524,7 +545,10 @@ class RoomServer:
         held, conn.held = conn.held, []
         conn.replaying = False
         for item in held:
-            if item.seq > threshold and item.seq not in replayed:
+            # Unstored events are never in a replay, and their seq may lie below ``last`` (the
+            # SQL store hands them out of a block reserved earlier): only stored ones can be
+            # history the welcome already covers.
+            if item.seq not in replayed and (item.seq > threshold or not item.persist):
                 conn.send(item.to_json())
 
     async def _read_events(self, room: Room, conn: Connection) -> None:
@@ -588,10 +612,14 @@ class RoomServer:
     async def _propagate(
         self, room: Room, delta: bytes, origin: Origin, source: Connection | None
     ) -> None:
-        room.broadcast(encode_update(delta), exclude=source)
         if origin is Origin.CONNECTION or origin is Origin.LOCAL:
+            # Bus first: the other processes' recipients wait on Redis, ours only on a local
+            # write. The publish is queued, never awaited: the reading socket does not pay a
+            # Redis round trip per update (order per channel is kept by the bus' FIFO).
+            self._publish(self._doc_channel(room.room_id), wire.encode_update(delta))
             room.record(delta, source.context.user_id if source is not None else None)
-            await self._publish(self._doc_channel(room.room_id), wire.encode_update(delta))
+        # Only queues (the writer tasks write): the publisher task, woken first, runs first.
+        room.broadcast(encode_update(delta), exclude=source)
         if self.hooks.has("on_change"):
             ctx = source.context if source is not None else None
             await self.hooks.notify(
@@ -604,7 +632,7 @@ class RoomServer:
         inner = encode_awareness_entries(changes.accepted)
         room.broadcast(encode_awareness(inner), exclude=source, echoed=True)
         if origin is not Origin.BUS:
-            await self._publish(self._doc_channel(room.room_id), wire.encode_awareness(inner))
+            self._publish(self._doc_channel(room.room_id), wire.encode_awareness(inner))
         if self.hooks.has("on_awareness_update"):
             await self.hooks.notify(
                 "on_awareness_update",
@@ -631,9 +659,11 @@ class RoomServer:
             return
         await self._propagate(room, delta, Origin.LOCAL, None)
 
-    async def _publish(self, channel: str, payload: bytes) -> None:
+    def _publish(self, channel: str, payload: bytes) -> None:
+        # Every publish of the room core goes through the bus' one queue (``publish_nowait``):
+        # mixing awaited and queued publishes could reorder a channel's messages.
         try:
-            await self.bus.publish(channel, payload)
+            self.bus.publish_nowait(channel, payload)
         except Exception:
             # The resync after the bus reconnects heals what this message would have carried.
             log.warning("bus publish failed", extra={"channel": channel}, exc_info=True)
@@ -718,7 +748,7 @@ class RoomServer:
         await self._propagate_local(room)
         # Ask the processes that already serve this room for what neither the store (not yet
         # flushed) nor the bus (published before we subscribed) gave us.
-        await self._publish(
+        self._publish(
             self._doc_channel(room.room_id),
             wire.encode_resync(room.doc.get_state(), EMPTY_UPDATE, want_reply=True),
         )
@@ -859,19 +889,17 @@ class RoomServer:
             log.warning("bad state vector in resync", extra={"room": room.room_id})
             return
         if diff != EMPTY_UPDATE:
-            await self._publish(
-                channel, wire.encode_resync(room.doc.get_state(), diff, want_reply=False)
-            )
+            self._publish(channel, wire.encode_resync(room.doc.get_state(), diff, want_reply=False))
         entries = room.awareness.local_entries()
         if entries:
-            await self._publish(channel, wire.encode_awareness(encode_awareness_entries(entries)))
+            self._publish(channel, wire.encode_awareness(encode_awareness_entries(entries)))
 
     async def _control(self, room_id: str, data: dict[str, Any]) -> int:
         if not is_valid_room_id(room_id):
             raise ValueError(f"invalid room id {room_id!r}")
         room = self._rooms.get(room_id)
         affected = self._apply_control(room, data) if room is not None else 0
-        await self._publish(self._doc_channel(room_id), wire.encode_control(data))
+        self._publish(self._doc_channel(room_id), wire.encode_control(data))
         return affected
 
     def _apply_control(self, room: Room, data: Mapping[str, Any]) -> int:
@@ -907,7 +935,7 @@ class RoomServer:
 
     async def _resync_room(self, room: Room) -> None:
         await self._reconcile_with_store(room)
-        await self._publish(
+        self._publish(
             self._doc_channel(room.room_id),
             wire.encode_resync(room.doc.get_state(), room.doc.get_update(), want_reply=True),
         )

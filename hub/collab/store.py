@@ -16,6 +16,20 @@ and event paths, outside any request). How the rules of ``rooms/store.py`` are k
   created on first use with ``INSERT ... ON CONFLICT DO NOTHING``) and the event row are one
   transaction, so seqs are unique and commit in order (Postgres holds the row lock until commit;
   SQLite serialises writers).
+* **Events that are not stored cost no write, mostly.** ``persist=False`` events (member
+  joins/leaves, progress ticks) take their seq from a block of ``ephemeral_seq_block`` seqs this
+  process reserved with one ``last_seq = last_seq + N`` bump; only an exhausted block costs a
+  round trip. A stored event always bumps the counter by one and discards what is left of this
+  process' block (those seqs are now below it). The guarantee kept: seqs are **unique per room**
+  across processes (blocks are disjoint ranges of the one counter); **every seq a process hands
+  out is greater than every seq it handed out before** (for calls that do not overlap); every
+  seq handed out is ``<= last_seq`` (``events_since`` never takes it for one "from the
+  future"); and a stored event's seq is greater than every seq reserved before it, so replaying
+  ``events_since(seq)`` from any seq a client saw returns every stored event it has not seen
+  that was committed after that seq was handed out. Not kept: a client may get an unstored
+  event from *another* process with a seq below one it already saw (that process is still using
+  an older block): clients dedupe by seq and keep the highest, they never drop a lower seq seen
+  for the first time. Gaps appear wherever a block is abandoned (a stored event, a restart).
 * **Writes come first.** On SQLite a transaction that reads and then writes fails at once with
   "database is locked" when another writer committed in between (WAL snapshots cannot be
   upgraded); every writing transaction here therefore starts with its write.
@@ -29,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +67,7 @@ SEQ: Table = RoomSeq.__table__  # type: ignore[attr-defined]
 
 CHAT_EVENT = "chat.message"
 _IN_CHUNK = 500  # bound IN (...) lists: SQLite's default variable limit is well above this
+_MAX_BLOCKS = 10_000  # rooms whose seq block is remembered (least recently used forgotten)
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
@@ -67,8 +83,13 @@ def _aware(value: datetime) -> datetime:
 class SqlStore:
     """:class:`rooms.store.DocumentStore` on the hub's database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, ephemeral_seq_block: int = 64) -> None:
+        if ephemeral_seq_block < 1:
+            raise ValueError("ephemeral_seq_block must be at least 1")
         self.db = db
+        self._block_size = ephemeral_seq_block
+        # room -> (next, last) of the seqs this process reserved for events it does not store.
+        self._blocks: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._engine = db.engine
         dialect = self._engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -188,11 +209,12 @@ class SqlStore:
 
     # events ------------------------------------------------------------------------------
 
-    async def _next_seq(self, conn: AsyncConnection, room: str) -> int:
+    async def _next_seq(self, conn: AsyncConnection, room: str, count: int) -> int:
+        """Advance the room's counter by ``count``; the new value (the last seq reserved)."""
         bump = (
             update(SEQ)
             .where(SEQ.c.room == room)
-            .values(last_seq=SEQ.c.last_seq + 1)
+            .values(last_seq=SEQ.c.last_seq + count)
             .returning(SEQ.c.last_seq)
         )
         seq = (await conn.execute(bump)).scalar_one_or_none()
@@ -209,15 +231,41 @@ class SqlStore:
     ) -> Event:
         now = utcnow()
         payload = copy.deepcopy(dict(data))
+        if not persist:
+            seq = await self._ephemeral_seq(room)
+            return Event(room=room, seq=seq, type=event_type, data=payload, ts=now, persist=False)
         async with self._engine.begin() as conn:
-            seq = await self._next_seq(conn, room)
-            if persist:
-                await conn.execute(
-                    insert(EVENTS).values(
-                        room=room, seq=seq, type=event_type, data=payload, created_at=now
-                    )
+            seq = await self._next_seq(conn, room, 1)
+            await conn.execute(
+                insert(EVENTS).values(
+                    room=room, seq=seq, type=event_type, data=payload, created_at=now
                 )
-        return Event(room=room, seq=seq, type=event_type, data=payload, ts=now, persist=persist)
+            )
+        block = self._blocks.get(room)
+        if block is not None and block[1] < seq:
+            # What is left of the block lies below this seq: handing it out later would make this
+            # process' seqs go backwards. The next ephemeral event reserves a fresh block.
+            del self._blocks[room]
+        return Event(room=room, seq=seq, type=event_type, data=payload, ts=now, persist=True)
+
+    async def _ephemeral_seq(self, room: str) -> int:
+        """A seq for an event that is not stored, mostly without touching the database."""
+        block = self._blocks.get(room)
+        if block is not None and block[0] <= block[1]:
+            seq = block[0]
+            self._blocks[room] = (seq + 1, block[1])
+            self._blocks.move_to_end(room)
+            return seq
+        async with self._engine.begin() as conn:
+            end = await self._next_seq(conn, room, self._block_size)
+        start = end - self._block_size + 1
+        current = self._blocks.get(room)
+        if current is None or current[1] < start:  # a concurrent reservation may be newer
+            self._blocks[room] = (start + 1, end)
+            self._blocks.move_to_end(room)
+            while len(self._blocks) > _MAX_BLOCKS:
+                self._blocks.popitem(last=False)  # forgetting a block only leaves a gap
+        return start
 
     async def events_since(self, room: str, seq: int, *, limit: int) -> list[Event] | None:
         if seq < 0:

@@ -309,3 +309,28 @@ async def test_publish_after_stop_raises_bus_unavailable_for_redis(make_bus: Mak
         await bus.publish("room:x", b"x")
     with pytest.raises(BusUnavailable):
         await bus.subscribe("room:x", Recorder())
+
+
+async def test_publish_nowait_returns_at_once_and_keeps_order_with_publish(
+    make_bus: MakeBus,
+) -> None:
+    sender, receiver = await make_bus(), await make_bus()
+    got = Recorder()
+    await receiver.subscribe("room:order", got)
+    expected = [b"%d" % i for i in range(300)]
+    for i, payload in enumerate(expected):
+        # Rooms queue updates with publish_nowait while other callers await publish: one FIFO.
+        if i % 7 == 0:
+            await sender.publish("room:order", payload)
+        else:
+            assert sender.publish_nowait("room:order", payload) is None  # type: ignore[func-returns-value]
+    await eventually(lambda: len(got.payloads) >= len(expected), message="all 300")
+    assert got.payloads == expected
+
+
+async def test_publish_nowait_rejects_bad_input_at_once(make_bus: MakeBus) -> None:
+    bus = await make_bus()
+    with pytest.raises(ValueError, match="non-empty"):
+        bus.publish_nowait("", b"x")
+    with pytest.raises(TypeError, match="bytes"):
+        bus.publish_nowait("room:x", "text")  # type: ignore[arg-type]

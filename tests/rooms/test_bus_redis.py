@@ -107,6 +107,8 @@ async def test_not_started_bus_refuses_calls() -> None:
         await bus.publish("room:x", b"x")
     with pytest.raises(BusUnavailable, match="not started"):
         await bus.subscribe("room:x", Recorder())
+    with pytest.raises(BusUnavailable, match="not started"):
+        bus.publish_nowait("room:x", b"x")
     assert await bus.ping() is False
 
 
@@ -247,3 +249,44 @@ async def test_refused_credentials_fail_start_at_once_without_leaking_them(
     assert "hunter2" not in str(raised.value)
     assert "hunter2" not in caplog.text
     assert "hunter2" not in repr(bus)
+
+
+async def test_publish_nowait_is_bounded_and_counted(make_bus: MakeBus) -> None:
+    bus = await make_bus(max_outbox=10, max_payload=16)
+    with pytest.raises(ValueError, match="exceeds 16 bytes"):
+        bus.publish_nowait("room:q", b"x" * 17)
+    for _ in range(10):  # no await in between: the publisher task cannot drain the queue
+        bus.publish_nowait("room:q", b"x")
+    for _ in range(40):
+        with pytest.raises(BusUnavailable, match="queue is full"):
+            bus.publish_nowait("room:q", b"x")
+    await eventually(lambda: bus.stats.published == 10, message="the ten queued are sent")
+    assert bus.stats.publish_failures == 40
+
+
+async def test_lost_nowait_publish_is_counted_and_triggers_a_resync(
+    make_bus: MakeBus, raw: aioredis.Redis
+) -> None:
+    sender, receiver = await make_bus(), await make_bus()
+    got = Recorder()
+    await receiver.subscribe("room:lost", got)
+    sender.publish_nowait("room:lost", b"first")
+    await eventually(lambda: got.payloads == [b"first"], message="first delivered")
+    resyncs: list[str] = []
+
+    async def resync() -> None:
+        resyncs.append("resync")
+
+    sender.on_reconnect(resync)
+    # Cut only the publisher connection: nobody awaits a queued publish, so the bus itself
+    # must notice the loss and ask the rooms to resync (their state carries the lost update).
+    name = f"hub-bus-pub-{sender.instance_id}"
+    ids = [str(c["id"]) for c in await raw.client_list() if c.get("name") == name]
+    assert len(ids) == 1
+    await raw.client_kill_filter(_id=ids[0])
+    sender.publish_nowait("room:lost", b"into the void")
+    await eventually(lambda: resyncs, message="resync after a lost publish")
+    assert sender.stats.publish_failures >= 1
+    assert sender.stats.sessions == 1  # the subscriber connection was never lost
+    sender.publish_nowait("room:lost", b"after")  # the publisher reconnects on its own
+    await eventually(lambda: got.payloads[-1:] == [b"after"], message="publishing again")

@@ -36,6 +36,12 @@ class LossyBus(MemoryBus):
             return
         await super().publish(channel, payload)
 
+    def publish_nowait(self, channel: str, payload: bytes) -> None:
+        if self.drop:
+            self.dropped += 1
+            return
+        super().publish_nowait(channel, payload)
+
 
 async def two_processes(cluster: Cluster, **kwargs: object) -> tuple[Served, Served]:
     hub = MemoryHub()

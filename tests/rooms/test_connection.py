@@ -148,3 +148,31 @@ def test_echo_credit_counts_frames_and_bytes_and_is_capped() -> None:
     for _ in range(10):
         conn.grant_echo(b"x" * 40)
     assert (conn.echo_frames, conn.echo_bytes) == (3, 100)  # one queue's worth, byte cap
+
+
+class FlowControlledTransport(ScriptedTransport):
+    """Writes wait while ``writable`` is clear, like uvicorn's transport under backpressure."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writable = asyncio.Event()
+        self.writable.set()
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.writable.wait()
+        self.sent.append(data)
+
+
+async def test_frames_keep_their_order_through_a_flow_controlled_transport() -> None:
+    transport = FlowControlledTransport()
+    conn = connection(transport, queue_size=8)
+    conn.start()
+    transport.writable.clear()  # the peer stopped reading: writes suspend
+    for i in range(6):
+        assert conn.send(b"%d" % i)  # queued, bounded
+    await asyncio.sleep(0)
+    assert transport.sent == []
+    transport.writable.set()
+    await eventually(lambda: len(transport.sent) == 6, message="all six written")
+    assert transport.sent == [b"%d" % i for i in range(6)]
+    await conn.finish()

@@ -3,6 +3,7 @@ what only Redis does: several processes, clock from the server, keys that clean 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from rooms.presence import MemoryPresence, Presence, RedisPresence
+from rooms.presence import MemoryPresence, Presence, PresenceUnavailable, RedisPresence
 from tests.fault.redis_server import require_shared_redis
 from tests.helpers import eventually
 
@@ -252,3 +253,31 @@ async def test_redis_accepts_an_existing_client_and_leaves_it_open(redis_prefix:
     assert await client.ping() is True  # not ours to close
     assert await RedisPresence(client, key_prefix=redis_prefix).count("room") == 1
     await client.aclose()
+
+
+@pytest.mark.redis
+async def test_redis_burst_beyond_the_pool_waits_instead_of_failing(redis_prefix: str) -> None:
+    # The default pool raised "Too many connections" at max_connections; a join burst bigger
+    # than the pool must queue for a connection and succeed.
+    presence = RedisPresence(require_shared_redis(), key_prefix=redis_prefix, max_connections=3)
+    try:
+        await asyncio.gather(*(presence.join("room", f"m{i}", {"i": i}, ttl=30) for i in range(40)))
+        assert await presence.count("room") == 40
+    finally:
+        await presence.close()
+
+
+@pytest.mark.redis
+async def test_redis_pool_wait_is_bounded(redis_prefix: str) -> None:
+    presence = RedisPresence(
+        require_shared_redis(), key_prefix=redis_prefix, max_connections=1, timeout=0.2
+    )
+    pool = presence._redis.connection_pool
+    try:
+        held = await pool.get_connection()  # type: ignore[no-untyped-call]  # busy elsewhere
+        with pytest.raises(PresenceUnavailable):
+            await presence.count("room")
+        await pool.release(held)
+        assert await presence.count("room") == 0  # and it works again once one is free
+    finally:
+        await presence.close()

@@ -16,7 +16,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rooms import close_codes, wire
 from rooms.bus import BusMessage, MemoryBus, MemoryHub
-from rooms.hooks import ConnectPayload, DisconnectPayload, Extension, Reject
+from rooms.config import RoomConfig
+from rooms.hooks import (
+    AuthenticatePayload,
+    ConnectPayload,
+    DisconnectPayload,
+    Extension,
+    Reject,
+)
 from rooms.presence import MemoryPresence
 from rooms.protocol import encode_sync_step1
 from rooms.store import MemoryStore, StoredDocument, UpdateRecord
@@ -213,6 +220,9 @@ class FailingBus(MemoryBus):
     async def publish(self, channel: str, payload: bytes) -> None:
         raise ConnectionError("redis down")
 
+    def publish_nowait(self, channel: str, payload: bytes) -> None:
+        raise ConnectionError("redis down")
+
 
 async def test_bus_failures_do_not_break_the_room(cluster: Cluster) -> None:
     s = await cluster.server(bus=FailingBus())
@@ -222,6 +232,33 @@ async def test_bus_failures_do_not_break_the_room(cluster: Cluster) -> None:
     a.insert(0, "local only")
     await b.wait_text("local only")
     await eventually(lambda: stored_is(s.store, rid, "local only"), message="stored")  # type: ignore[arg-type]
+
+
+class StuckBus(MemoryBus):
+    """A bus whose transport hangs (Redis not answering) until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def _deliver(self, message: BusMessage) -> None:
+        await self.release.wait()
+        await super()._deliver(message)
+
+
+async def test_a_stuck_bus_does_not_hold_back_the_local_room(cluster: Cluster) -> None:
+    bus = StuckBus()
+    s = await cluster.server(bus=bus)
+    rid = room_id()
+    a = await cluster.yclient(s.yjs_url(rid), "a")
+    b = await cluster.yclient(s.yjs_url(rid), "b")
+    # Each edit is published; the reader must not wait for the bus before the next message.
+    for i, char in enumerate("stuck"):
+        a.insert(i, char)
+    await b.wait_text("stuck")
+    assert bus._outbox  # still queued behind the stuck transport, in order
+    bus.release.set()
+    await eventually(lambda: not bus._outbox, message="queue drained once the bus is back")
 
 
 async def test_junk_on_the_bus_is_dropped(cluster: Cluster) -> None:
@@ -343,3 +380,45 @@ async def test_a_stuck_slow_consumer_is_aborted_after_the_close_timeout(cluster:
 async def drain(ws: ClientConnection) -> None:
     while True:
         await ws.recv()
+
+
+class SlowAuth(Extension):
+    """Authentication that waits for ``release`` (a database under a handshake burst)."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.waiting = 0
+
+    async def on_authenticate(self, payload: AuthenticatePayload) -> None:
+        self.waiting += 1
+        await self.release.wait()
+
+
+async def test_handshakes_beyond_the_admission_cap_get_try_again_later(cluster: Cluster) -> None:
+    auth = SlowAuth()
+    config = dataclasses.replace(FAST, max_concurrent_admissions=2, admission_timeout=0.2)
+    s = await cluster.server(config=config, extensions=[auth])
+    rid = room_id()
+    first = [await cluster.yclient(s.yjs_url(rid), f"u{i}", sync=False) for i in range(2)]
+    await eventually(lambda: auth.waiting == 2, message="two handshakes in progress")
+    late = await cluster.yclient(s.yjs_url(rid), "late", sync=False)
+    # Refused without ever reaching authentication (the database stays unloaded).
+    assert await late.wait_closed() == close_codes.TRY_AGAIN_LATER
+    assert not close_codes.stops_stock_clients(close_codes.TRY_AGAIN_LATER)
+    assert auth.waiting == 2
+    assert s.server.admissions_refused == 1
+    auth.release.set()
+    for client in first:
+        await client.wait_synced()
+    # Admission slots are released once a socket joined, not when it closes.
+    again = [await cluster.yclient(s.yjs_url(rid), f"v{i}") for i in range(3)]
+    again[0].insert(0, "in")
+    await first[0].wait_text("in")
+    assert s.server.admissions_refused == 1
+
+
+def test_admission_settings_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_concurrent_admissions"):
+        RoomConfig(max_concurrent_admissions=0)
+    with pytest.raises(ValueError, match="admission_timeout"):
+        RoomConfig(admission_timeout=0)

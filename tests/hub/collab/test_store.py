@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from pycrdt import Doc, Text
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 
 from hub.collab.models import RoomEvent, RoomUpdate
@@ -237,10 +238,12 @@ async def test_events_get_increasing_seqs_per_room(backend: Backend) -> None:
         "a", "system.notice", {"n": [1, {"x": None}]}, persist=True
     )
     b1 = await backend.store.append_event("b", "chat.message", {"text": "b"}, persist=True)
-    assert (e1.seq, e2.seq, e3.seq, b1.seq) == (1, 2, 3, 1)
+    # Strictly increasing per room, gaps allowed (an unstored event may leave one).
+    assert (e1.seq, b1.seq) == (1, 1)
+    assert e1.seq < e2.seq < e3.seq
     assert e1.ts.tzinfo is not None
     assert not e2.persist
-    assert await backend.store.last_seq("a") == 3
+    assert await backend.store.last_seq("a") == e3.seq
     assert await backend.other.last_seq("b") == 1
     assert await backend.store.last_seq("unknown") == 0
 
@@ -248,11 +251,15 @@ async def test_events_get_increasing_seqs_per_room(backend: Backend) -> None:
     assert replay is not None
     assert [(e.seq, e.type, dict(e.data)) for e in replay] == [
         (1, "chat.message", {"text": "你好"}),
-        (3, "system.notice", {"n": [1, {"x": None}]}),
+        (e3.seq, "system.notice", {"n": [1, {"x": None}]}),
     ]
     assert all(e.persist and e.room == "a" for e in replay)
-    assert [e.seq for e in await backend.store.events_since("a", 1, limit=10) or []] == [3]
-    assert await backend.store.events_since("a", 3, limit=10) == []
+    assert [e.seq for e in await backend.store.events_since("a", 1, limit=10) or []] == [e3.seq]
+    # A client whose last seen event was the unstored one still gets what followed it.
+    assert [e.seq for e in await backend.other.events_since("a", e2.seq, limit=10) or []] == [
+        e3.seq
+    ]
+    assert await backend.store.events_since("a", e3.seq, limit=10) == []
     assert await backend.store.events_since("unknown", 0, limit=10) == []
 
 
@@ -301,8 +308,15 @@ async def test_concurrent_events_get_unique_seqs(backend: Backend) -> None:
             for i in range(n)
         )
     )
-    assert sorted(e.seq for e in events) == list(range(1, n + 1))
-    assert await backend.store.last_seq("hot") == n
+    seqs = [e.seq for e in events]
+    assert len(set(seqs)) == n
+    assert min(seqs) >= 1
+    last = await backend.store.last_seq("hot")
+    assert max(seqs) <= last  # none of them looks like a seq "from the future"
+    if isinstance(backend.store, SqlStore):  # the memory store keeps a window of WINDOW only
+        replay = await backend.other.events_since("hot", 0, limit=n)
+        assert replay is not None
+        assert [e.seq for e in replay] == sorted(e.seq for e in events if e.persist)
 
 
 async def test_first_events_of_many_rooms_race_safely(backend: Backend) -> None:
@@ -317,6 +331,35 @@ async def test_first_events_of_many_rooms_race_safely(backend: Backend) -> None:
     for room in range(4):
         seqs = sorted(e.seq for e in events if e.room == f"room-{room}")
         assert seqs == [1, 2, 3, 4]
+
+
+async def test_seq_rules_hold_across_processes_with_unstored_events(backend: Backend) -> None:
+    a, b = backend.store, backend.other
+    mine: list[int] = []  # what process a handed out, in order
+    handed: list[int] = []
+    stored: list[int] = []
+    for step in range(10):  # four stored events: within the memory store's window
+        store, persist = [(a, False), (b, True), (a, False), (b, False), (a, True)][step % 5]
+        event = await store.append_event("mix", "x.y", {"step": step}, persist=persist)
+        handed.append(event.seq)
+        if persist:
+            stored.append(event.seq)
+        if store is a:
+            mine.append(event.seq)
+        last = await a.last_seq("mix")
+        assert event.seq <= last
+        # From any seq handed out, the replay is never refused as "from the future" and holds
+        # every stored event above it.
+        for seen in handed:
+            replay = await b.events_since("mix", seen, limit=100)
+            assert replay is not None
+            assert [e.seq for e in replay] == sorted(x for x in stored if x > seen)
+    assert len(set(handed)) == len(handed)
+    assert mine == sorted(mine)
+    assert len(set(mine)) == len(mine)
+    everything = await a.events_since("mix", 0, limit=100)
+    assert everything is not None
+    assert [e.data["step"] for e in everything] == [1, 4, 6, 9]
 
 
 # --- SQL only ----------------------------------------------------------------------------------
@@ -385,3 +428,36 @@ async def test_empty_batch_is_accepted_and_stores_nothing(sql: SqlStore) -> None
     async with sql.db.engine.connect() as conn:
         count = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
     assert count == 0
+
+
+async def test_unstored_events_reserve_seqs_in_blocks(sql_settings: Settings) -> None:
+    db = Database(sql_settings)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE ROOM_SEQ"):
+            statements.append(statement)
+
+    sa_event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        store = SqlStore(db, ephemeral_seq_block=16)
+        ticks = [
+            await store.append_event("r", "job.progress", {"i": i}, persist=False)
+            for i in range(40)
+        ]
+        # ceil(40 / 16) = 3 reservations, not 40 writes; the first one bumps twice (the counter
+        # row does not exist yet: bump, create, bump).
+        assert len(statements) == 4
+        assert [e.seq for e in ticks] == list(range(1, 41))
+        assert await store.events_since("r", 0, limit=100) == []  # nothing was stored
+        stored = await store.append_event("r", "chat.message", {}, persist=True)
+        assert stored.seq == 49  # after the whole reserved block: 3 x 16 + 1
+        tick = await store.append_event("r", "job.progress", {}, persist=False)
+        assert tick.seq > stored.seq  # the rest of the old block was abandoned
+        with pytest.raises(ValueError, match="ephemeral_seq_block"):
+            SqlStore(db, ephemeral_seq_block=0)
+    finally:
+        sa_event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        await db.dispose()
+        if not sql_settings.is_sqlite:
+            await _truncate_postgres(sql_settings)
