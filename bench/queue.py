@@ -2,8 +2,9 @@
 work (``step_runner(0)``), against a bare ``SELECT 1`` transaction loop on the same database in
 the same run. Goals (issue #5): overhead < 5 ms per job, >= 200 claims/s.
 
-Each job is what the worker really does: a claim transaction (queue lock, fair-share pick, lease),
-``job.started``, the runner, and a settle transaction (state + credits charge). Jobs are queued
+Each job is what the worker really does: a claim (queue lock, fair-share pick, lease),
+``job.started``, the runner, and a settle (state + credits charge) which, in the same transaction,
+claims the job that takes over the slot. Jobs are queued
 before the clock starts. ``overhead/job`` is wall time per job with one slot (jobs run one after
 another, so it is the queue's latency per job); ``claims/s`` is the throughput with several slots.
 

@@ -7,12 +7,15 @@ job's reservation is charged or refunded exactly once whatever races happen.
 
 Claiming (docs/jobs.md, ADR 0005):
 
-* the claim transaction first bumps ``queue_control.claim_seq``: that row lock serializes claim
+* the claim transaction first bumps ``queue_control.claim_seq`` when a job is due (one
+  statement; an idle poll matches no row and stays a read): that row lock serializes claim
   decisions across workers on Postgres (so the global and per-user caps hold exactly) and takes
   SQLite's single write lock up front (``BEGIN IMMEDIATE`` semantics);
-* candidates are picked by priority, then fair share between users (fewest running jobs, then
-  least recently served, then who queued first), FIFO within a user; on Postgres the job row is
-  read with ``FOR UPDATE SKIP LOCKED`` so a row being canceled is skipped, not waited on;
+* each job is then claimed by ONE ``UPDATE … WHERE job_id = (pick) RETURNING`` (:data:`_CLAIM`):
+  the pick counts the caps (seeing this transaction's earlier claims), orders by priority, then
+  fair share between users (fewest running jobs, then least recently served, then who queued
+  first), FIFO within a user; on Postgres the job row is read with ``FOR UPDATE SKIP LOCKED``
+  so a row being canceled is skipped, not waited on;
 * a claim sets a lease (``locked_until``) with a fresh token in ``locked_by``; the worker renews
   it; :func:`reap_expired` re-queues jobs whose worker died (the claim counted an attempt).
 """
@@ -32,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -211,18 +214,47 @@ async def _ensure_queue_row(session: AsyncSession) -> None:
     await session.execute(insert(QUEUE).values(**values).on_conflict_do_nothing())
 
 
-async def lock_queue(session: AsyncSession) -> bool:
-    """Take the claim lock (the queue_control row) and return whether the queue is paused."""
+def _lock_stmt(*, when_due: bool) -> Any:
     stmt = (
         update(QUEUE)
         .where(QUEUE.c.queue_id == QUEUE_ID)
         .values(claim_seq=QUEUE.c.claim_seq + 1)
         .returning(QUEUE.c.paused)
     )
-    paused = (await session.execute(stmt)).scalar_one_or_none()
+    if when_due:
+        due = JOBS.alias("due").c
+        claimable = (
+            select(due.job_id)
+            .where(
+                due.state == JobState.queued.value,
+                due.next_attempt_at <= bindparam("b_now", type_=UTCDateTime()),
+            )
+            .limit(1)
+            .exists()
+        )
+        stmt = stmt.where(claimable)
+    return stmt
+
+
+_LOCK = _lock_stmt(when_due=False)
+_LOCK_WHEN_DUE = _lock_stmt(when_due=True)
+
+
+async def lock_queue(session: AsyncSession, *, now: datetime | None = None) -> bool | None:
+    """Take the claim lock (the queue_control row) and return whether the queue is paused.
+
+    With ``now``, the lock is only taken when a job is due at ``now``: None means there was
+    nothing to claim, and an idle poll stays a read (no lock, no write, no WAL growth)."""
+    stmt, params = (_LOCK, {}) if now is None else (_LOCK_WHEN_DUE, {"b_now": now})
+    paused = (await session.execute(stmt, params)).scalar_one_or_none()
     if paused is None:
+        if now is not None and not await _any_claimable(session, now):
+            return None
+        # Nothing updated although work is due: the row is missing (a fresh database).
         await _ensure_queue_row(session)
-        paused = (await session.execute(stmt)).scalar_one()
+        paused = (await session.execute(stmt, params)).scalar_one_or_none()
+        if paused is None:
+            return None
     return bool(paused)
 
 
@@ -252,18 +284,25 @@ async def set_paused(session: AsyncSession, *, paused: bool, actor_id: int | Non
 # --- claiming ------------------------------------------------------------------------------------
 
 
-def _candidate_users_stmt(exclude: frozenset[int] = frozenset()) -> Any:
-    """Users with claimable jobs in claim order; binds ``now`` and ``cap``."""
-    j = JOBS.c
+def _claim_stmt(*, postgres: bool) -> Any:
+    """Claim one job in one statement; binds ``now``, ``cap`` (per user), ``max_running``,
+    ``lease`` and ``until``.
+
+    The pick is the first row, in claim order, of the join of queued jobs with the candidate
+    users (priority, then fair share: fewest running, least recently served, first to queue;
+    FIFO within a user). On Postgres ``FOR UPDATE SKIP LOCKED`` skips a row being canceled and
+    moves on to the next one in that order. The caps are counted inside the statement, after the
+    queue lock, so they include this transaction's earlier claims and every committed one."""
     now = bindparam("now", type_=UTCDateTime())
+    q_jobs = JOBS.alias("qj")
     queued = (
         select(
-            j.user_id,
-            func.max(j.priority).label("top"),
-            func.min(j.created_at).label("first_at"),
+            q_jobs.c.user_id,
+            func.max(q_jobs.c.priority).label("top"),
+            func.min(q_jobs.c.created_at).label("first_at"),
         )
-        .where(j.state == JobState.queued.value, j.next_attempt_at <= now)
-        .group_by(j.user_id)
+        .where(q_jobs.c.state == JobState.queued.value, q_jobs.c.next_attempt_at <= now)
+        .group_by(q_jobs.c.user_id)
         .subquery("q")
     )
     running_jobs = JOBS.alias("r")
@@ -274,86 +313,90 @@ def _candidate_users_stmt(exclude: frozenset[int] = frozenset()) -> Any:
             running_jobs.c.user_id == queued.c.user_id,
             running_jobs.c.state == JobState.running.value,
         )
+        .correlate(queued)
         .scalar_subquery()
     )
     served_jobs = JOBS.alias("s")
     last_served = (
         select(func.max(served_jobs.c.claimed_at))
         .where(served_jobs.c.user_id == queued.c.user_id)
+        .correlate(queued)
         .scalar_subquery()
     )
-    stmt = (
-        select(queued.c.user_id, queued.c.top)
-        .where(running < bindparam("cap"))
+    users = select(
+        queued.c.user_id,
+        queued.c.top,
+        queued.c.first_at,
+        running.label("running"),
+        last_served.label("last_served"),
+    ).subquery("u_all")
+    candidates = (
+        select(users)
+        .where(users.c.running < bindparam("cap"))
         .order_by(
-            queued.c.top.desc(),
-            running.asc(),
-            last_served.asc().nulls_first(),
-            queued.c.first_at.asc(),
-            queued.c.user_id.asc(),
+            users.c.top.desc(),
+            users.c.running.asc(),
+            users.c.last_served.asc().nulls_first(),
+            users.c.first_at.asc(),
+            users.c.user_id.asc(),
         )
         .limit(CLAIM_USER_WINDOW)
+        .subquery("u")
     )
-    if exclude:
-        stmt = stmt.where(queued.c.user_id.not_in(sorted(exclude)))
-    return stmt
-
-
-# Building the statement (an aliased subquery and two correlated ones) costs more than running it
-# (about 1.5 ms against 0.4 ms here, bench/queue.py): build the common one once.
-_CANDIDATE_USERS = _candidate_users_stmt()
-
-
-async def _candidate_users(
-    session: AsyncSession, *, now: datetime, per_user_cap: int, exclude: set[int]
-) -> list[Any]:
-    # ``exclude`` is only non-empty after a SKIP LOCKED miss (rare): build that one afresh.
-    stmt = _candidate_users_stmt(frozenset(exclude)) if exclude else _CANDIDATE_USERS
-    return list((await session.execute(stmt, {"now": now, "cap": per_user_cap})).all())
-
-
-async def _claim_one(
-    session: AsyncSession, *, worker_id: str, now: datetime, settings: Settings, exclude: set[int]
-) -> Job | None:
-    j = JOBS.c
-    users = await _candidate_users(
-        session, now=now, per_user_cap=settings.jobs_per_user_running, exclude=exclude
+    all_running = JOBS.alias("t")
+    running_total = (
+        select(func.count())
+        .select_from(all_running)
+        .where(all_running.c.state == JobState.running.value)
+        .scalar_subquery()
     )
-    for user in users:
-        pick = (
-            select(j.job_id)
-            .where(
-                j.user_id == user.user_id,
-                j.state == JobState.queued.value,
-                j.priority == user.top,
-                j.next_attempt_at <= now,
+    p = JOBS.alias("p")
+    pick = (
+        select(p.c.job_id)
+        .select_from(
+            p.join(
+                candidates,
+                and_(p.c.user_id == candidates.c.user_id, p.c.priority == candidates.c.top),
             )
-            .order_by(j.created_at, j.job_id)
-            .limit(1)
         )
-        if _is_postgres(session):
-            pick = pick.with_for_update(skip_locked=True)
-        job_id = (await session.execute(pick)).scalar_one_or_none()
-        if job_id is None:
-            exclude.add(user.user_id)  # its rows are locked by another transaction
-            continue
-        lease = new_lease_token(worker_id)
-        job = await _update_job(
-            session,
-            [j.job_id == job_id, j.state == JobState.queued.value],
-            {
-                "state": JobState.running.value,
-                "locked_by": lease,
-                "locked_until": now + timedelta(seconds=settings.job_lease_seconds),
-                "attempts": j.attempts + 1,
-                "claimed_at": now,
-                "started_at": func.coalesce(j.started_at, _ts(now)),
-                "step": 0,
-            },
+        .where(
+            p.c.state == JobState.queued.value,
+            p.c.next_attempt_at <= now,
+            running_total < bindparam("max_running"),
         )
-        if job is not None:
-            return job
-    return None
+        .order_by(
+            candidates.c.top.desc(),
+            candidates.c.running.asc(),
+            candidates.c.last_served.asc().nulls_first(),
+            candidates.c.first_at.asc(),
+            candidates.c.user_id.asc(),
+            p.c.created_at,
+            p.c.job_id,
+        )
+        .limit(1)
+    )
+    if postgres:
+        pick = pick.with_for_update(skip_locked=True, of=p)
+    j = JOBS.c
+    return (
+        update(JOBS)
+        .where(j.job_id == pick.correlate(None).scalar_subquery(), j.state == JobState.queued.value)
+        .values(
+            state=JobState.running.value,
+            locked_by=bindparam("lease"),
+            locked_until=bindparam("until", type_=UTCDateTime()),
+            attempts=j.attempts + 1,
+            claimed_at=now,
+            started_at=func.coalesce(j.started_at, now),
+            step=0,
+        )
+        .returning(*JOBS.c)
+    )
+
+
+# Building the statement (aliased subqueries, correlated counts) costs more than running it
+# (bench/queue.py): build it once per dialect.
+_CLAIM = {True: _claim_stmt(postgres=True), False: _claim_stmt(postgres=False)}
 
 
 async def _any_claimable(session: AsyncSession, now: datetime) -> bool:
@@ -373,22 +416,23 @@ async def claim_jobs(
         return []
     settings = settings_of(session)
     now = now or utcnow()
-    if not await _any_claimable(session, now):
-        # An idle poll stays a read: no lock, no write (no WAL growth, no dead tuples).
+    paused = await lock_queue(session, now=now)
+    if paused is None or paused:
         return []
-    if await lock_queue(session):
-        return []
-    running = await count_jobs(session, JobState.running)
+    stmt = _CLAIM[_is_postgres(session)]
+    params = {
+        "now": now,
+        "cap": settings.jobs_per_user_running,
+        "max_running": settings.jobs_max_running,
+        "until": now + timedelta(seconds=settings.job_lease_seconds),
+    }
     claimed: list[Job] = []
-    exclude: set[int] = set()
-    while len(claimed) < limit and running < settings.jobs_max_running:
-        job = await _claim_one(
-            session, worker_id=worker_id, now=now, settings=settings, exclude=exclude
-        )
-        if job is None:
+    while len(claimed) < limit:
+        # One round trip per job: pick (caps, fair share), lease and RETURNING in one UPDATE.
+        row = (await session.execute(stmt, {**params, "lease": new_lease_token(worker_id)})).first()
+        if row is None:
             break
-        claimed.append(job)
-        running += 1
+        claimed.append(_job(row))
     return claimed
 
 
@@ -454,6 +498,28 @@ def _finished(state: JobState, now: datetime) -> dict[str, Any]:
     }
 
 
+# Built once: the success path runs once per job (see _CLAIM).
+_COMPLETE = (
+    update(JOBS)
+    .where(
+        JOBS.c.job_id == bindparam("b_job_id"),
+        JOBS.c.locked_by == bindparam("b_lease"),
+        JOBS.c.state == JobState.running.value,
+    )
+    .values(
+        state=JobState.succeeded.value,
+        finished_at=bindparam("b_now", type_=UTCDateTime()),
+        locked_by=None,
+        locked_until=None,
+        result=bindparam("b_result", type_=JOBS.c.result.type),
+        step=JOBS.c.total_steps,
+        error_code=None,
+        error_message=None,
+    )
+    .returning(*JOBS.c)
+)
+
+
 async def complete_job(
     session: AsyncSession,
     *,
@@ -464,14 +530,14 @@ async def complete_job(
 ) -> Job | None:
     """running -> succeeded and charge the reservation. None when the lease was lost."""
     now = now or utcnow()
-    values = _finished(JobState.succeeded, now)
-    values.update(
-        result={"images": [image.to_dict() for image in images]},
-        step=JOBS.c.total_steps,
-        error_code=None,
-        error_message=None,
-    )
-    job = await _update_job(session, _held_by(job_id, lease), values)
+    params = {
+        "b_job_id": job_id,
+        "b_lease": lease,
+        "b_now": now,
+        "b_result": {"images": [image.to_dict() for image in images]},
+    }
+    row = (await session.execute(_COMPLETE, params)).first()
+    job = _job(row) if row else None
     if job is not None:
         await credits_service.charge_reservation(
             session, job_id=job_id, memo=f"Generation ({job.model})"

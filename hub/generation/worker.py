@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from hub.db import Database
 from hub.generation import queue
 from hub.generation.errors import JobInterrupted
@@ -391,9 +393,12 @@ class Worker:
             await self._orphans(result)
             return
         settled: Settled | None = None
+        replacements: list[Job] = []
         for attempt in range(1, SETTLE_RETRIES + 1):
             try:
-                settled = await self._settle_once(job_id, lease, reason, result, error)
+                settled, replacements = await self._settle_once(
+                    job_id, lease, reason, result, error
+                )
                 break
             except Exception:
                 if attempt == SETTLE_RETRIES:
@@ -401,6 +406,7 @@ class Worker:
                     log.exception("could not settle job", extra={"job_id": job_id})
                     return
                 await asyncio.sleep(0.2 * 2**attempt)
+        await self._take_over(replacements)
         if settled is None:
             log.warning("job %s: settled elsewhere (lease lost)", job_id, extra={"job_id": job_id})
             await self._orphans(result)
@@ -414,28 +420,64 @@ class Worker:
         reason: str | None,
         result: JobResult | None,
         error: BaseException | None,
-    ) -> Settled | None:
+    ) -> tuple[Settled | None, list[Job]]:
         async with self.db.unit_of_work() as session:
-            if error is None:
-                images = list(result.images) if result is not None else []
-                job = await queue.complete_job(session, job_id=job_id, lease=lease, images=images)
-                return Settled(job, "succeeded") if job else None
-            if reason == "cancel":
-                job = await queue.finish_canceled(session, job_id=job_id, lease=lease)
-                return Settled(job, "canceled") if job else None
-            if reason == "shutdown":
-                job = await queue.release_job(session, job_id=job_id, lease=lease)
-                return Settled(job, "released") if job else None
-            code, message, retryable, retry_after = _describe(error)
-            return await queue.fail_job(
-                session,
-                job_id=job_id,
-                lease=lease,
-                code=code,
-                message=message,
-                retryable=retryable,
-                retry_after=retry_after,
-            )
+            settled = await self._settle_in(session, job_id, lease, reason, result, error)
+            replacements: list[Job] = []
+            if not self._stopping and reason != "shutdown":
+                # Claim the job that takes over this slot in the same transaction: one commit
+                # (and one pool checkout) per job instead of two. The slot is still counted as
+                # busy, so the main loop never claims for it too.
+                replacements = await queue.claim_jobs(session, worker_id=self.worker_id, limit=1)
+            return settled, replacements
+
+    async def _take_over(self, jobs: list[Job]) -> None:
+        if not jobs:
+            return
+        if self._stopping or self._abandon:
+            # stop() began while the claim committed: hand the jobs straight back.
+            for job in jobs:
+                if job.locked_by is None:  # pragma: no cover - claim_jobs always sets it
+                    continue
+                try:
+                    async with self.db.unit_of_work() as session:
+                        await queue.release_job(session, job_id=job.job_id, lease=job.locked_by)
+                except Exception:
+                    # Its lease expires and the reaper re-queues it.
+                    log.warning("could not release job", exc_info=True)
+            return
+        for job in jobs:
+            self._spawn(job)
+
+    async def _settle_in(
+        self,
+        session: AsyncSession,
+        job_id: str,
+        lease: str,
+        reason: str | None,
+        result: JobResult | None,
+        error: BaseException | None,
+    ) -> Settled | None:
+        if error is None:
+            images = list(result.images) if result is not None else []
+            job = await queue.complete_job(session, job_id=job_id, lease=lease, images=images)
+            return Settled(job, "succeeded") if job else None
+        if reason == "cancel":
+            job = await queue.finish_canceled(session, job_id=job_id, lease=lease)
+            return Settled(job, "canceled") if job else None
+        if reason == "shutdown":
+            job = await queue.release_job(session, job_id=job_id, lease=lease)
+            return Settled(job, "released") if job else None
+        code, message, retryable, retry_after = _describe(error)
+        return await queue.fail_job(
+            session,
+            job_id=job_id,
+            lease=lease,
+            code=code,
+            message=message,
+            retryable=retryable,
+            retry_after=retry_after,
+        )
 
     async def _announce(self, settled: Settled) -> None:
         job = settled.job

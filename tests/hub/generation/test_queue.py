@@ -326,3 +326,37 @@ async def test_a_failure_after_a_cancel_request_counts_as_canceled(db: Database)
     assert settled is not None
     assert settled.outcome == "canceled"
     assert await wallet(db, alice.user_id) == (100, 0)
+
+
+@BOTH_DATABASES
+async def test_an_idle_poll_takes_no_lock_and_a_claim_with_work_does(db: Database) -> None:
+    async def claim_seq() -> int:
+        async with db.unit_of_work() as session:
+            return (await queue.get_queue_control(session)).claim_seq
+
+    before = await claim_seq()
+    assert await claim(db, 3) == []
+    assert await claim_seq() == before  # nothing due: no write to queue_control
+    alice = await make_user(db, "alice")
+    (job,) = await submit(db, alice)
+    (claimed,) = await claim(db, 3)
+    assert claimed.job_id == job.job_id
+    assert await claim_seq() == before + 1
+
+
+@BOTH_DATABASES
+async def test_one_claim_transaction_takes_several_jobs_in_fair_order(db: Database) -> None:
+    alice = await make_user(db, "alice")
+    bob = await make_user(db, "bob")
+    a_jobs = await submit(db, alice, times=3)
+    b_jobs = await submit(db, bob, times=2)
+    claimed = await claim(db, 4)
+    # Round robin between users (fewest running first), FIFO within each; distinct leases.
+    assert [job.job_id for job in claimed] == [
+        a_jobs[0].job_id,
+        b_jobs[0].job_id,
+        a_jobs[1].job_id,
+        b_jobs[1].job_id,
+    ]
+    assert len({job.locked_by for job in claimed}) == 4
+    assert all(job.state == JobState.running.value and job.attempts == 1 for job in claimed)

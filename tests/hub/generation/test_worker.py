@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from hub.db import Database
 from hub.generation import queue, service
+from hub.generation.models import Job
 from hub.generation.runners import step_runner
 from hub.generation.worker import JobContext, JobResult, Worker
 from tests.helpers import BOTH_DATABASES, eventually
@@ -313,3 +315,59 @@ async def test_cleanup_reports_orphan_keys(db: Database) -> None:
     assert reported == [["generations/x/0.png"]]
     async with db.unit_of_work() as session:
         assert await queue.get_job(session, job.job_id) is None
+
+
+@BOTH_DATABASES
+async def test_settling_a_job_claims_the_next_one_in_the_same_transaction(db: Database) -> None:
+    alice = await make_user(db, "alice")
+    jobs = await submit(db, alice, times=4)
+    events = EventLog()
+    worker = Worker(db, db.settings, step_runner(steps=0), events, concurrency=1)
+    loop_claims = 0
+    real_claim = worker._claim
+
+    async def counting_claim(free: int) -> list[Job]:
+        nonlocal loop_claims
+        loop_claims += 1
+        return await real_claim(free)
+
+    worker._claim = counting_claim  # type: ignore[method-assign]
+    await worker.start()
+    try:
+        await eventually(lambda: len(events.of("job.succeeded")) == 4, 10)
+    finally:
+        await worker.stop()
+    # The main loop claimed the first job; each settle claimed its successor itself.
+    assert [job_id for job_id, _ in events.of("job.started")] == [j.job_id for j in jobs]
+    assert loop_claims <= 2  # the first claim, then one idle poll after the queue drained
+    for job in jobs:
+        assert (await load(db, job.job_id)).state == "succeeded"
+    assert await wallet(db, alice.user_id) == (96, 0)
+    await assert_books_balance(db, alice.user_id)
+
+
+@BOTH_DATABASES
+async def test_a_job_claimed_by_a_settle_during_stop_goes_back_to_the_queue(db: Database) -> None:
+    alice = await make_user(db, "alice")
+    first, second = await submit(db, alice, times=2)
+    gate = asyncio.Event()
+    worker = Worker(db, db.settings, gated_runner(gate), None, concurrency=1)
+    await worker.start()
+    await eventually(lambda: _is(db, first.job_id, "running"), 5)
+    # Simulate stop() beginning while the settle's replacement claim commits.
+    real_settle_once = worker._settle_once
+
+    async def settle_then_stop(*args: Any) -> Any:
+        outcome = await real_settle_once(*args)
+        worker._stopping = True
+        return outcome
+
+    worker._settle_once = settle_then_stop  # type: ignore[method-assign,assignment]
+    gate.set()
+    await eventually(lambda: _is(db, first.job_id, "succeeded"), 5)
+    await eventually(lambda: _is(db, second.job_id, "queued"), 5)
+    released = await load(db, second.job_id)
+    assert released.attempts == 0  # handed back, not counted
+    assert released.locked_by is None
+    assert worker.running_jobs == set()
+    await worker.stop()
