@@ -10,7 +10,7 @@ import io
 import json
 import math
 from collections import OrderedDict
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -22,8 +22,12 @@ from .base import (
     AuthFailed,
     BadResponse,
     Canceled,
+    GeneratedImage,
+    GenerationRequest,
     InvalidRequest,
     NoCredit,
+    Progress,
+    ProgressCallback,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -93,6 +97,25 @@ async def check_output_image(data: bytes, provider_label: str) -> ImageInfo:
         raise BadResponse(
             f"{provider_label} returned an image that cannot be read.", detail=str(exc)
         ) from exc
+
+
+async def generate_one_by_one(
+    request: GenerationRequest,
+    progress: ProgressCallback,
+    provider_label: str,
+    call: Callable[[int], Awaitable[bytes]],
+) -> list[GeneratedImage]:
+    """For APIs that return one image per call: call once per image with seeds ``seed``,
+    ``seed + 1``, ..., check each image and report one progress step per image."""
+    images: list[GeneratedImage] = []
+    await progress(Progress(0, request.count))
+    for index in range(request.count):
+        seed = request.seed + index
+        data = await call(seed)
+        info = await check_output_image(data, provider_label)
+        images.append(GeneratedImage(data, info.mime, info.width, info.height, seed))
+        await progress(Progress(index + 1, request.count))
+    return images
 
 
 def decode_base64(text: object, provider_label: str) -> bytes:

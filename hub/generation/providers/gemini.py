@@ -20,10 +20,10 @@ from ._common import (
     HttpProvider,
     HttpResult,
     check_http_url,
-    check_output_image,
     closest_aspect_ratio,
     decode_base64,
     error_payload,
+    generate_one_by_one,
     parse_json_object,
     prompt_text,
     retry_after_seconds,
@@ -38,7 +38,6 @@ from .base import (
     GenerationFailed,
     GenerationRequest,
     InvalidRequest,
-    Progress,
     ProgressCallback,
     ProviderError,
     QuotaExceeded,
@@ -137,15 +136,10 @@ class GeminiProvider(HttpProvider):
         source: tuple[bytes, str] | None,
         progress: ProgressCallback,
     ) -> list[GeneratedImage]:
-        images: list[GeneratedImage] = []
-        await progress(Progress(0, request.count))
-        for index in range(request.count):
-            seed = request.seed + index
-            data = await self._call(request, model, seed, source)
-            info = await check_output_image(data, self.label)
-            images.append(GeneratedImage(data, info.mime, info.width, info.height, seed))
-            await progress(Progress(index + 1, request.count))
-        return images
+        async def call(seed: int) -> bytes:
+            return await self._call(request, model, seed, source)
+
+        return await generate_one_by_one(request, progress, self.label, call)
 
     async def _call(
         self,

@@ -18,9 +18,9 @@ from ._common import (
     HttpProvider,
     HttpResult,
     check_http_url,
-    check_output_image,
     closest_aspect_ratio,
     error_payload,
+    generate_one_by_one,
     parse_data_url,
     parse_json_object,
     prompt_text,
@@ -36,7 +36,6 @@ from .base import (
     GenerationRequest,
     InvalidRequest,
     NoCredit,
-    Progress,
     ProgressCallback,
     ProviderError,
     SafetyBlocked,
@@ -101,15 +100,10 @@ class OpenRouterProvider(HttpProvider):
         source: tuple[bytes, str] | None,
         progress: ProgressCallback,
     ) -> list[GeneratedImage]:
-        images: list[GeneratedImage] = []
-        await progress(Progress(0, request.count))
-        for index in range(request.count):
-            seed = request.seed + index
-            data = await self._call(request, model, seed, source)
-            info = await check_output_image(data, self.label)
-            images.append(GeneratedImage(data, info.mime, info.width, info.height, seed))
-            await progress(Progress(index + 1, request.count))
-        return images
+        async def call(seed: int) -> bytes:
+            return await self._call(request, model, seed, source)
+
+        return await generate_one_by_one(request, progress, self.label, call)
 
     async def _call(
         self,
