@@ -126,6 +126,21 @@ def orphan_sink(db: Database, storage: Storage) -> OrphanSink:
     return drop
 
 
+def media_cleanup(
+    db: Database, storage: Storage, settings: Settings
+) -> Callable[[], Awaitable[object]]:
+    """The worker's periodic sweep of media files no image row keeps (storage decides which)."""
+    from datetime import timedelta
+
+    from hub.storage import service as storage_service
+
+    async def sweep() -> object:
+        grace = timedelta(seconds=settings.media_orphan_grace_seconds)
+        return await storage_service.cleanup_orphans(db, storage, older_than=grace)
+
+    return sweep
+
+
 # --- the room check and emitters -----------------------------------------------------------------
 
 
@@ -207,6 +222,7 @@ async def start_generation(ctx: HubContext) -> GenerationComponent:
                 events,
                 preview_sink=preview_data_url,
                 on_orphan_keys=orphan_sink(ctx.db, storage),
+                media_cleanup=media_cleanup(ctx.db, storage, settings),
             )
             await component.worker.start()
     except BaseException:
@@ -275,6 +291,7 @@ async def run_worker(settings: Settings) -> int:
             on_job_event=_logged(events),
             preview_sink=preview_data_url,
             on_orphan_keys=orphan_sink(db, storage),
+            media_cleanup=media_cleanup(db, storage, settings),
             db=db,
         )
     finally:

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 JobEventSink = Callable[[JobRef, str, dict[str, Any]], Awaitable[None]]
 PreviewSink = Callable[[JobRef, bytes], Awaitable[str | None]]
 OrphanSink = Callable[[list[str]], Awaitable[None]]
+MediaCleanup = Callable[[], Awaitable[object]]
 
 # Progress goes to the event sink on every step but to the database at most this often.
 PROGRESS_WRITE_INTERVAL = 1.0
@@ -190,6 +191,7 @@ class Worker:
         preview_sink: PreviewSink | None = None,
         on_orphan_keys: OrphanSink | None = None,
         cleanup_interval: float = CLEANUP_INTERVAL,
+        media_cleanup: MediaCleanup | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -200,6 +202,7 @@ class Worker:
         self.preview_sink = preview_sink
         self.on_orphan_keys = on_orphan_keys
         self.cleanup_interval = cleanup_interval
+        self.media_cleanup = media_cleanup
         self._running: dict[str, _Running] = {}
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -326,6 +329,9 @@ class Worker:
                 await self._guard(self.on_orphan_keys(purged.orphan_keys), "orphan sink")
             if purged.deleted == 0:
                 break
+        if self.media_cleanup is not None:
+            # Files of soft-deleted images and of saves that never committed (storage's sweep).
+            await self._guard(self.media_cleanup(), "media cleanup")
         return deleted
 
     def _spawn(self, job: Job) -> None:
@@ -608,6 +614,7 @@ async def run_worker_process(
     on_job_event: JobEventSink | None = None,
     preview_sink: PreviewSink | None = None,
     on_orphan_keys: OrphanSink | None = None,
+    media_cleanup: MediaCleanup | None = None,
     db: Database | None = None,
 ) -> int:
     """Run one worker until SIGTERM/SIGINT, then stop gracefully. ``hub worker`` calls it
@@ -629,6 +636,7 @@ async def run_worker_process(
         on_job_event or log_job_event,
         preview_sink=preview_sink,
         on_orphan_keys=on_orphan_keys,
+        media_cleanup=media_cleanup,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from hub.db import Database
@@ -371,3 +372,39 @@ async def test_a_job_claimed_by_a_settle_during_stop_goes_back_to_the_queue(db: 
     assert released.locked_by is None
     assert worker.running_jobs == set()
     await worker.stop()
+
+
+async def test_cleanup_runs_the_media_sweep_and_survives_its_failure(db: Database) -> None:
+    calls: list[str] = []
+
+    async def sweep() -> object:
+        calls.append("sweep")
+        if len(calls) == 2:
+            raise RuntimeError("storage is down")
+        return None
+
+    worker = Worker(db, db.settings, step_runner(), None, media_cleanup=sweep)
+    assert await worker.cleanup() == 0
+    assert await worker.cleanup() == 0  # a failing sweep is logged, not raised
+    assert calls == ["sweep", "sweep"]
+
+
+async def test_component_media_sweep_deletes_unreferenced_old_files(
+    db: Database, tmp_path: Path
+) -> None:
+    from hub.generation.component import media_cleanup
+    from hub.storage.backends import LocalStorage
+
+    storage = LocalStorage(tmp_path / "media")
+    from hub.storage import service as storage_service
+
+    # A file no row references, named like a save that never committed.
+    key = f"images/job-x/0/{storage_service.new_media_id()}.png"
+    await storage.put(key, b"png", "image/png")
+    keep = media_cleanup(db, storage, db.settings)  # default grace: a day
+    await keep()
+    assert await storage.exists(key)
+    await asyncio.sleep(0.01)
+    settings = db.settings.model_copy(update={"media_orphan_grace_seconds": 0})
+    await media_cleanup(db, storage, settings)()
+    assert not await storage.exists(key)
