@@ -23,6 +23,7 @@ from hub.errors import (
     ErrorCode,
     HubError,
     InvalidJSON,
+    NotFound,
     UnsupportedMediaType,
     ValidationFailed,
     all_error_classes,
@@ -63,6 +64,23 @@ async def parse_body(request: Request, model: type[M]) -> M:
 
 def parse_query(request: Request, model: type[M]) -> M:
     return validate(model, dict(request.query_params))
+
+
+def path_int(request: Request, name: str, *, maximum: int) -> int:
+    """A numeric path id. Anything but a plain ASCII integer in ``1..maximum`` names nothing, so
+    it is a 404 like an unknown id (never a 500 from the database)."""
+    raw = str(request.path_params[name])
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or not 0 < int(raw) <= maximum:
+        raise NotFound()
+    return int(raw)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")
 
 
 def json_response(

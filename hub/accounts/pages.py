@@ -32,7 +32,7 @@ from hub.accounts.deps import (
 )
 from hub.accounts.schemas import LoginIn, RegisterIn
 from hub.accounts.security import new_secret, same_secret
-from hub.api import validate
+from hub.api import client_ip, user_agent, validate
 from hub.context import HubContext, get_ctx
 from hub.errors import CSRFFailed, HubError, NotFound, ValidationFailed
 
@@ -44,10 +44,6 @@ def oidc_client(ctx: HubContext) -> oidc.OIDCClient:
     """The process's OIDC client (discovery and key caches); tests may put their own in extras."""
     client: oidc.OIDCClient = ctx.extras.setdefault(OIDC_CLIENT_KEY, oidc.OIDCClient())
     return client
-
-
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _form_token(request: Request) -> str:
@@ -137,8 +133,8 @@ async def login_submit(request: Request) -> Response:
                 limiter=ctx.limiter,
                 login=body.login,
                 password=body.password,
-                ip=_client_ip(request),
-                user_agent=request.headers.get("user-agent", ""),
+                ip=client_ip(request),
+                user_agent=user_agent(request),
                 replaces=request.cookies.get(ctx.settings.session_cookie_name),
             )
     except HubError as exc:
@@ -172,8 +168,8 @@ async def register_submit(request: Request) -> Response:
                 username=body.username,
                 password=body.password,
                 display_name=body.display_name,
-                ip=_client_ip(request),
-                user_agent=request.headers.get("user-agent", ""),
+                ip=client_ip(request),
+                user_agent=user_agent(request),
             )
     except HubError as exc:
         shown = {k: v for k, v in values.items() if k != "password"}
@@ -235,8 +231,8 @@ async def oidc_callback(request: Request) -> Response:
             settings=ctx.settings,
             provider=provider.name,
             claims=claims,
-            ip=_client_ip(request),
-            user_agent=request.headers.get("user-agent", ""),
+            ip=client_ip(request),
+            user_agent=user_agent(request),
             replaces=request.cookies.get(ctx.settings.session_cookie_name),
         )
     response = _signed_in(request, started, next_url)

@@ -40,7 +40,15 @@ from hub.accounts.schemas import (
     UserPrivate,
     UserPublic,
 )
-from hub.api import json_response, operation, parse_body, parse_query
+from hub.api import (
+    client_ip,
+    json_response,
+    operation,
+    parse_body,
+    parse_query,
+    path_int,
+    user_agent,
+)
 from hub.context import get_ctx
 from hub.errors import (
     CSRFFailed,
@@ -59,20 +67,12 @@ TAGS = ("accounts",)
 AUTH_ERRORS = (TokenInvalid, CSRFFailed)
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def user_agent(request: Request) -> str:
-    return request.headers.get("user-agent", "")
+# Ids are 64-bit in the database; 18 digits is what path_int accepts at most.
+ID_MAX = 10**18 - 1
 
 
 def int_param(request: Request, name: str) -> int:
-    """A numeric path id; anything else names nothing, so 404 like an unknown id."""
-    value = request.path_params[name]
-    if not value.isdigit() or len(value) > 18:
-        raise NotFound()
-    return int(value)
+    return path_int(request, name, maximum=ID_MAX)
 
 
 def session_response(settings: Settings, started: service.StartedSession, status: int) -> Response:

@@ -11,7 +11,7 @@ from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket
 
 from hub.accounts.deps import csrf_token_for, current_actor, require_actor
-from hub.api import json_response, operation, parse_body, parse_query
+from hub.api import json_response, operation, parse_body, parse_query, path_int
 from hub.collab import service
 from hub.collab.component import get_rooms
 from hub.collab.errors import (
@@ -49,7 +49,7 @@ from hub.collab.schemas import (
     TransferIn,
 )
 from hub.context import get_ctx
-from hub.errors import CSRFFailed, HubError, NotFound, RateLimited, Unauthenticated
+from hub.errors import CSRFFailed, HubError, RateLimited, Unauthenticated
 from rooms import close_codes
 
 API = "/api/v1"
@@ -58,11 +58,8 @@ INT32_MAX = 2**31 - 1
 
 
 def _int_param(request: Request, name: str) -> int:
-    """Path ids: anything but a positive 32-bit integer is simply not found (never a 500)."""
-    raw = str(request.path_params[name])
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= INT32_MAX:
-        raise NotFound()
-    return int(raw)
+    # Room member and invite ids are 32-bit columns.
+    return path_int(request, name, maximum=INT32_MAX)
 
 
 def _slug(request: Request) -> str:
