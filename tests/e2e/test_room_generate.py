@@ -12,7 +12,7 @@ import pytest
 
 from hub.settings import Settings
 from tests.conftest import LiveServer, _truncate_postgres
-from tests.e2e.test_room_page import ARGS, CHROMIUM, _as, _sign_up
+from tests.e2e.helpers import ARGS, CHROMIUM, as_user, open_room_page, room_with_editor
 from tests.helpers import service_missing
 from tests.hub.collab.helpers import serve_hub
 from tests.hub.credits.helpers import FAST
@@ -37,43 +37,12 @@ async def test_generate_in_a_room_page_shows_progress_and_the_image(live: LiveSe
     from playwright.async_api import Page, async_playwright, expect
 
     origin = live.http_url
-    async with httpx.AsyncClient(base_url=origin, headers={"origin": origin}) as http:
-        alice_cookie, alice_csrf = await _sign_up(http, "alice", "Alice")
-        http.cookies.clear()
-        bob_cookie, bob_csrf = await _sign_up(http, "bob", "Bob 鲍勃")
-        http.cookies.clear()
-        room = await http.post(
-            "/api/v1/rooms", json={"title": "灯塔"}, headers=_as(alice_cookie, alice_csrf)
-        )
-        assert room.status_code == 201, room.text
-        slug = room.json()["slug"]
-        invite = await http.post(
-            f"/api/v1/rooms/{slug}/invites",
-            json={"role": "editor"},
-            headers=_as(alice_cookie, alice_csrf),
-        )
-        accepted = await http.post(
-            f"/api/v1/invites/{invite.json()['token']}/accept", headers=_as(bob_cookie, bob_csrf)
-        )
-        assert accepted.status_code == 200, accepted.text
-
+    shared = await room_with_editor(origin, "灯塔")
+    slug, alice_cookie, bob_cookie = shared.slug, shared.alice_cookie, shared.bob_cookie
     problems: list[str] = []
 
     async def open_page(browser: Any, cookie: str) -> Page:
-        context = await browser.new_context()
-        await context.add_cookies([{"name": "hub_session", "value": cookie, "url": origin}])
-        page: Page = await context.new_page()
-        page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-        page.on(
-            "response",
-            lambda r: (
-                problems.append(f"{r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                else None
-            ),
-        )
-        await page.goto(f"{origin}/r/{slug}")
-        await expect(page.locator("#status")).to_have_text("live", timeout=10_000)
+        page: Page = await open_room_page(browser, origin, slug, cookie, problems)
         return page
 
     async def set_param(page: Page, name: str, value: str) -> None:
@@ -124,7 +93,7 @@ async def test_generate_in_a_room_page_shows_progress_and_the_image(live: LiveSe
             await browser.close()
 
     async with httpx.AsyncClient(base_url=origin) as http:
-        mine = (await http.get("/api/v1/jobs", headers=_as(alice_cookie))).json()["items"]
+        mine = (await http.get("/api/v1/jobs", headers=as_user(alice_cookie))).json()["items"]
         (job,) = mine
         assert job["state"] == "succeeded"
         assert job["params"]["width"] == 128

@@ -3,50 +3,16 @@ co-edit the prompt (Chinese included), see each other, and chat."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import LiveServer
+from tests.e2e.helpers import ARGS, CHROMIUM, as_user, open_room_page, room_with_editor
 from tests.helpers import service_missing
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PASSWORD = "rainy-Cats-42-in-town"
-
-
-async def _sign_up(http: httpx.AsyncClient, username: str, name: str) -> tuple[str, str]:
-    response = await http.post(
-        "/api/v1/auth/register",
-        json={
-            "email": f"{username}@example.test",
-            "username": username,
-            "password": PASSWORD,
-            "display_name": name,
-        },
-    )
-    assert response.status_code == 201, response.text
-    cookie = response.cookies.get("hub_session")
-    assert cookie
-    return cookie, response.json()["csrf_token"]
-
-
-def _as(cookie: str, csrf: str | None = None) -> dict[str, str]:
-    headers = {"cookie": f"hub_session={cookie}"}
-    if csrf:
-        headers["x-csrf-token"] = csrf
-    return headers
 
 
 async def test_two_people_share_a_room_page(live_server: LiveServer) -> None:
@@ -55,47 +21,12 @@ async def test_two_people_share_a_room_page(live_server: LiveServer) -> None:
     from playwright.async_api import Page, async_playwright, expect
 
     origin = live_server.http_url
-    async with httpx.AsyncClient(base_url=origin, headers={"origin": origin}) as http:
-        alice_cookie, alice_csrf = await _sign_up(http, "alice", "Alice")
-        http.cookies.clear()
-        bob_cookie, bob_csrf = await _sign_up(http, "bob", "Bob 鲍勃")
-        http.cookies.clear()
-        room = await http.post(
-            "/api/v1/rooms",
-            json={"title": "雨中的猫"},
-            headers=_as(alice_cookie, alice_csrf),
-        )
-        assert room.status_code == 201, room.text
-        slug = room.json()["slug"]
-        invite = await http.post(
-            f"/api/v1/rooms/{slug}/invites",
-            json={"role": "editor"},
-            headers=_as(alice_cookie, alice_csrf),
-        )
-        token = invite.json()["token"]
-        accepted = await http.post(
-            f"/api/v1/invites/{token}/accept",
-            headers=_as(bob_cookie, bob_csrf),
-        )
-        assert accepted.status_code == 200, accepted.text
-
+    shared = await room_with_editor(origin, "雨中的猫")
+    slug, alice_cookie, bob_cookie = shared.slug, shared.alice_cookie, shared.bob_cookie
     problems: list[str] = []
 
     async def open_page(browser: Any, cookie: str) -> Page:
-        context = await browser.new_context()
-        await context.add_cookies([{"name": "hub_session", "value": cookie, "url": origin}])
-        page: Page = await context.new_page()
-        page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-        page.on(
-            "response",
-            lambda r: (
-                problems.append(f"{r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                else None
-            ),
-        )
-        await page.goto(f"{origin}/r/{slug}")
-        await expect(page.locator("#status")).to_have_text("live", timeout=10_000)
+        page: Page = await open_room_page(browser, origin, slug, cookie, problems)
         return page
 
     async with async_playwright() as playwright:
@@ -131,6 +62,6 @@ async def test_two_people_share_a_room_page(live_server: LiveServer) -> None:
             await browser.close()
 
     async with httpx.AsyncClient(base_url=origin) as http:
-        doc = await http.get(f"/api/v1/rooms/{slug}/document", headers=_as(alice_cookie))
+        doc = await http.get(f"/api/v1/rooms/{slug}/document", headers=as_user(alice_cookie))
         assert doc.json()["prompt"] == expected + "!"
     assert problems == []
