@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.deps import Actor
 from hub.collab import service as collab_service
-from hub.collab.errors import RoomClosed, RoomNotFound
+from hub.collab.errors import RoomClosed
 from hub.collab.models import MemberRole, Payer, RoomState
 from hub.credits import service as credits_service
 from hub.credits.schemas import BalanceOut
@@ -53,7 +53,6 @@ from hub.generation.schemas import (
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.storage import service as storage_service
-from rooms.types import is_valid_room_id
 
 log = logging.getLogger(__name__)
 
@@ -465,9 +464,7 @@ async def submit_room_job(
     The room owner pays when the room's ``payer`` is ``owner``, else the member who pressed.
     Everything else is :func:`submit_job`'s (402 with ``balance``, 422 for unknown models, ...).
     """
-    if not is_valid_room_id(slug):
-        # Never reaches the database: Postgres refuses NUL characters in text with an error.
-        raise RoomNotFound()
+    # access_room answers 404 for slugs that cannot exist before any query (NUL bytes, junk).
     access = await collab_service.access_room(session, actor, slug)
     if access.room.state != RoomState.open:
         raise RoomClosed("The room is closed; nothing can be generated in it.")
