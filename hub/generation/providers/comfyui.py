@@ -391,14 +391,10 @@ class ComfyUIProvider:
     def _raise_for_status(entry: Mapping[str, Any]) -> None:
         status = entry.get("status")
         if isinstance(status, dict) and status.get("status_str") == "error":
-            message = ""
             for item in status.get("messages") or ():
                 if isinstance(item, list) and len(item) == 2 and item[0] == "execution_error":
-                    data = item[1] if isinstance(item[1], dict) else {}
-                    message = str(data.get("exception_message", ""))
-            raise GenerationFailed(
-                "The ComfyUI workflow failed while running.", detail=message[:500]
-            )
+                    raise _execution_error(item[1] if isinstance(item[1], dict) else {})
+            raise GenerationFailed("The ComfyUI workflow failed while running.")
 
     @staticmethod
     def _output_files(entry: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -424,21 +420,13 @@ class ComfyUIProvider:
         _error, message = error_payload(result)
         detail = f"HTTP {result.status}: {message}"
         if result.status == 400:
-            try:
-                node_errors = result.json().get("node_errors") or {}
-            except (ValueError, AttributeError):
-                node_errors = {}
-            problems = [
-                f"{node.get('class_type', node_id)}: {e.get('message', '')} {e.get('details', '')}"
-                for node_id, node in (node_errors.items() if isinstance(node_errors, dict) else ())
-                if isinstance(node, dict)
-                for e in node.get("errors") or ()
-                if isinstance(e, dict)
-            ]
+            # ComfyUI's reasons go into the message: ComfyUI is the operator's own server,
+            # and "ckpt_name: 'x' not in [...]" is what the operator needs to see on the job.
+            words = "; ".join([message, *_node_problems(result)])
             return RequestRejected(
-                "ComfyUI rejected the workflow; an administrator must check the model and "
-                "workflow settings.",
-                detail="; ".join([message, *problems])[:1000],
+                f"ComfyUI rejected the workflow (an administrator must check the model and "
+                f"workflow settings): {_clip(words)}",
+                detail=words[:2000],
             )
         return status_error(result, LABEL, detail)
 
@@ -500,16 +488,48 @@ class ComfyUIProvider:
                         step = scaled
                         await progress(Progress(step, total))
             elif kind == "execution_error":
-                node = data.get("node_type") or data.get("node_id") or "?"
-                exception = str(data.get("exception_type", ""))
-                raise GenerationFailed(
-                    f"The ComfyUI workflow failed in node {node}.",
-                    # Out of GPU memory often passes once the other jobs have finished.
-                    retryable="OutOfMemory" in exception,
-                    detail=f"{exception}: {data.get('exception_message', '')}"[:500],
-                )
+                raise _execution_error(data)
             elif kind == "execution_interrupted":
                 raise Canceled("The generation was interrupted on the ComfyUI server.")
+
+
+MAX_REASON_CHARS = 600  # of ComfyUI's words in a message (the job's error holds 1000)
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
+
+
+def _node_problems(result: HttpResult) -> list[str]:
+    """``class_type: message: details`` for each error of a ``POST /prompt`` 400's node_errors."""
+    try:
+        node_errors = result.json().get("node_errors") or {}
+    except (ValueError, AttributeError):
+        return []
+    problems = []
+    for node_id, node in node_errors.items() if isinstance(node_errors, dict) else ():
+        if not isinstance(node, dict):
+            continue
+        for error in node.get("errors") or ():
+            if isinstance(error, dict):
+                words = [str(error.get(k) or "") for k in ("message", "details")]
+                text = ": ".join(w for w in words if w)
+                problems.append(f"{node.get('class_type', node_id)}: {text}")
+    return problems
+
+
+def _execution_error(data: Mapping[str, Any]) -> GenerationFailed:
+    """An ``execution_error`` (socket message or history entry) as the job's failure."""
+    node = data.get("node_type") or data.get("node_id") or "?"
+    exception = str(data.get("exception_type", ""))
+    words = f"{exception}: {data.get('exception_message', '')}".strip(": ")
+    return GenerationFailed(
+        f"The ComfyUI workflow failed in node {node}: {_clip(words)}",
+        # Out of GPU memory often passes once the other jobs have finished.
+        retryable="OutOfMemory" in exception,
+        detail=words[:2000],
+    )
 
 
 def _is_image(data: bytes) -> bool:

@@ -117,6 +117,8 @@ async def test_execution_error_is_generation_failed(fake: FakeComfyUI) -> None:
         await provider.generate(GenerationRequest("[error] x", steps=4), no_progress)
     assert not info.value.retryable
     assert "mat1 and mat2" in info.value.detail
+    # ComfyUI's own words reach the job's error, not only the logs.
+    assert "RuntimeError: mat1 and mat2 shapes cannot be multiplied" in info.value.message
     with pytest.raises(GenerationFailed) as oom:
         await provider.generate(GenerationRequest("[oom] x", steps=4), no_progress)
     assert oom.value.retryable  # out of memory may pass on the next try
@@ -196,6 +198,10 @@ async def test_validation_error_is_request_rejected(fake: FakeComfyUI) -> None:
     with pytest.raises(RequestRejected) as info:
         await provider.generate(GenerationRequest("x"), no_progress)
     assert "missing.safetensors" in info.value.detail
+    assert (
+        "Prompt outputs failed validation; CheckpointLoaderSimple: Value not in list: "
+        "ckpt_name: 'missing.safetensors' not in"
+    ) in info.value.message
     assert not info.value.retryable
     await provider.aclose()
 

@@ -5,6 +5,7 @@ over HTTP and followed on the personal event stream."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -101,3 +102,49 @@ async def test_checkpoint_from_the_environment_reaches_comfyui(
     assert job["state"] == "succeeded", job["error"]
     (posted,) = fake.called("POST", "/prompt")
     assert posted["prompt"]["4"]["inputs"]["ckpt_name"] == "foo.safetensors"
+
+
+async def test_a_checkpoint_comfyui_lacks_fails_the_job_with_comfyuis_words(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    fake: FakeComfyUI,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake.checkpoints = ("sd15.safetensors", "sdxl.safetensors")
+    caplog.set_level(logging.WARNING, logger="hub")
+    async with (
+        comfy_hub(settings, monkeypatch, fake, HUB_COMFYUI_CHECKPOINT="gone.safetensors") as live,
+        http(live) as api,
+    ):
+        user = await new_user(live)
+        job = await finished(api, user, await submit(api, user, steps=2))
+    assert job["state"] == "failed"
+    assert job["error"]["code"] == "rejected"
+    words = "ckpt_name: 'gone.safetensors' not in ['sd15.safetensors', 'sdxl.safetensors']"
+    assert words in job["error"]["message"]
+    assert "CheckpointLoaderSimple" in job["error"]["message"]
+    logged = [r for r in caplog.records if words in r.getMessage()]
+    assert logged, [r.getMessage() for r in caplog.records]
+    assert logged[0].levelno == logging.WARNING
+    assert getattr(logged[0], "job_id", None) == job["job_id"]
+
+
+async def test_a_workflow_that_fails_on_comfyui_fails_the_job_with_comfyuis_words(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    fake: FakeComfyUI,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="hub")
+    async with (
+        comfy_hub(settings, monkeypatch, fake, HUB_COMFYUI_CHECKPOINT="sd15.safetensors") as live,
+        http(live) as api,
+    ):
+        user = await new_user(live)
+        job = await finished(api, user, await submit(api, user, prompt="[error] a barn", steps=3))
+    assert job["state"] == "failed"
+    assert job["error"]["code"] == "generation_failed"
+    words = "RuntimeError: mat1 and mat2 shapes cannot be multiplied"
+    assert words in job["error"]["message"]
+    assert "KSampler" in job["error"]["message"]
+    assert any(words in r.getMessage() for r in caplog.records)
