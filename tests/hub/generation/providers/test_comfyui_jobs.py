@@ -4,7 +4,9 @@ over HTTP and followed on the personal event stream."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +17,7 @@ import pytest
 
 from hub.settings import Settings
 from tests.conftest import LiveServer, _truncate_postgres
-from tests.helpers import eventually
+from tests.helpers import BOTH_DATABASES, eventually
 from tests.hub.collab.conftest import TestUser, create_test_user
 from tests.hub.collab.helpers import http, hub_ctx, serve_hub
 from tests.hub.credits.helpers import FAST
@@ -104,6 +106,7 @@ async def test_checkpoint_from_the_environment_reaches_comfyui(
     assert posted["prompt"]["4"]["inputs"]["ckpt_name"] == "foo.safetensors"
 
 
+@BOTH_DATABASES  # the reason is stored in the job row
 async def test_a_checkpoint_comfyui_lacks_fails_the_job_with_comfyuis_words(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
@@ -148,3 +151,40 @@ async def test_a_workflow_that_fails_on_comfyui_fails_the_job_with_comfyuis_word
     assert words in job["error"]["message"]
     assert "KSampler" in job["error"]["message"]
     assert any(words in r.getMessage() for r in caplog.records)
+
+
+async def test_one_progress_event_per_step_with_comfyui_previews(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, fake: FakeComfyUI
+) -> None:
+    steps = 5
+    async with (
+        comfy_hub(settings, monkeypatch, fake, HUB_COMFYUI_CHECKPOINT="sd15.safetensors") as live,
+        http(live) as api,
+    ):
+        user = await new_user(live)
+        async with (
+            httpx.AsyncClient(base_url=live.http_url, timeout=httpx.Timeout(10, read=None)) as sse,
+            sse.stream("GET", f"{API}/jobs/events", headers=user.headers) as response,
+        ):
+            assert response.status_code == 200
+            lines = response.aiter_lines()
+            assert await anext(lines) == "retry: 3000"
+            job_id = await submit(api, user, steps=steps)
+            seen: list[dict[str, Any]] = []
+
+            async def until_done() -> None:
+                async for line in lines:
+                    if line.startswith("data: "):
+                        event = json.loads(line[6:])
+                        if event.get("job_id") == job_id:
+                            seen.append(event)
+                            if event["type"] in ("job.succeeded", "job.failed"):
+                                return
+
+            await asyncio.wait_for(until_done(), 15)
+    assert seen[-1]["type"] == "job.succeeded", seen[-1]
+    progress = [e["data"] for e in seen if e["type"] == "job.progress"]
+    assert [p["step"] for p in progress] == list(range(1, steps + 1))
+    assert all(p["total"] == steps for p in progress)
+    previews = [p["preview"] for p in progress]
+    assert all(isinstance(p, str) and p.startswith("data:image/jpeg;base64,") for p in previews)
