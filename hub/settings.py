@@ -155,7 +155,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(2, description="Jobs one worker process runs at once.")
     jobs_per_user_running: int = Field(3, description="Most running jobs per user.")
     offline_step_delay: float = Field(
-        0.05, description="Pause (s) between offline-engine steps so progress is watchable."
+        0.05, ge=0, description="Pause (s) between offline-engine steps so progress is watchable."
+    )
+    offline_preview_size: int = Field(
+        64, ge=16, le=512, description="Longest side (px) of the offline engine's previews."
     )
     signup_credits: int = Field(100, description="Credits granted to every new account.")
     jobs_max_running: int = Field(
@@ -188,6 +191,11 @@ class Settings(BaseSettings):
         "60/minute", description="Generation requests per user (limits syntax)."
     )
     comfyui_url: str = Field("", description="ComfyUI base URL (enables the ComfyUI models).")
+    comfyui_checkpoint: str = Field(
+        "v1-5-pruned-emaonly.safetensors",
+        description="Checkpoint file the ComfyUI workflows load; must exist in the ComfyUI "
+        "server's models/checkpoints folder.",
+    )
     openai_base_url: str = Field(
         "https://api.openai.com", description="OpenAI-compatible images API base URL."
     )
@@ -200,6 +208,12 @@ class Settings(BaseSettings):
     )
     seedream_api_key: SecretStr = Field(
         SecretStr(""), description="Volcengine Ark API key (enables Seedream)."
+    )
+    seedream_model: str = Field(
+        "doubao-seedream-4-0-250828", description="Seedream model or Ark endpoint id."
+    )
+    seedream_watermark: bool = Field(
+        False, description="Let Seedream stamp its visible 'AI generated' watermark."
     )
     gemini_base_url: str = Field(
         "https://generativelanguage.googleapis.com", description="Gemini API base URL."

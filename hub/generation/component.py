@@ -200,7 +200,7 @@ class GenerationComponent:
 
 async def start_generation(ctx: HubContext) -> GenerationComponent:
     settings = ctx.settings
-    registry = ProviderRegistry.from_config(settings.model_dump())
+    registry = ProviderRegistry.from_settings(settings)
     events = JobEvents(
         ctx.bus,
         channel=events_channel(settings),
@@ -273,7 +273,7 @@ async def run_worker(settings: Settings) -> int:
                 "(rooms see results only after a reload); set it when running hub worker"
             )
         storage = await open_storage(settings)
-        registry = ProviderRegistry.from_config(settings.model_dump())
+        registry = ProviderRegistry.from_settings(settings)
         # Publishes room events only (no sockets): seq from the store, delivery over the bus.
         rooms = RoomServer(bus, SqlStore(db), config=room_config(settings))
         await rooms.start()

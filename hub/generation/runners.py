@@ -128,7 +128,7 @@ def build_default_runner(
     from hub.generation.providers.registry import ProviderRegistry
     from hub.storage.backends import LocalStorage
 
-    registry = ProviderRegistry.from_config(settings.model_dump())
+    registry = ProviderRegistry.from_settings(settings)
     storage = LocalStorage(settings.media_dir)
 
     async def store(job: JobSpec, index: int, image: GeneratedImage) -> ImageRef:

@@ -475,6 +475,17 @@ class Worker:
             job = await queue.release_job(session, job_id=job_id, lease=lease)
             return Settled(job, "released") if job else None
         code, message, retryable, retry_after = _describe(error)
+        if code != "internal_error":  # _describe logged that one with its traceback
+            detail = str(getattr(error, "detail", "") or "")
+            log.warning(
+                "job %s failed (%s%s): %s%s",
+                job_id,
+                code,
+                ", retryable" if retryable else "",
+                message,
+                f" | {detail}" if detail and detail not in message else "",
+                extra={"job_id": job_id, "code": code},
+            )
         return await queue.fail_job(
             session,
             job_id=job_id,

@@ -26,7 +26,13 @@ from .gemini import GeminiConfig, GeminiProvider
 from .offline import OfflineConfig, OfflineProvider
 from .openai_images import OpenAIImagesConfig, OpenAIImagesProvider, seedream_config
 from .openrouter import OpenRouterConfig, OpenRouterProvider
-from .registry import ModelPreset, ProviderRegistry, UnknownPreset, build_providers
+from .registry import (
+    ModelPreset,
+    ProviderRegistry,
+    ProviderSettings,
+    UnknownPreset,
+    build_providers,
+)
 
 __all__ = [
     "AuthFailed",
@@ -53,6 +59,7 @@ __all__ = [
     "Provider",
     "ProviderError",
     "ProviderRegistry",
+    "ProviderSettings",
     "ProviderTimeout",
     "ProviderUnavailable",
     "QuotaExceeded",

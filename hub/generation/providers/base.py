@@ -5,7 +5,8 @@ OpenRouter) implements :class:`Provider`. The worker that runs jobs only ever se
 a provider's quirks (status codes, JSON shapes, WebSocket frames) end here.
 
 Error messages are shown to end users: they say what happened in plain words. The raw upstream
-text goes to ``detail`` (for logs), never to ``message``.
+text goes to ``detail`` (for logs), never to ``message``; ComfyUI, the operator's own server, is
+the exception: its validation and execution errors are quoted in ``message``.
 """
 
 from __future__ import annotations

@@ -87,11 +87,14 @@ class ComfyUIConfig:
     max_ws_message_bytes: int = 8 * 1024 * 1024
     reconnect_attempts: int = 3
     reconnect_delay: float = 0.5
+    # A step is reported once, with its preview: the preview frame follows the step's progress
+    # message, so the report waits for it this long at most (no --preview-method: no previews).
+    preview_wait: float = 0.5
     headers: Mapping[str, str] = field(default_factory=dict)  # e.g. auth for a reverse proxy
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", check_http_url(self.base_url, "ComfyUI URL"))
-        for name in ("timeout", "request_timeout", "history_timeout"):
+        for name in ("timeout", "request_timeout", "history_timeout", "preview_wait"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive.")
         if self.txt2img_workflow is not None:
@@ -162,11 +165,15 @@ class _EventStream:
         if self._ws is not None:
             await self._ws.close()
 
-    async def recv(self) -> str | bytes | _Reconnected:
+    async def recv(self, within: float | None = None) -> str | bytes | _Reconnected | None:
+        """The next frame; None when ``within`` seconds pass without one."""
         if self._ws is None:
             raise RuntimeError("_EventStream must be used with 'async with'.")
         try:
-            return await self._ws.recv()
+            async with asyncio.timeout(within):
+                return await self._ws.recv()  # cancelling recv loses no frame
+        except TimeoutError:
+            return None
         except ConnectionClosed as closed:
             error: ProviderError | None = None
             for _ in range(self._config.reconnect_attempts):
@@ -391,14 +398,10 @@ class ComfyUIProvider:
     def _raise_for_status(entry: Mapping[str, Any]) -> None:
         status = entry.get("status")
         if isinstance(status, dict) and status.get("status_str") == "error":
-            message = ""
             for item in status.get("messages") or ():
                 if isinstance(item, list) and len(item) == 2 and item[0] == "execution_error":
-                    data = item[1] if isinstance(item[1], dict) else {}
-                    message = str(data.get("exception_message", ""))
-            raise GenerationFailed(
-                "The ComfyUI workflow failed while running.", detail=message[:500]
-            )
+                    raise _execution_error(item[1] if isinstance(item[1], dict) else {})
+            raise GenerationFailed("The ComfyUI workflow failed while running.")
 
     @staticmethod
     def _output_files(entry: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -424,21 +427,13 @@ class ComfyUIProvider:
         _error, message = error_payload(result)
         detail = f"HTTP {result.status}: {message}"
         if result.status == 400:
-            try:
-                node_errors = result.json().get("node_errors") or {}
-            except (ValueError, AttributeError):
-                node_errors = {}
-            problems = [
-                f"{node.get('class_type', node_id)}: {e.get('message', '')} {e.get('details', '')}"
-                for node_id, node in (node_errors.items() if isinstance(node_errors, dict) else ())
-                if isinstance(node, dict)
-                for e in node.get("errors") or ()
-                if isinstance(e, dict)
-            ]
+            # ComfyUI's reasons go into the message: ComfyUI is the operator's own server,
+            # and "ckpt_name: 'x' not in [...]" is what the operator needs to see on the job.
+            words = "; ".join([message, *_node_problems(result)])
             return RequestRejected(
-                "ComfyUI rejected the workflow; an administrator must check the model and "
-                "workflow settings.",
-                detail="; ".join([message, *problems])[:1000],
+                f"ComfyUI rejected the workflow (an administrator must check the model and "
+                f"workflow settings): {_clip(words)}",
+                detail=words[:2000],
             )
         return status_error(result, LABEL, detail)
 
@@ -453,15 +448,18 @@ class ComfyUIProvider:
         progress: ProgressCallback,
     ) -> None:
         """Relay progress and previews until ``prompt_id`` is done; raise if it failed."""
-        total = request.steps * request.count
-        base = index * request.steps
-        step = base
+        steps = _StepReporter(request, index, progress)
         running = False
         while True:
-            frame = await events.recv()
+            wait = self.config.preview_wait if steps.held else None
+            frame = await events.recv(within=wait)
+            if frame is None:
+                await steps.flush()  # no preview came for this step
+                continue
             if isinstance(frame, _Reconnected):
                 # Events sent while we were away are lost: the history tells if it finished.
                 if await self._history(prompt_id) is not None:
+                    await steps.flush()
                     return
                 continue
             if isinstance(frame, bytes):
@@ -470,7 +468,7 @@ class ComfyUIProvider:
                     continue
                 if len(preview[0]) > self.config.max_preview_bytes or not _is_image(preview[0]):
                     continue
-                await progress(Progress(step, total, preview[0]))
+                await steps.preview(preview[0])
                 continue
             try:
                 message = json.loads(frame)
@@ -486,30 +484,98 @@ class ComfyUIProvider:
             elif kind == "executing":
                 if data.get("node") is None:
                     if running or data.get("prompt_id") == prompt_id:
+                        await steps.flush()
                         return
                 else:
                     running = True
             elif kind == "execution_success":
+                await steps.flush()
                 return
             elif kind == "progress" and running:
                 value, maximum = data.get("value"), data.get("max")
                 if isinstance(value, int) and isinstance(maximum, int) and maximum > 0:
-                    # Several samplers may each count 0..max: keep the bar monotonic.
-                    scaled = base + min(request.steps, round(value / maximum * request.steps))
-                    if scaled > step:
-                        step = scaled
-                        await progress(Progress(step, total))
+                    await steps.step(value, maximum)
             elif kind == "execution_error":
-                node = data.get("node_type") or data.get("node_id") or "?"
-                exception = str(data.get("exception_type", ""))
-                raise GenerationFailed(
-                    f"The ComfyUI workflow failed in node {node}.",
-                    # Out of GPU memory often passes once the other jobs have finished.
-                    retryable="OutOfMemory" in exception,
-                    detail=f"{exception}: {data.get('exception_message', '')}"[:500],
-                )
+                raise _execution_error(data)
             elif kind == "execution_interrupted":
                 raise Canceled("The generation was interrupted on the ComfyUI server.")
+
+
+class _StepReporter:
+    """One progress report per step, carrying the step's preview when one comes.
+
+    ComfyUI sends a step's ``progress`` message and then, if it was started with
+    ``--preview-method``, that step's binary preview frame. The report of a step is therefore
+    held until its preview arrives, the next step begins, the prompt ends, or
+    ``ComfyUIConfig.preview_wait`` passes (the caller calls :meth:`flush`).
+    """
+
+    def __init__(self, request: GenerationRequest, index: int, progress: ProgressCallback) -> None:
+        self._steps = request.steps
+        self._total = request.steps * request.count
+        self._base = index * request.steps
+        self._reported = self._base
+        self._progress = progress
+        self.held: int | None = None  # a step not reported yet
+
+    async def step(self, value: int, maximum: int) -> None:
+        # Several samplers may each count 0..max: keep the bar monotonic.
+        scaled = self._base + min(self._steps, round(value / maximum * self._steps))
+        if scaled > (self.held if self.held is not None else self._reported):
+            await self.flush()
+            self.held = scaled
+
+    async def preview(self, image: bytes) -> None:
+        if self.held is not None:  # else its step was reported already: one report per step
+            await self._report(self.held, image)
+
+    async def flush(self) -> None:
+        if self.held is not None:
+            await self._report(self.held, None)
+
+    async def _report(self, step: int, image: bytes | None) -> None:
+        self.held = None
+        self._reported = step
+        await self._progress(Progress(step, self._total, image))
+
+
+MAX_REASON_CHARS = 600  # of ComfyUI's words in a message (the job's error holds 1000)
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
+
+
+def _node_problems(result: HttpResult) -> list[str]:
+    """``class_type: message: details`` for each error of a ``POST /prompt`` 400's node_errors."""
+    try:
+        node_errors = result.json().get("node_errors") or {}
+    except (ValueError, AttributeError):
+        return []
+    problems = []
+    for node_id, node in node_errors.items() if isinstance(node_errors, dict) else ():
+        if not isinstance(node, dict):
+            continue
+        for error in node.get("errors") or ():
+            if isinstance(error, dict):
+                words = [str(error.get(k) or "") for k in ("message", "details")]
+                text = ": ".join(w for w in words if w)
+                problems.append(f"{node.get('class_type', node_id)}: {text}")
+    return problems
+
+
+def _execution_error(data: Mapping[str, Any]) -> GenerationFailed:
+    """An ``execution_error`` (socket message or history entry) as the job's failure."""
+    node = data.get("node_type") or data.get("node_id") or "?"
+    exception = str(data.get("exception_type", ""))
+    words = f"{exception}: {data.get('exception_message', '')}".strip(": ")
+    return GenerationFailed(
+        f"The ComfyUI workflow failed in node {node}: {_clip(words)}",
+        # Out of GPU memory often passes once the other jobs have finished.
+        retryable="OutOfMemory" in exception,
+        detail=words[:2000],
+    )
 
 
 def _is_image(data: bytes) -> bool:

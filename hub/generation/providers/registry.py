@@ -1,18 +1,18 @@
-"""Model presets and the registry that builds providers from plain configuration.
+"""Model presets and the registry that builds providers from the hub's settings.
 
 A *preset* is what a user picks ("Offline paint", "Seedream"); it names a provider, the model
 string that provider gets, default steps, a size cap, who may use it and what it costs. The
-registry is built from a plain mapping (the lead builds it from ``Settings``; keys are the
-``HUB_*`` variable names without the prefix, lower-case) so this package imports nothing from
-the rest of the hub. Offline presets are always there; a remote one appears only when its URL
-or key is configured.
+registry is built from ``Settings`` through the typed :class:`ProviderSettings` protocol, so
+this package imports nothing from the rest of the hub and still reads only real, typed
+settings (never a mapping looked up by string, where a missing key passes silently). Offline
+presets are always there; a remote one appears only when its URL or key is configured.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -87,13 +87,15 @@ class ProviderRegistry:
             self._presets[preset.id] = preset
 
     @classmethod
-    def from_config(
+    def from_settings(
         cls,
-        config: Mapping[str, Any],
+        settings: ProviderSettings,
         *,
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     ) -> ProviderRegistry:
-        providers, presets = build_providers(config, transports=transports)
+        """The registry the hub runs with: the offline presets, and each remote provider whose
+        URL or key ``settings`` (the hub's ``Settings``) configures."""
+        providers, presets = build_providers(settings, transports=transports)
         return cls(providers, presets)
 
     @property
@@ -130,92 +132,91 @@ OFFLINE_PRESETS = (
 )
 
 
-# Every key build_providers reads; each is HUB_<KEY> in the environment (docs/providers.md).
-CONFIG_KEYS = (
-    "offline_step_delay",
-    "offline_preview_size",
-    "comfyui_url",
-    "comfyui_checkpoint",
-    "openai_base_url",
-    "openai_api_key",
-    "openai_model",
-    "seedream_base_url",
-    "seedream_api_key",
-    "seedream_model",
-    "seedream_watermark",
-    "gemini_base_url",
-    "gemini_api_key",
-    "gemini_model",
-    "openrouter_base_url",
-    "openrouter_api_key",
-    "openrouter_model",
+class Secret(Protocol):
+    """What the registry needs of a secret (pydantic's ``SecretStr`` is one)."""
+
+    def get_secret_value(self) -> str: ...
+
+
+class ProviderSettings(Protocol):
+    """Every setting the registry reads, each the ``Settings`` field of the same name
+    (``HUB_<NAME>`` in the environment, docs/settings.md).
+
+    ``hub.settings.Settings`` is the one implementation: mypy checks each call of
+    :meth:`ProviderRegistry.from_settings` against this list, and a setting missing from
+    ``Settings`` is an ``AttributeError`` at startup, never a silently ignored default.
+    """
+
+    @property
+    def offline_step_delay(self) -> float: ...
+    @property
+    def offline_preview_size(self) -> int: ...
+    @property
+    def comfyui_url(self) -> str: ...
+    @property
+    def comfyui_checkpoint(self) -> str: ...
+    @property
+    def openai_base_url(self) -> str: ...
+    @property
+    def openai_api_key(self) -> Secret: ...
+    @property
+    def openai_model(self) -> str: ...
+    @property
+    def seedream_base_url(self) -> str: ...
+    @property
+    def seedream_api_key(self) -> Secret: ...
+    @property
+    def seedream_model(self) -> str: ...
+    @property
+    def seedream_watermark(self) -> bool: ...
+    @property
+    def gemini_base_url(self) -> str: ...
+    @property
+    def gemini_api_key(self) -> Secret: ...
+    @property
+    def gemini_model(self) -> str: ...
+    @property
+    def openrouter_base_url(self) -> str: ...
+    @property
+    def openrouter_api_key(self) -> Secret: ...
+    @property
+    def openrouter_model(self) -> str: ...
+
+
+# The names of ProviderSettings' members, in order (docs/providers.md lists each).
+SETTING_NAMES = tuple(
+    name for name, value in vars(ProviderSettings).items() if isinstance(value, property)
 )
 
 
-def _get(config: Mapping[str, Any], key: str) -> Any:
-    if key not in CONFIG_KEYS:
-        raise KeyError(f"{key!r} is not in CONFIG_KEYS; add it there and to docs/providers.md")
-    return config.get(key)
-
-
-def _text(config: Mapping[str, Any], key: str, default: str = "") -> str:
-    value = _get(config, key)
-    if value is None:
-        return default
-    secret = getattr(value, "get_secret_value", None)  # pydantic SecretStr, without importing it
-    if callable(secret):
-        value = secret()
-    text = str(value).strip()
-    return text or default
-
-
-def _number(config: Mapping[str, Any], key: str, default: float) -> float:
-    value = _get(config, key)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key} must be a number, got {value!r}.") from None
-
-
-def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = _get(config, key)
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{key} must be true or false, got {value!r}.")
+def _text(value: str | Secret, default: str = "") -> str:
+    """A string setting, stripped; empty means ``default``."""
+    text = value if isinstance(value, str) else value.get_secret_value()
+    return text.strip() or default
 
 
 def build_providers(
-    config: Mapping[str, Any],
+    settings: ProviderSettings,
     *,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> tuple[dict[str, Provider], list[ModelPreset]]:
-    """Providers and presets for ``config`` (keys: see docs/providers.md).
+    """Providers and presets for ``settings`` (see :class:`ProviderSettings`).
 
     Every config is validated before any provider (and its HTTP client) is created, so a bad
     value raises ``ValueError`` without leaving clients behind.
     """
     transports = transports or {}
     offline = OfflineConfig(
-        step_delay=_number(config, "offline_step_delay", 0.05),
-        preview_size=int(_number(config, "offline_preview_size", 64)),
+        step_delay=settings.offline_step_delay, preview_size=settings.offline_preview_size
     )
     factories: dict[str, Callable[[], Provider]] = {"offline": lambda: OfflineProvider(offline)}
     presets = list(OFFLINE_PRESETS)
 
-    comfyui_url = _text(config, "comfyui_url")
+    comfyui_url = _text(settings.comfyui_url)
     if comfyui_url:
         comfyui = ComfyUIConfig(
             base_url=comfyui_url,
-            checkpoint=_text(config, "comfyui_checkpoint", ComfyUIConfig.checkpoint),
+            checkpoint=_text(settings.comfyui_checkpoint, ComfyUIConfig.checkpoint),
         )
         factories["comfyui"] = lambda: ComfyUIProvider(comfyui, transport=transports.get("comfyui"))
         presets.append(
@@ -224,14 +225,14 @@ def build_providers(
             )
         )
 
-    openai_key = _text(config, "openai_api_key")
-    openai_url = _text(config, "openai_base_url", DEFAULT_OPENAI_BASE_URL)
+    openai_key = _text(settings.openai_api_key)
+    openai_url = _text(settings.openai_base_url, DEFAULT_OPENAI_BASE_URL)
     # A key enables OpenAI; so does a non-default URL (a local compatible server needs no key).
     if openai_key or api_root(openai_url, "") != DEFAULT_OPENAI_BASE_URL:
         openai = OpenAIImagesConfig(
             api_key=openai_key,
             base_url=openai_url,
-            model=_text(config, "openai_model", DEFAULT_OPENAI_MODEL),
+            model=_text(settings.openai_model, DEFAULT_OPENAI_MODEL),
         )
         factories["openai"] = lambda: OpenAIImagesProvider(
             openai, transport=transports.get("openai")
@@ -248,13 +249,13 @@ def build_providers(
             )
         )
 
-    seedream_key = _text(config, "seedream_api_key")
+    seedream_key = _text(settings.seedream_api_key)
     if seedream_key:
         seedream = seedream_config(
             seedream_key,
-            base_url=_text(config, "seedream_base_url", DEFAULT_SEEDREAM_BASE_URL),
-            model=_text(config, "seedream_model", DEFAULT_SEEDREAM_MODEL),
-            watermark=_flag(config, "seedream_watermark", False),
+            base_url=_text(settings.seedream_base_url, DEFAULT_SEEDREAM_BASE_URL),
+            model=_text(settings.seedream_model, DEFAULT_SEEDREAM_MODEL),
+            watermark=settings.seedream_watermark,
         )
         factories["seedream"] = lambda: OpenAIImagesProvider(
             seedream, transport=transports.get("seedream")
@@ -265,24 +266,24 @@ def build_providers(
             )
         )
 
-    gemini_key = _text(config, "gemini_api_key")
+    gemini_key = _text(settings.gemini_api_key)
     if gemini_key:
         gemini = GeminiConfig(
             api_key=gemini_key,
-            base_url=_text(config, "gemini_base_url", DEFAULT_GEMINI_BASE_URL),
-            model=_text(config, "gemini_model", DEFAULT_GEMINI_MODEL),
+            base_url=_text(settings.gemini_base_url, DEFAULT_GEMINI_BASE_URL),
+            model=_text(settings.gemini_model, DEFAULT_GEMINI_MODEL),
         )
         factories["gemini"] = lambda: GeminiProvider(gemini, transport=transports.get("gemini"))
         presets.append(
             ModelPreset("gemini", "Gemini", "gemini", gemini.model, 1, 2048, cost_per_image=8)
         )
 
-    openrouter_key = _text(config, "openrouter_api_key")
+    openrouter_key = _text(settings.openrouter_api_key)
     if openrouter_key:
         openrouter = OpenRouterConfig(
             api_key=openrouter_key,
-            base_url=_text(config, "openrouter_base_url", DEFAULT_OPENROUTER_BASE_URL),
-            model=_text(config, "openrouter_model", DEFAULT_OPENROUTER_MODEL),
+            base_url=_text(settings.openrouter_base_url, DEFAULT_OPENROUTER_BASE_URL),
+            model=_text(settings.openrouter_model, DEFAULT_OPENROUTER_MODEL),
         )
         factories["openrouter"] = lambda: OpenRouterProvider(
             openrouter, transport=transports.get("openrouter")

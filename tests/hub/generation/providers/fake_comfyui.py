@@ -9,7 +9,10 @@ Events of a prompt queued without ``client_id`` are broadcast to every socket.
 
 Per-prompt behaviour is chosen by markers in the positive prompt text: ``[error]``, ``[oom]``,
 ``[interrupt]`` (interrupted on the server by someone else), ``[drop]`` (the server drops the
-WebSocket once, mid-run).
+WebSocket once, mid-run). ``checkpoints`` is the server's model folder: a graph that loads any
+other file is refused with HTTP 400 and ComfyUI's ``node_errors``, as the real server does.
+``previews=False`` is a server started without ``--preview-method``: no binary preview frames.
+As on the real server, a step's preview frame follows that step's ``progress`` message.
 """
 
 from __future__ import annotations
@@ -94,6 +97,8 @@ class FakeComfyUI:
     connections: int = 0
     queued_ids: list[str] = field(default_factory=list)
     refuse_sockets: bool = False  # answer new WebSocket handshakes with 403
+    checkpoints: tuple[str, ...] = ("sd15.safetensors", "v1-5-pruned-emaonly.safetensors")
+    previews: bool = True  # False: started without --preview-method
 
     def __post_init__(self) -> None:
         self.gate = asyncio.Event()  # clear it to keep prompts waiting in the queue
@@ -130,10 +135,10 @@ class FakeComfyUI:
         ckpt = prompt.node("CheckpointLoaderSimple").get("ckpt_name")
         image = prompt.node("LoadImage").get("image")
         errors: dict[str, Any] = {}
-        if ckpt == "missing.safetensors":
+        if ckpt is not None and ckpt not in self.checkpoints:
             errors["4"] = (
                 "CheckpointLoaderSimple",
-                f"ckpt_name: '{ckpt}' not in ['sd15.safetensors']",
+                f"ckpt_name: '{ckpt}' not in {list(self.checkpoints)}",
             )
         if image is not None and image not in self.uploads:
             errors["10"] = ("LoadImage", f"Invalid image file: {image}")
@@ -329,7 +334,8 @@ class FakeComfyUI:
                 return
             progress = {"value": value, "max": steps, "prompt_id": pid, "node": "3"}
             await self._send(sid, "progress", progress)
-            await self._send_bytes(sid, _preview(1 if value % 2 else 4, pid, value))
+            if self.previews:
+                await self._send_bytes(sid, _preview(1 if value % 2 else 4, pid, value))
             if self.foreign_events:
                 other = {
                     "value": steps * 10,
@@ -338,7 +344,8 @@ class FakeComfyUI:
                     "node": "3",
                 }
                 await self._send(None, "progress", other)
-                await self._send_bytes(None, _preview(4, "someone-else", value))
+                if self.previews:
+                    await self._send_bytes(None, _preview(4, "someone-else", value))
             if "[drop]" in text and value == 2 and pid not in self.dropped and sid in self.sockets:
                 self.dropped.add(pid)
                 self.refuse_sockets = "[stay-down]" in text

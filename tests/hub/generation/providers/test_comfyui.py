@@ -37,6 +37,12 @@ async def fake() -> AsyncIterator[FakeComfyUI]:
         yield server
 
 
+def red(preview: bytes) -> int:
+    pixel = decode(preview).convert("RGB").getpixel((8, 8))
+    assert isinstance(pixel, tuple)
+    return int(pixel[0])
+
+
 def client(fake: FakeComfyUI, **config: Any) -> ComfyUIProvider:
     return ComfyUIProvider(ComfyUIConfig(base_url=fake.url, **config))
 
@@ -54,11 +60,14 @@ async def test_txt2img_success_with_progress_and_previews(
 
     assert [(i.mime, i.width, i.height, i.seed) for i in images] == [("image/png", 192, 128, 99)]
     assert decode(images[0].data).size == (192, 128)
-    plain = [e for e in recorder.events if e.preview is None]
-    assert [(e.step, e.total) for e in plain] == [(s, 6) for s in range(1, 7)]
-    assert len(recorder.previews) == 6  # ours only: three type-1 and three type-4 frames
+    # One event per step, carrying that step's preview (ours only: three type-1 and three
+    # type-4 frames; the foreign prompt's are ignored).
+    assert recorder.steps == [(s, 6) for s in range(1, 7)]
+    assert len(recorder.previews) == 6
     assert all(decode(p).format == "JPEG" for p in recorder.previews)
-    assert all(e.total == 6 and e.step <= 6 for e in recorder.events)
+    # Step k's preview, not the one before or after it (the fake paints step k in red k*20).
+    reds = [red(p) for p in recorder.previews]
+    assert all(abs(r - step * 20) <= 6 for r, step in zip(reds, range(1, 7), strict=True)), reds
 
     (posted,) = fake.called("POST", "/prompt")
     graph = posted["prompt"]
@@ -87,9 +96,20 @@ async def test_count_queues_one_prompt_per_seed(fake: FakeComfyUI, recorder: Rec
         body["prompt"]["9"]["inputs"]["filename_prefix"] for body in fake.called("POST", "/prompt")
     }
     assert len(prefixes) == 2  # a fresh output file per image, never a cached old one
-    plain = [e.step for e in recorder.events if e.preview is None]
-    assert plain == [1, 2, 3, 4, 5, 6]
-    assert {e.total for e in recorder.events} == {6}
+    assert recorder.steps == [(s, 6) for s in range(1, 7)]
+    assert len(recorder.previews) == 6
+
+
+async def test_without_previews_each_step_is_reported_once(
+    fake: FakeComfyUI, recorder: Recorder
+) -> None:
+    fake.previews = False  # ComfyUI started without --preview-method
+    fake.step_delay = 0.05
+    provider = client(fake, preview_wait=0.01)
+    await provider.generate(GenerationRequest("x", steps=4, width=64, height=64), recorder)
+    await provider.aclose()
+    assert recorder.steps == [(s, 4) for s in range(1, 5)]
+    assert recorder.previews == []
 
 
 async def test_img2img_uploads_source_and_sets_denoise(fake: FakeComfyUI) -> None:
@@ -117,6 +137,8 @@ async def test_execution_error_is_generation_failed(fake: FakeComfyUI) -> None:
         await provider.generate(GenerationRequest("[error] x", steps=4), no_progress)
     assert not info.value.retryable
     assert "mat1 and mat2" in info.value.detail
+    # ComfyUI's own words reach the job's error, not only the logs.
+    assert "RuntimeError: mat1 and mat2 shapes cannot be multiplied" in info.value.message
     with pytest.raises(GenerationFailed) as oom:
         await provider.generate(GenerationRequest("[oom] x", steps=4), no_progress)
     assert oom.value.retryable  # out of memory may pass on the next try
@@ -196,6 +218,10 @@ async def test_validation_error_is_request_rejected(fake: FakeComfyUI) -> None:
     with pytest.raises(RequestRejected) as info:
         await provider.generate(GenerationRequest("x"), no_progress)
     assert "missing.safetensors" in info.value.detail
+    assert (
+        "Prompt outputs failed validation; CheckpointLoaderSimple: Value not in list: "
+        "ckpt_name: 'missing.safetensors' not in"
+    ) in info.value.message
     assert not info.value.retryable
     await provider.aclose()
 
