@@ -21,14 +21,14 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 from pycrdt import Doc, TransactionEvent, merge_updates
 
 from rooms import close_codes, wire
 from rooms.awareness import AwarenessChanges
-from rooms.bus import Bus, BusMessage, Handler
+from rooms.bus import Bus, BusMessage, Handler, Subscription
 from rooms.config import RoomConfig
 from rooms.connection import Connection, TokenBucket, Transport
 from rooms.hooks import (
@@ -88,6 +88,10 @@ log = logging.getLogger(__name__)
 
 PONG = encode_json({"type": "pong"})
 YIELD_EVERY = 8
+# How long a ``close_matching`` key is remembered, to refuse sockets whose authentication began
+# before the close arrived but finished after it (a handshake in flight).
+ENDED_KEYS_TTL = 60.0
+MAX_KEY_LENGTH = 200
 
 
 class RoomServer:
@@ -111,6 +115,11 @@ class RoomServer:
         self._stopping = False
         self._admissions = asyncio.Semaphore(self.config.max_concurrent_admissions)
         self.admissions_refused = 0  # sockets answered 1013 (for metrics and tests)
+        # Every socket being served, from accept to close (any room, in admission or joined),
+        # and the keys closed recently: key -> (monotonic time, close code, reason).
+        self._live: set[Connection] = set()
+        self._ended: dict[str, tuple[float, int, str]] = {}
+        self._connections_sub: Subscription | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -124,6 +133,9 @@ class RoomServer:
         self._started = True
         await self.hooks.run("on_configure", ConfigurePayload(server=self, config=self.config))
         self.bus.on_reconnect(self._on_bus_reconnect)
+        self._connections_sub = await self.bus.subscribe(
+            self._connections_channel(), self._on_connections_control
+        )
         self._maintenance = asyncio.create_task(self._maintain(), name="rooms-maintenance")
 
     async def stop(self) -> None:
@@ -135,6 +147,9 @@ class RoomServer:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
+        if self._connections_sub is not None:
+            with contextlib.suppress(Exception):
+                await self._connections_sub.unsubscribe()
         for room in list(self._rooms.values()):
             for conn in room.connections:
                 conn.close(close_codes.GOING_AWAY)
@@ -260,6 +275,27 @@ class RoomServer:
         """Close (4410) every socket of the room, on every process."""
         return await self._control(room_id, {"action": "close", "reason": reason})
 
+    async def close_matching(
+        self, keys: Iterable[str], code: int = close_codes.UNAUTHENTICATED, reason: str = ""
+    ) -> int:
+        """Close with ``code`` every socket whose ``context.credentials`` holds one of ``keys``,
+        in every room, on every process (a control message on the bus). A socket whose
+        authentication began before the close arrived is refused the same way when it finishes.
+        Returns how many sockets of *this* process were closed."""
+        wanted = sorted({_check_key(key) for key in keys})
+        if isinstance(code, bool) or not isinstance(code, int) or not 1000 <= code <= 4999:
+            raise ValueError(f"invalid close code {code!r}")
+        if not wanted:
+            return 0
+        affected = self._close_matching_local(wanted, code, reason)
+        data = {"action": "close_matching", "keys": wanted, "code": code, "reason": reason}
+        try:
+            # Awaited: when this returns, the message is on its way to every other process.
+            await self.bus.publish(self._connections_channel(), wire.encode_control(data))
+        except Exception:
+            log.warning("bus publish of close_matching failed", exc_info=True)
+        return affected
+
     async def resync(self, room_id: str | None = None) -> None:
         """Reconcile with the store and re-announce state on the bus (what a bus reconnect
         triggers); for one room or all rooms loaded here."""
@@ -311,6 +347,7 @@ class RoomServer:
         )
         conn.session_task = asyncio.current_task()
         conn.start()
+        self._live.add(conn)
         room: Room | None = None
         try:
             try:
@@ -320,10 +357,12 @@ class RoomServer:
                 if not is_valid_room_id(room_id):
                     raise Reject(close_codes.NO_SUCH_ROOM, "invalid room id")
                 async with self._admission():
+                    began = time.monotonic()
                     await self.hooks.run("on_connect", ConnectPayload(room_id, ctx))
                     await self.hooks.run(
                         "on_authenticate", AuthenticatePayload(room_id, ctx, request.token)
                     )
+                    self._refuse_ended(ctx, began)
                     if self.config.require_authentication and not ctx.authenticated:
                         raise Reject(close_codes.UNAUTHENTICATED)
                     if (
@@ -358,6 +397,7 @@ class RoomServer:
                 log.exception("room socket failed", extra={"room": room_id})
                 conn.close(close_codes.INTERNAL_ERROR)
         finally:
+            self._live.discard(conn)
             if not conn.closing:
                 conn.mark_gone(transport_code(transport))
             if room is not None:
@@ -467,6 +507,8 @@ class RoomServer:
         self, room: Room, conn: Connection, message: Message, uncharged: int = 0
     ) -> None:
         """``uncharged``: the size of an awareness frame not charged yet (see _read_yjs)."""
+        if conn.closing:
+            return  # closed while a hook ran (say its credential ended): apply nothing more
         if isinstance(message, SyncMessage):
             if message.sync_type is SyncType.STEP1:
                 try:
@@ -574,6 +616,8 @@ class RoomServer:
             await self.hooks.run(
                 "before_handle_message", MessagePayload(room.room_id, conn.context, message)
             )
+            if conn.closing:
+                return
             if message.type == "ping":
                 conn.send(PONG)
                 continue
@@ -673,6 +717,10 @@ class RoomServer:
 
     def _events_channel(self, room_id: str) -> str:
         return f"{self.config.channel_prefix}{room_id}:events"
+
+    def _connections_channel(self) -> str:
+        # Room ids start with a letter or digit, so this never names a room's channel.
+        return f"{self.config.channel_prefix}:connections"
 
     # --- registry: load / unload ------------------------------------------------------------
 
@@ -930,6 +978,44 @@ class RoomServer:
         log.warning("dropping unknown control message", extra={"room": room.room_id})
         return 0
 
+    def _close_matching_local(self, keys: Sequence[str], code: int, reason: str) -> int:
+        now = time.monotonic()
+        for key, (at, _, _) in list(self._ended.items()):
+            if now - at > ENDED_KEYS_TTL:
+                del self._ended[key]
+        for key in keys:
+            self._ended[key] = (now, code, reason)
+        wanted = frozenset(keys)
+        targets = [c for c in self._live if not c.closing and c.context.credentials & wanted]
+        for conn in targets:
+            conn.close(code, reason)
+        return len(targets)
+
+    def _refuse_ended(self, ctx: ConnectionContext, began: float) -> None:
+        """After ``on_authenticate``: a key closed since ``began`` may have been checked
+        before it ended (the close arrived while the handshake was in flight)."""
+        for key in ctx.credentials:
+            ended = self._ended.get(key)
+            if ended is not None and ended[0] >= began:
+                raise Reject(ended[1], ended[2])
+
+    async def _on_connections_control(self, message: BusMessage) -> None:
+        try:
+            payload = wire.decode(message.payload)
+            if not isinstance(payload, wire.BusControl):
+                raise ProtocolError("not a control message")
+            data = payload.data
+            keys, code, reason = data["keys"], data["code"], str(data.get("reason") or "")
+            if data.get("action") != "close_matching" or not isinstance(keys, list):
+                raise ProtocolError("unknown connections control message")
+            if isinstance(code, bool) or not isinstance(code, int) or not 1000 <= code <= 4999:
+                raise ProtocolError("bad close code")
+            checked = [_check_key(key) for key in keys]
+        except (ProtocolError, KeyError, ValueError):
+            log.warning("dropping malformed connections control message")
+            return
+        self._close_matching_local(checked, code, reason)
+
     async def _on_bus_reconnect(self) -> None:
         await self.resync()
 
@@ -1030,6 +1116,12 @@ def _detach(conn: Connection) -> None:
     room = conn.room
     if room is not None:
         room.remove(conn)
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise ValueError(f"credential keys are strings of 1..{MAX_KEY_LENGTH} characters")
+    return key
 
 
 def _parse_since(raw: str | None) -> int | None:

@@ -87,6 +87,9 @@ class ConnectionContext:
     role: Role = Role.EDITOR
     authenticated: bool = False
     data: dict[str, Any] = field(default_factory=dict)  # free space for extensions
+    # Opaque keys of what admitted this socket (say ``session:<id>``, ``user:<id>``), set by
+    # ``on_authenticate``; ``RoomServer.close_matching`` closes the sockets holding a key.
+    credentials: frozenset[str] = frozenset()
 
     def authenticate(
         self, *, user_id: str, display_name: str | None = None, role: Role | str | None = None

@@ -10,6 +10,7 @@ Document channel ``{prefix}{room}``, first byte = kind:
 Only updates travel, never requests that must be answered with another request (Hocuspocus
 #335 loops): a RESYNC with ``want_reply`` is answered with one RESYNC *without* it, which nobody
 answers. Events channel ``{prefix}{room}:events`` carries ``{"event": <envelope>, "persist": b}``.
+Channel ``{prefix}:connections`` carries CONTROL messages for every room (``close_matching``).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts import service
+from hub.accounts.credentials import NO_SOCKETS
 from hub.accounts.schemas import Role
 from hub.db import Database
 from hub.errors import HubError, NotFound
@@ -128,7 +129,10 @@ def _user_set_role(args: argparse.Namespace, settings: Settings) -> int:
         user = await service.get_user_by_username(session, args.username)
         if user is None or user.user_id is None:
             raise NotFound(f"No user named {args.username!r}.")
-        await service.set_role(session, None, user_id=user.user_id, role=args.role)
+        # This process serves no sockets; see docs/accounts.md for the user's open ones.
+        await service.set_role(
+            session, None, sockets=NO_SOCKETS, user_id=user.user_id, role=args.role
+        )
         return f"{user.username} is now {args.role}"
 
     return _run(settings, work)

@@ -24,6 +24,7 @@ from hub.accounts.cookies import (
     set_form_csrf_cookie,
     set_session_cookie,
 )
+from hub.accounts.credentials import socket_closer
 from hub.accounts.deps import (
     STATE_REFRESH_COOKIE,
     csrf_token_for,
@@ -131,6 +132,7 @@ async def login_submit(request: Request) -> Response:
                 session,
                 settings=ctx.settings,
                 limiter=ctx.limiter,
+                sockets=socket_closer(ctx),
                 login=body.login,
                 password=body.password,
                 ip=client_ip(request),
@@ -164,6 +166,7 @@ async def register_submit(request: Request) -> Response:
                 session,
                 settings=ctx.settings,
                 limiter=ctx.limiter,
+                sockets=socket_closer(ctx),
                 email=body.email,
                 username=body.username,
                 password=body.password,
@@ -193,7 +196,7 @@ async def logout_submit(request: Request) -> Response:
     actor = await current_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        await service.logout(session, actor)
+        await service.logout(session, actor, sockets=socket_closer(ctx))
     request.scope.setdefault("state", {}).pop(STATE_REFRESH_COOKIE, None)
     response = RedirectResponse("/", status_code=303)
     clear_session_cookie(response, ctx.settings)
@@ -229,6 +232,7 @@ async def oidc_callback(request: Request) -> Response:
         started = await service.start_identity_session(
             session,
             settings=ctx.settings,
+            sockets=socket_closer(ctx),
             provider=provider.name,
             claims=claims,
             ip=client_ip(request),

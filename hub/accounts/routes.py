@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from hub.accounts import avatar, oidc, service
 from hub.accounts.cookies import clear_session_cookie, set_session_cookie
+from hub.accounts.credentials import socket_closer
 from hub.accounts.deps import (
     STATE_REFRESH_COOKIE,
     csrf_token_for,
@@ -101,6 +102,7 @@ async def register(request: Request) -> Response:
             session,
             settings=ctx.settings,
             limiter=ctx.limiter,
+            sockets=socket_closer(ctx),
             email=body.email,
             username=body.username,
             password=body.password,
@@ -129,6 +131,7 @@ async def login(request: Request) -> Response:
             session,
             settings=ctx.settings,
             limiter=ctx.limiter,
+            sockets=socket_closer(ctx),
             login=body.login,
             password=body.password,
             ip=client_ip(request),
@@ -145,7 +148,7 @@ async def logout(request: Request) -> Response:
     actor = await current_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        await service.logout(session, actor)
+        await service.logout(session, actor, sockets=socket_closer(ctx))
     request.scope.setdefault("state", {}).pop(STATE_REFRESH_COOKIE, None)
     response = Response(status_code=204)
     clear_session_cookie(response, ctx.settings)
@@ -202,7 +205,10 @@ async def refresh(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         outcome = await service.rotate_refresh_token(
-            session, settings=ctx.settings, refresh_token=body.refresh_token
+            session,
+            settings=ctx.settings,
+            sockets=socket_closer(ctx),
+            refresh_token=body.refresh_token,
         )
     return json_response(outcome.unwrap())
 
@@ -215,7 +221,9 @@ async def revoke(request: Request) -> Response:
     body = await parse_body(request, RefreshIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        revoked = await service.revoke_refresh_token(session, refresh_token=body.refresh_token)
+        revoked = await service.revoke_refresh_token(
+            session, sockets=socket_closer(ctx), refresh_token=body.refresh_token
+        )
     return json_response(RevokeOut(revoked=revoked))
 
 
@@ -278,6 +286,7 @@ async def change_password(request: Request) -> Response:
             actor,
             settings=ctx.settings,
             limiter=ctx.limiter,
+            sockets=socket_closer(ctx),
             current_password=body.current_password,
             new_password=body.new_password,
         )
@@ -334,7 +343,9 @@ async def delete_token(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        await service.revoke_personal_token(session, actor, token_id=int_param(request, "token_id"))
+        await service.revoke_personal_token(
+            session, actor, sockets=socket_closer(ctx), token_id=int_param(request, "token_id")
+        )
     return Response(status_code=204)
 
 
@@ -373,7 +384,11 @@ async def set_role(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         user = await service.set_role(
-            session, actor, user_id=int_param(request, "user_id"), role=body.role
+            session,
+            actor,
+            sockets=socket_closer(ctx),
+            user_id=int_param(request, "user_id"),
+            role=body.role,
         )
     return json_response(service.user_public(user))
 

@@ -22,6 +22,19 @@ from sqlmodel import col
 
 from hub.accounts import security
 from hub.accounts.actor import Actor, RoleName
+from hub.accounts.credentials import (
+    PASSWORD_CHANGED,
+    ROLE_CHANGED,
+    SIGNED_OUT,
+    TOKEN_REVOKED,
+    SocketCloser,
+    end_connections,
+    family_key,
+    parse_key,
+    personal_token_key,
+    session_key,
+    user_key,
+)
 from hub.accounts.errors import (
     AccountDisabled,
     EmailTaken,
@@ -355,14 +368,15 @@ async def start_session(
     user: User,
     *,
     settings: Settings,
+    sockets: SocketCloser,
     user_agent: str = "",
     ip: str = "",
     replaces: str | None = None,
 ) -> StartedSession:
     """A new server-side browser session. ``replaces`` (the cookie the browser still sent) is
-    ended so that one browser holds one session."""
-    if replaces:
-        await end_session(session, replaces)
+    ended so that one browser holds one session (with the sockets it admitted)."""
+    if replaces and await end_session(session, replaces):
+        end_connections(session, sockets, [session_key(security.digest(replaces))], SIGNED_OUT)
     now = utcnow()
     cookie_value = security.new_secret()
     row = BrowserSession(
@@ -396,6 +410,7 @@ async def register(
     *,
     settings: Settings,
     limiter: RateLimiter,
+    sockets: SocketCloser,
     email: str,
     username: str,
     password: str,
@@ -410,7 +425,9 @@ async def register(
     user = await create_user(
         session, email=email, username=username, password=password, display_name=display_name
     )
-    return await start_session(session, user, settings=settings, user_agent=user_agent, ip=ip)
+    return await start_session(
+        session, user, settings=settings, sockets=sockets, user_agent=user_agent, ip=ip
+    )
 
 
 async def login(
@@ -418,6 +435,7 @@ async def login(
     *,
     settings: Settings,
     limiter: RateLimiter,
+    sockets: SocketCloser,
     login: str,
     password: str,
     ip: str,
@@ -428,7 +446,13 @@ async def login(
         session, settings=settings, limiter=limiter, login=login, password=password, ip=ip
     )
     return await start_session(
-        session, user, settings=settings, user_agent=user_agent, ip=ip, replaces=replaces
+        session,
+        user,
+        settings=settings,
+        sockets=sockets,
+        user_agent=user_agent,
+        ip=ip,
+        replaces=replaces,
     )
 
 
@@ -479,23 +503,70 @@ async def resolve_session(
     )
 
 
-async def logout(session: AsyncSession, actor: Actor | None) -> None:
-    """End the browser session behind ``actor``; bearer callers and anonymous ones are a no-op
-    (API clients sign out with ``/auth/revoke``)."""
+async def logout(session: AsyncSession, actor: Actor | None, *, sockets: SocketCloser) -> None:
+    """End the browser session behind ``actor`` and close the sockets it admitted; bearer
+    callers and anonymous ones are a no-op (API clients sign out with ``/auth/revoke``)."""
     if actor is not None and actor.auth == "session" and actor.session_id is not None:
         await session.execute(
             delete(BrowserSession).where(col(BrowserSession.session_id) == actor.session_id)
         )
+        end_connections(session, sockets, [session_key(actor.session_id)], SIGNED_OUT)
 
 
 async def revoke_sessions(
     session: AsyncSession, user_id: int, *, keep_session_id: str | None = None
-) -> int:
+) -> list[str]:
+    """End the user's browser sessions (but ``keep_session_id``); returns the ended ids."""
     query = delete(BrowserSession).where(col(BrowserSession.user_id) == user_id)
     if keep_session_id is not None:
         query = query.where(col(BrowserSession.session_id) != keep_session_id)
-    result = await session.execute(query)
-    return int(getattr(result, "rowcount", 0) or 0)
+    result = await session.execute(query.returning(col(BrowserSession.session_id)))
+    return list(result.scalars())
+
+
+async def ended_credentials(session: AsyncSession, keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` (``hub.accounts.credentials``) name a credential that admits nobody any
+    more: a session that ended, a revoked refresh family or personal token, a deleted or disabled
+    user. For connections that may have missed the close (the bus was down)."""
+    ids: dict[str, dict[str, str]] = {"session": {}, "family": {}, "pat": {}, "user": {}}
+    for key in keys:
+        parsed = parse_key(key)
+        if parsed is not None:
+            ids[parsed[0]][parsed[1]] = key
+    live: set[str] = set()
+    if ids["session"]:
+        found = await session.scalars(
+            select(col(BrowserSession.session_id)).where(
+                col(BrowserSession.session_id).in_(ids["session"])
+            )
+        )
+        live.update(ids["session"][sid] for sid in found)
+    if ids["family"]:
+        found = await session.scalars(
+            select(col(RefreshFamily.family_id)).where(
+                col(RefreshFamily.family_id).in_(ids["family"]),
+                col(RefreshFamily.revoked_at).is_(None),
+            )
+        )
+        live.update(ids["family"][fid] for fid in found)
+    pats = {int(v): k for v, k in ids["pat"].items() if v.isdigit() and len(v) < 19}
+    if pats:
+        found_ids = await session.scalars(
+            select(col(ApiToken.token_id)).where(
+                col(ApiToken.token_id).in_(pats), col(ApiToken.revoked_at).is_(None)
+            )
+        )
+        live.update(pats[tid] for tid in found_ids if tid is not None)
+    users = {int(v): k for v, k in ids["user"].items() if v.isdigit() and len(v) < 19}
+    if users:
+        found_ids = await session.scalars(
+            select(col(User.user_id)).where(
+                col(User.user_id).in_(users), col(User.is_active).is_(True)
+            )
+        )
+        live.update(users[uid] for uid in found_ids if uid is not None)
+    named = {key for by_id in ids.values() for key in by_id.values()}
+    return named - live
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,7 +646,9 @@ async def _revoke_family(session: AsyncSession, family_id: str, *, reason: str) 
 
 async def revoke_refresh_families(
     session: AsyncSession, user_id: int, *, reason: str, keep_family_id: str | None = None
-) -> int:
+) -> list[str]:
+    """Revoke the user's live refresh-token families (but ``keep_family_id``); returns their
+    ids."""
     query = (
         update(RefreshFamily)
         .where(col(RefreshFamily.user_id) == user_id, col(RefreshFamily.revoked_at).is_(None))
@@ -584,8 +657,8 @@ async def revoke_refresh_families(
     )
     if keep_family_id is not None:
         query = query.where(col(RefreshFamily.family_id) != keep_family_id)
-    result = await session.execute(query)
-    return int(getattr(result, "rowcount", 0) or 0)
+    result = await session.execute(query.returning(col(RefreshFamily.family_id)))
+    return list(result.scalars())
 
 
 async def _find_refresh(
@@ -606,10 +679,11 @@ async def _find_refresh(
 
 
 async def rotate_refresh_token(
-    session: AsyncSession, *, settings: Settings, refresh_token: str
+    session: AsyncSession, *, settings: Settings, sockets: SocketCloser, refresh_token: str
 ) -> RefreshOutcome:
     """Exchange a refresh token for a new pair. Presenting an already-exchanged token means two
-    parties hold the family (one of them a thief): the whole family is revoked."""
+    parties hold the family (one of them a thief): the whole family is revoked, and its sockets
+    closed."""
     found = await _find_refresh(session, refresh_token)
     if found is None:
         raise TokenInvalid("The refresh token is not valid.")
@@ -617,6 +691,7 @@ async def rotate_refresh_token(
     now = utcnow()
     if token.used_at is not None:
         await _revoke_family(session, family.family_id, reason="reuse")
+        end_connections(session, sockets, [family_key(family.family_id)], TOKEN_REVOKED)
         return RefreshOutcome(error=TokenReused())
     if family.revoked_at is not None:
         raise TokenInvalid("The refresh token was revoked.")
@@ -637,6 +712,7 @@ async def rotate_refresh_token(
     )
     if getattr(claimed, "rowcount", 0) != 1:
         await _revoke_family(session, family.family_id, reason="reuse")
+        end_connections(session, sockets, [family_key(family.family_id)], TOKEN_REVOKED)
         return RefreshOutcome(error=TokenReused())
     pair = await _issue_pair(
         session, settings=settings, user_id=_uid(user), family_id=family.family_id
@@ -644,13 +720,20 @@ async def rotate_refresh_token(
     return RefreshOutcome(pair=pair)
 
 
-async def revoke_refresh_token(session: AsyncSession, *, refresh_token: str) -> bool:
+async def revoke_refresh_token(
+    session: AsyncSession, *, sockets: SocketCloser, refresh_token: str
+) -> bool:
     """Sign an API client out: its refresh token and every access token of its family stop
-    working. False when the token is unknown or its family was already revoked."""
+    working, and the sockets they opened close. False when the token is unknown or its family
+    was already revoked."""
     found = await _find_refresh(session, refresh_token)
     if found is None:
         return False
-    return await _revoke_family(session, found[1].family_id, reason="revoked")
+    family_id = found[1].family_id
+    revoked = await _revoke_family(session, family_id, reason="revoked")
+    if revoked:
+        end_connections(session, sockets, [family_key(family_id)], SIGNED_OUT)
+    return revoked
 
 
 async def resolve_access_token(session: AsyncSession, *, settings: Settings, token: str) -> Actor:
@@ -763,12 +846,13 @@ async def change_password(
     *,
     settings: Settings,
     limiter: RateLimiter,
+    sockets: SocketCloser,
     current_password: str | None,
     new_password: str,
 ) -> User:
-    """Set a new password. Every other browser session and every refresh-token family ends; the
-    credential making this request stays signed in. Personal tokens stay (they are revoked one by
-    one, on purpose)."""
+    """Set a new password. Every other browser session and every refresh-token family ends, with
+    the sockets they admitted; the credential making this request stays signed in. Personal
+    tokens stay (they are revoked one by one, on purpose), and so do their sockets."""
     _require_interactive(actor, "change the password")
     await limiter.hit(settings.rate_limit_login, "password-change", str(actor.user_id))
     user = await access_me(session, actor)
@@ -779,11 +863,14 @@ async def change_password(
     check_password_strength(new_password, username=user.username, email=user.email)
     user.password_hash = await _off_loop(security.hash_password, new_password)
     user.updated_at = utcnow()
-    await revoke_sessions(session, actor.user_id, keep_session_id=actor.session_id)
+    keep_session = actor.session_id if actor.auth == "session" else None
+    sessions = await revoke_sessions(session, actor.user_id, keep_session_id=keep_session)
     keep_family = actor.token_id if actor.auth == "access_token" else None
-    await revoke_refresh_families(
+    families = await revoke_refresh_families(
         session, actor.user_id, reason="password_changed", keep_family_id=keep_family
     )
+    ended = [*map(session_key, sessions), *map(family_key, families)]
+    end_connections(session, sockets, ended, PASSWORD_CHANGED)
     await session.flush()
     return user
 
@@ -836,14 +923,17 @@ async def list_personal_tokens(
     return PersonalTokenPage(items=[personal_token_out(r) for r in rows], next_cursor=next_cursor)
 
 
-async def revoke_personal_token(session: AsyncSession, actor: Actor, *, token_id: int) -> None:
-    """Revoke one of the actor's tokens. Someone else's token is "not found", as is a revoked
-    one."""
+async def revoke_personal_token(
+    session: AsyncSession, actor: Actor, *, sockets: SocketCloser, token_id: int
+) -> None:
+    """Revoke one of the actor's tokens and close the sockets it opened. Someone else's token is
+    "not found", as is a revoked one."""
     _require_interactive(actor, "revoke tokens")
     row = await session.get(ApiToken, token_id)
     if row is None or row.user_id != actor.user_id or row.revoked_at is not None:
         raise NotFound("No such token.")
     row.revoked_at = utcnow()
+    end_connections(session, sockets, [personal_token_key(token_id)], TOKEN_REVOKED)
     await session.flush()
 
 
@@ -859,11 +949,21 @@ async def access_profile(session: AsyncSession, *, username: str) -> UserPublic:
     return user_public(user)
 
 
+ROLE_RANK: dict[str, int] = {"user": 0, "moderator": 1, "admin": 2}
+
+
 async def set_role(
-    session: AsyncSession, actor: Actor | None, *, user_id: int, role: RoleName
+    session: AsyncSession,
+    actor: Actor | None,
+    *,
+    sockets: SocketCloser,
+    user_id: int,
+    role: RoleName,
 ) -> User:
     """Change a user's role. ``actor=None`` is the command line (an operator with shell access).
-    The last active admin cannot be demoted: nobody could promote anyone again."""
+    The last active admin cannot be demoted: nobody could promote anyone again. A lower role
+    closes every socket of the user (they were admitted with the rights of the old one); a
+    higher one leaves them open (the next handshake gets the new role)."""
     if actor is not None and actor.role != "admin":
         raise Forbidden("Only admins can change roles.")
     user = await session.get(User, user_id)
@@ -877,6 +977,8 @@ async def set_role(
         )
         if (admins or 0) <= 1 and user.is_active:
             raise LastAdmin()
+    if ROLE_RANK[role] < ROLE_RANK[user.role]:
+        end_connections(session, sockets, [user_key(user_id)], ROLE_CHANGED)
     user.role = role
     user.updated_at = utcnow()
     await session.flush()
@@ -913,6 +1015,7 @@ async def derive_username(session: AsyncSession, *candidates: str | None) -> str
 async def sign_in_with_identity(
     session: AsyncSession,
     *,
+    sockets: SocketCloser,
     provider: str,
     subject: str,
     email: str | None,
@@ -957,6 +1060,7 @@ async def sign_in_with_identity(
             existing.email_verified = True
             await revoke_sessions(session, uid)
             await revoke_refresh_families(session, uid, reason="identity_linked")
+            end_connections(session, sockets, [user_key(uid)], SIGNED_OUT)
             await session.execute(
                 update(ApiToken)
                 .where(
@@ -986,6 +1090,7 @@ async def start_identity_session(
     session: AsyncSession,
     *,
     settings: Settings,
+    sockets: SocketCloser,
     provider: str,
     claims: IdentityClaims,
     ip: str = "",
@@ -995,6 +1100,7 @@ async def start_identity_session(
     """The OIDC callback's work: find, link or create the account, then sign the browser in."""
     user = await sign_in_with_identity(
         session,
+        sockets=sockets,
         provider=provider,
         subject=claims.subject,
         email=claims.email,
@@ -1003,7 +1109,13 @@ async def start_identity_session(
         preferred_username=claims.preferred_username,
     )
     return await start_session(
-        session, user, settings=settings, user_agent=user_agent, ip=ip, replaces=replaces
+        session,
+        user,
+        settings=settings,
+        sockets=sockets,
+        user_agent=user_agent,
+        ip=ip,
+        replaces=replaces,
     )
 
 

@@ -12,19 +12,22 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pycrdt import Doc
 
+from hub.accounts import credentials
+from hub.accounts import service as accounts
 from hub.collab import service
 from hub.collab.extensions import HubRoomsExtension, actor_user_id
 from hub.collab.store import SqlStore
 from hub.context import HubContext
 from hub.errors import Unavailable
 from hub.settings import Settings
+from rooms import close_codes
 from rooms.asgi import RoomEndpoints
 from rooms.bus import BusMessage, Subscription
 from rooms.config import RoomConfig
@@ -75,6 +78,7 @@ class RoomsComponent:
 
     async def start(self) -> None:
         await self.server.start()
+        self.ctx.bus.on_reconnect(self._recheck_credentials)
         self._control = await self.ctx.bus.subscribe(self.control_channel, self._on_control)
         self._retention = asyncio.create_task(self._retention_loop(), name="rooms-retention")
 
@@ -105,6 +109,11 @@ class RoomsComponent:
 
     async def close_room(self, slug: str, reason: str = "room closed") -> None:
         await self.server.close_room(slug, reason)
+
+    async def close_credentials(self, keys: Sequence[str], reason: str) -> None:
+        """Accounts ended these credentials (``hub.accounts.credentials``): close their sockets
+        with 4401 on every process, before the request that ended them answers."""
+        await self.server.close_matching(keys, close_codes.UNAUTHENTICATED, reason)
 
     async def recheck(self, slug: str) -> None:
         """Access to the room was narrowed (private, no anonymous view): every process drops the
@@ -163,6 +172,28 @@ class RoomsComponent:
             log.warning("dropping malformed collab control message")
             return
         await self._recheck_local(slug)
+
+    async def _recheck_credentials(self) -> None:
+        """After a bus outage: a close of ended credentials published meanwhile never arrived
+        here, so check the credentials of every socket of this process again."""
+        held = {
+            key
+            for slug in self.server.loaded_rooms()
+            for conn in self.server.local_connections(slug)
+            for key in conn.credentials
+        }
+        if not held:
+            return
+        try:
+            async with self.ctx.db.unit_of_work() as session:
+                ended = await accounts.ended_credentials(session, held)
+        except Exception:
+            log.exception("credential recheck after a bus reconnect failed")
+            return
+        if ended:
+            await self.server.close_matching(
+                sorted(ended), close_codes.UNAUTHENTICATED, credentials.SIGNED_OUT
+            )
 
     async def _recheck_local(self, slug: str) -> None:
         connections = self.server.local_connections(slug)
@@ -229,11 +260,13 @@ async def start_rooms(ctx: HubContext) -> RoomsComponent:
     component = build_rooms(ctx)
     await component.start()
     ctx.extras[EXTRAS_KEY] = component
+    ctx.extras[credentials.EXTRAS_KEY] = component
     return component
 
 
 async def stop_rooms(ctx: HubContext) -> None:
     component: RoomsComponent | None = ctx.extras.pop(EXTRAS_KEY, None)
+    ctx.extras.pop(credentials.EXTRAS_KEY, None)
     if component is not None:
         await component.stop()
 

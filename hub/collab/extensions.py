@@ -4,7 +4,8 @@
 refusal reaches the client as a close code: 4401 when signing in would help, 4404 for rooms that
 do not exist or are private to others, 4410 for closed rooms. The credentials are those of the
 handshake: ``?token=`` (access or personal token; stock y-websocket clients pass params in the
-query) or the session cookie a browser sends along.
+query) or the session cookie a browser sends along. The socket remembers that credential
+(``hub.accounts.credentials.actor_keys``): when it ends, the socket closes with 4401.
 
 The socket's Starlette ``WebSocket`` reaches the hook through a context variable set by the hub's
 endpoint (``hub.collab.routes``): the core calls hooks in the socket's own task, and the
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
+from hub.accounts.credentials import actor_keys
 from hub.accounts.deps import Actor, authenticate_websocket
 from hub.collab import service
 from hub.collab.errors import close_code_for
@@ -60,6 +62,9 @@ class HubRoomsExtension(Extension):
         if actor is None and payload.token:
             # A token that does not verify is an error, not an anonymous visit.
             raise Reject(close_codes.UNAUTHENTICATED, "invalid token")
+        if actor is not None:
+            # Ending this credential (logout, revocation, ...) closes the socket.
+            payload.connection.credentials = actor_keys(actor)
         try:
             async with self.ctx.db.unit_of_work() as session:
                 role = await service.socket_role(session, actor, payload.room_id)
