@@ -7,6 +7,7 @@ import re
 import httpx
 
 from hub.context import HubContext
+from tests.helpers import BOTH_DATABASES
 from tests.hub.collab.conftest import MakeUser, add_member, create_room
 from tests.hub.collab.test_routes import _members
 
@@ -147,6 +148,7 @@ async def test_room_page_lists_members_and_gives_the_owner_invite_controls(
     assert 'data-leave="1"' in as_member  # members may leave
 
 
+@BOTH_DATABASES
 async def test_people_panel_shows_active_invites_and_follows_room_access(
     client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
