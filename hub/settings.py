@@ -231,7 +231,10 @@ class Settings(BaseSettings):
     )
 
     # --- storage ---------------------------------------------------------------------------
-    media_dir: Path = Field(Path("./var/media"), description="Local media directory.")
+    media_dir: Path = Field(
+        Path("./var/media"),
+        description="Local media directory. Unless set: {data_dir}/media (follows HUB_DATA_DIR).",
+    )
     s3_bucket: str = Field("", description="S3 bucket; when set, media goes to S3 instead.")
     s3_endpoint_url: str = Field("", description="S3-compatible endpoint URL (MinIO, R2, ...).")
     s3_region: str = Field("us-east-1", description="S3 region.")
@@ -291,4 +294,10 @@ class Settings(BaseSettings):
         if not self.public_url:
             host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
             self.public_url = f"http://{host}:{self.port}"
+        return self
+
+    @model_validator(mode="after")
+    def _default_media_dir(self) -> Settings:
+        if "media_dir" not in self.model_fields_set:
+            self.media_dir = self.data_dir / "media"
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hub.settings import Settings
@@ -50,3 +51,28 @@ def test_decision_records_have_the_sections() -> None:
         text = record.read_text(encoding="utf-8")
         for section in ("Status", "Context", "Decision", "Consequences", "Alternatives"):
             assert section in text, f"{record.name} lacks {section}"
+
+
+def test_readme_settings_table_agrees_with_the_settings_page() -> None:
+    """The README's short table gives the same defaults as docs/settings.md (which is generated
+    from Settings): "*(empty…)*" where the default is empty, else the same value."""
+    from hub.settings_doc import _default
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    by_env = {n: f for f in Settings.model_fields for n in env_names(f)}
+    rows = re.findall(r"^\| `([A-Z0-9_]+)`(?: …)? \| ([^|]+) \|", readme, re.MULTILINE)
+    assert len(rows) >= 5, "the README's settings table moved; update this test"
+    wrong = []
+    for name, shown in rows:
+        if name not in by_env:
+            wrong.append(f"{name}: not a setting")
+            continue
+        default = _default(by_env[name])
+        if default.startswith("*(empty)"):
+            ok = shown.startswith("*(empty")
+        else:
+            value = default.strip("`*()").lower()
+            ok = value in shown.strip().strip("`*()").removeprefix("./").lower()
+        if not ok:
+            wrong.append(f"{name}: README says {shown.strip()}, docs/settings.md {default}")
+    assert wrong == []

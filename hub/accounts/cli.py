@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from getpass import getpass
@@ -34,7 +35,11 @@ def register_commands(sub: Any) -> None:
 
     create = user_sub.add_parser("create", help="Create an account.")
     create.add_argument("email")
-    create.add_argument("--password", help="Prompted for (twice) when omitted on a terminal.")
+    create.add_argument(
+        "--password",
+        help="Prompted for (twice) when omitted on a terminal; without one (a script), a strong "
+        "password is generated and printed.",
+    )
     create.add_argument("--username", help="Derived from the email when omitted.")
     create.add_argument("--admin", action="store_true", help="Give the account the admin role.")
     create.set_defaults(func=_user_create)
@@ -88,21 +93,22 @@ def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[str]]) -> 
     return 0
 
 
-def _read_password(given: str | None) -> str | None:
+def _read_password(given: str | None) -> tuple[str | None, bool]:
+    """The password to set and whether it was generated here (and must be printed)."""
     if given is not None:
-        return given
+        return given, False
     if not sys.stdin.isatty():
-        _err("error: no --password given and stdin is not a terminal to prompt on.")
-        return None
+        # A script (provisioning, CI): nobody to prompt, so make a strong one and print it.
+        return secrets.token_urlsafe(18), True
     first = getpass("Password: ")
     if getpass("Password (again): ") != first:
         _err("error: the passwords do not match.")
-        return None
-    return first
+        return None, False
+    return first, False
 
 
 def _user_create(args: argparse.Namespace, settings: Settings) -> int:
-    password = _read_password(args.password)
+    password, generated = _read_password(args.password)
     if password is None:
         return 2
 
@@ -119,7 +125,8 @@ def _user_create(args: argparse.Namespace, settings: Settings) -> int:
             # The operator vouches for the address (no pre-hijacking risk to defend against).
             email_verified=True,
         )
-        return f"created user {user.username} (id {user.user_id}, role {user.role})"
+        done = f"created user {user.username} (id {user.user_id}, role {user.role})"
+        return f"{done}\ngenerated password: {password}" if generated else done
 
     return _run(settings, work)
 

@@ -731,6 +731,48 @@ async def accept_invite(
     return InviteAccepted(room=await _room_out(session, room, role), role=role.value, joined=True)
 
 
+@dataclass(frozen=True)
+class InvitePreview:
+    """What the join page shows before anyone clicks: the room, the role offered, the role the
+    visitor already has there (None: not a member) and whether accepting would change it."""
+
+    room: RoomOut
+    role: RoleName
+    my_role: RoleName | None
+    would_change: bool
+
+
+async def preview_invite(session: AsyncSession, actor: Actor, token: str) -> InvitePreview:
+    """Reads an invite without using it; raises what accepting it now would raise."""
+    invite: RoomInvite | None = None
+    if 16 <= len(token) <= 128:
+        invite = await session.scalar(
+            select(RoomInvite).where(col(RoomInvite.token_hash) == hash_token(token))
+        )
+    room = await session.get(Room, invite.room_id) if invite is not None else None
+    if invite is None or room is None or room.state == RoomState.archived:
+        raise InviteNotFound()
+    if room.state != RoomState.open:
+        raise RoomClosed()
+    member = await _get_member(session, _id(room.room_id), actor.user_id)
+    would_change = member is None or _rank(member.role) < _rank(invite.role)
+    if would_change:
+        state = _invite_state(invite, utcnow())
+        if state == "revoked":
+            raise InviteRevoked()
+        if state == "expired":
+            raise InviteExpired()
+        if state == "exhausted":
+            raise InviteExhausted()
+    my_role = MemberRole(member.role) if member is not None else None
+    return InvitePreview(
+        room=await _room_out(session, room, my_role),
+        role=MemberRole(invite.role).value,  # type: ignore[arg-type]
+        my_role=my_role.value if my_role is not None else None,  # type: ignore[arg-type]
+        would_change=would_change,
+    )
+
+
 async def _consume_use(session: AsyncSession, invite: RoomInvite) -> None:
     """One conditional UPDATE, so concurrent accepts cannot overrun ``max_uses``."""
     now = utcnow()

@@ -454,6 +454,40 @@ class S3Storage:
                 self._stack, self._client = stack, client
         return self._client
 
+    async def ensure_bucket(self) -> bool:
+        """Create the bucket when it does not exist; True when this call created it.
+
+        Every process of a scaled hub calls this at startup: one creates the bucket, the others
+        (even at the same moment) find it. A bucket that exists but may not be inspected (403)
+        is used as it is; a store that cannot be reached raises :class:`StorageUnavailable`."""
+        client = await self._ensure_client()
+        try:
+            await client.head_bucket(Bucket=self.bucket)
+            return False
+        except ClientError as exc:
+            if not _is_not_found(exc):
+                if _status(exc) == 403:
+                    return False
+                raise
+        except BotoCoreError as exc:
+            raise StorageUnavailable() from exc
+        params: dict[str, Any] = {"Bucket": self.bucket}
+        if self.region and self.region != "us-east-1":  # us-east-1 refuses an explicit constraint
+            params["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            await client.create_bucket(**params)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+            # Another process won the race. Some stores say "exists" for their own buckets too;
+            # a name taken by someone else fails this second look.
+            await client.head_bucket(Bucket=self.bucket)
+            return False
+        except BotoCoreError as exc:
+            raise StorageUnavailable() from exc
+        return True
+
     def _make_presigner(self) -> Any:
         import botocore.session  # type: ignore[import-untyped]
         from botocore.config import Config  # type: ignore[import-untyped]
@@ -588,6 +622,11 @@ class S3Storage:
             ExpiresIn=self.presign_seconds,
         )
         return url
+
+
+def _status(exc: ClientError) -> int:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return int(status) if isinstance(status, int) else 0
 
 
 def _is_not_found(exc: Exception) -> bool:

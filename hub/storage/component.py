@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from hub.settings import Settings
 from hub.storage.backends import LocalStorage, S3Storage, Storage
+from hub.storage.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 
 async def open_storage(settings: Settings) -> Storage:
@@ -17,6 +22,14 @@ async def open_storage(settings: Settings) -> Storage:
             public_base_url=settings.s3_public_base_url or None,
         )
         await storage.start()
+        try:
+            if await storage.ensure_bucket():
+                log.info("created the S3 bucket", extra={"bucket": settings.s3_bucket})
+        except StorageUnavailable:
+            # Not fatal: the hub serves everything else, media calls answer 503 until S3 is back.
+            log.warning(
+                "S3 is unreachable; bucket not checked", extra={"bucket": settings.s3_bucket}
+            )
         return storage
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     return LocalStorage(settings.media_dir, base_url="/media")

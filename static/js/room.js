@@ -325,6 +325,8 @@ function handleEvent(message) {
   if (message.type === "member.role" && message.data && message.data.user_id === me.userId) {
     applyRole(message.data.role);
   }
+  // Other modules of the page (people.js) follow the room's events from here.
+  root.dispatchEvent(new CustomEvent("room-event", { detail: message }));
   if (message.type.startsWith("job.")) {
     onJobEvent(message);
     // The log gets the milestones only; progress ticks live in the job's own bar.

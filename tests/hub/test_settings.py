@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from hub.settings import Settings
 
 
@@ -28,3 +32,16 @@ def test_database_url_forms_are_normalised() -> None:
     assert pg == "postgresql+asyncpg://u@h/db"
     lite = Settings(database_url="sqlite:///x.db").effective_database_url
     assert lite == "sqlite+aiosqlite:///x.db"
+
+
+def test_media_dir_follows_the_data_dir_unless_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("HUB_MEDIA_DIR", raising=False)
+    assert Settings().media_dir == tmp_path / "data" / "media"
+    monkeypatch.setenv("HUB_MEDIA_DIR", str(tmp_path / "elsewhere"))
+    assert Settings().media_dir == tmp_path / "elsewhere"
+    monkeypatch.delenv("HUB_DATA_DIR")
+    monkeypatch.delenv("HUB_MEDIA_DIR")
+    assert Settings().media_dir == Path("var/media")

@@ -5,13 +5,17 @@ These tests are synchronous: the commands run their own event loop (asyncio.run)
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hub.accounts.security import verify_password
 from hub.cli import main
 
 
@@ -50,14 +54,27 @@ def test_user_create_admin_with_username(cli_db: Path) -> None:
     assert _rows(cli_db, "SELECT username, role FROM users") == [("boss", "admin")]
 
 
-def test_user_create_without_password_and_no_tty_fails_clearly(
-    cli_db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-    code = main(["user", "create", "ada@example.com"])
-    assert code == 2
-    assert "stdin is not a terminal" in capsys.readouterr().err
-    assert _rows(cli_db, "SELECT count(*) FROM users") == [(0,)]
+def test_user_create_without_password_in_a_script_prints_a_generated_one(cli_db: Path) -> None:
+    # A real ``hub`` process with no terminal on stdin, as in a provisioning script.
+    done = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "user", "create", "ada@example.com", "--admin"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    [(username, role, password_hash)] = _rows(
+        cli_db, "SELECT username, role, password_hash FROM users"
+    )
+    assert (username, role) == ("ada", "admin")
+    match = re.search(r"^generated password: (\S+)$", done.stdout, re.MULTILINE)
+    assert match, done.stdout
+    password = match.group(1)
+    assert len(password) >= 16
+    assert verify_password(password_hash, password)
+    assert not verify_password(password_hash, password + "x")
 
 
 def test_user_create_prompts_twice_on_a_tty(

@@ -7,6 +7,7 @@ import re
 import httpx
 
 from hub.context import HubContext
+from tests.helpers import BOTH_DATABASES
 from tests.hub.collab.conftest import MakeUser, add_member, create_room
 from tests.hub.collab.test_routes import _members
 
@@ -107,3 +108,125 @@ async def test_join_page_shows_clear_errors_for_dead_invites(
     )
     assert unknown.status_code == 404
     assert "This invite does not exist." in unknown.text
+
+
+async def test_room_page_lists_members_and_gives_the_owner_invite_controls(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    owner = await make_user("olivia", "Olivia")
+    member = await make_user("mia", "<b>Mia</b> 米娅")
+    room = await create_room(client, owner)
+    slug = room["slug"]
+
+    page = (await client.get(f"/r/{slug}", headers=owner.headers)).text
+    assert "No active invite links. Create one below and share it." in page
+    assert 'id="invite-form"' in page
+    assert '<script type="module" src="/static/js/people.js">' in page
+    assert 'data-csrf="' in page
+
+    await add_member(client, owner, slug, member, "editor")
+    page = (await client.get(f"/r/{slug}", headers=owner.headers)).text
+    assert "<b>Mia</b>" not in page
+    assert "&lt;b&gt;Mia&lt;/b&gt; 米娅" in page
+    assert 'aria-label="Role of &lt;b&gt;Mia&lt;/b&gt; 米娅"' in page
+    assert 'aria-label="Remove &lt;b&gt;Mia&lt;/b&gt; 米娅 from the room"' in page
+    assert f'<li class="member" data-user-id="{member.user_id}" data-role="editor">' in page
+    assert f'<li class="member" data-user-id="{owner.user_id}" data-role="owner">' in page
+    assert "Olivia (you)" in page
+    # add_member's invite was used once and stays active (no limit), with its revoke button.
+    assert "used 1 · expires <time" in " ".join(page.split())
+    assert 'aria-label="Revoke the editor invite link #' in page
+
+    # A member sees the list with roles but none of the owner's controls or invites.
+    as_member = (await client.get(f"/r/{slug}", headers=member.headers)).text
+    assert "Olivia" in as_member
+    assert "&lt;b&gt;Mia&lt;/b&gt; 米娅 (you)" in as_member
+    assert '<span class="badge role">owner</span>' in as_member
+    assert 'class="member-role"' not in as_member
+    assert "Invite links" not in as_member
+    assert 'id="invite-form"' not in as_member
+    assert 'data-leave="1"' in as_member  # members may leave
+
+
+@BOTH_DATABASES
+async def test_people_panel_shows_active_invites_and_follows_room_access(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    owner = await make_user("olivia")
+    member = await make_user("mia")
+    outsider = await make_user("oscar")
+    room = await create_room(client, owner)
+    slug = room["slug"]
+    await add_member(client, owner, slug, member, "viewer")
+    made = await client.post(
+        f"/api/v1/rooms/{slug}/invites",
+        json={"role": "viewer", "expires_in": 3600, "max_uses": 3},
+        headers=owner.headers,
+    )
+    invite_id = made.json()["invite"]["invite_id"]
+
+    panel = await client.get(f"/r/{slug}/people", headers=owner.headers)
+    assert panel.status_code == 200
+    assert "text/html" in panel.headers["content-type"]
+    assert "<html" not in panel.text  # the panel alone, for the page's script to swap in
+    assert "used 0 of 3 · expires <time" in " ".join(panel.text.split())
+    assert made.json()["token"] not in panel.text  # tokens are shown once, at creation
+
+    revoked = await client.delete(
+        f"/api/v1/rooms/{slug}/invites/{invite_id}", headers=owner.headers
+    )
+    assert revoked.status_code == 204
+    panel = await client.get(f"/r/{slug}/people", headers=owner.headers)
+    assert "used 0 of 3" not in panel.text
+    assert "1 revoked, expired or used-up link not shown." in panel.text
+
+    as_member = await client.get(f"/r/{slug}/people", headers=member.headers)
+    assert as_member.status_code == 200
+    assert "Invite links" not in as_member.text
+    html = {"accept": "text/html"}
+    hidden = await client.get(f"/r/{slug}/people", headers={**outsider.headers, **html})
+    assert hidden.status_code == 404
+    assert "olivia" not in hidden.text
+    anonymous = await client.get(f"/r/{slug}/people", headers=html)
+    assert anonymous.status_code == 404
+    missing = await client.get("/r/no-such-room-aaaaaaaa/people", headers=owner.headers)
+    assert missing.status_code == 404
+
+
+async def test_join_page_names_the_room_and_role_and_skips_members(
+    client: httpx.AsyncClient, ctx: HubContext, make_user: MakeUser
+) -> None:
+    owner = await make_user("olivia", "Olivia <i>")
+    member = await make_user("mia")
+    newcomer = await make_user("nina")
+    room = await create_room(client, owner, title="Koi <pond>")
+    slug = room["slug"]
+    await add_member(client, owner, slug, member, "editor")
+    made = await client.post(
+        f"/api/v1/rooms/{slug}/invites", json={"role": "viewer"}, headers=owner.headers
+    )
+    token = made.json()["token"]
+
+    page = await client.get(f"/join/{token}", headers=newcomer.headers)
+    assert page.status_code == 200
+    assert "Join “Koi &lt;pond&gt;”" in page.text
+    assert "Olivia &lt;i&gt; invited you" in page.text
+    assert "as <strong>viewer</strong>" in page.text
+    assert newcomer.user_id not in await _members(ctx, slug)  # looking is not joining
+
+    # An editor already has more than a viewer invite gives: straight to the room.
+    already = await client.get(f"/join/{token}", headers=member.headers)
+    assert already.status_code == 303
+    assert already.headers["location"] == f"/r/{slug}"
+
+    await client.delete(
+        f"/api/v1/rooms/{slug}/invites/{made.json()['invite']['invite_id']}",
+        headers=owner.headers,
+    )
+    dead = await client.get(f"/join/{token}", headers={**newcomer.headers, "accept": "text/html"})
+    assert dead.status_code == 410
+    assert "Koi" not in dead.text
+    unknown = await client.get(
+        "/join/not-a-real-token-at-all", headers={**newcomer.headers, "accept": "text/html"}
+    )
+    assert unknown.status_code == 404

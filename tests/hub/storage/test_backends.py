@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from hub.settings import Settings
 from hub.storage import (
     InvalidStorageKey,
     LocalStorage,
@@ -24,8 +25,9 @@ from hub.storage import (
     build_zip,
     validate_key,
 )
+from hub.storage.component import open_storage
 from tests.helpers import free_port
-from tests.hub.storage.conftest import make_s3_storage
+from tests.hub.storage.conftest import ACCESS_KEY, REGION, SECRET_KEY, make_s3_storage
 
 BAD_KEYS = [
     "",
@@ -452,3 +454,44 @@ async def test_s3_async_context_manager(moto_endpoint: str, s3_bucket: str) -> N
         assert await storage.get("cm.png") == b"ok"
     with pytest.raises(RuntimeError):
         await storage.exists("cm.png")
+
+
+async def test_open_storage_creates_a_missing_bucket_once(
+    moto_endpoint: str, s3_admin: Any
+) -> None:
+    # Scaled mode: every process opens the same bucket; the first creates it, the rest find it.
+    bucket = f"hub-new-{os.urandom(6).hex()}"
+    settings = Settings(
+        s3_bucket=bucket,
+        s3_endpoint_url=moto_endpoint,
+        s3_region=REGION,
+        s3_access_key_id=ACCESS_KEY,
+        s3_secret_access_key=SECRET_KEY,
+    )
+    first, second = await asyncio.gather(open_storage(settings), open_storage(settings))
+    try:
+        s3_admin.head_bucket(Bucket=bucket)  # raises when it does not exist
+        await first.put("works/a.png", b"png", "image/png")
+        assert await second.get("works/a.png") == b"png"
+    finally:
+        await first.aclose()
+        await second.aclose()
+    again = await open_storage(settings)  # an existing bucket is used as it is
+    try:
+        assert await again.get("works/a.png") == b"png"
+    finally:
+        await again.aclose()
+
+
+async def test_open_storage_starts_while_s3_is_unreachable() -> None:
+    settings = Settings(
+        s3_bucket="hub-media",
+        s3_endpoint_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        s3_access_key_id=ACCESS_KEY,
+        s3_secret_access_key=SECRET_KEY,
+    )
+    # Media calls answer 503 until S3 is back (test_s3_unreachable_endpoint_is_unavailable);
+    # everything else must start.
+    storage = await asyncio.wait_for(open_storage(settings), timeout=20)
+    assert isinstance(storage, S3Storage)
+    await storage.aclose()
