@@ -93,7 +93,13 @@ class Settings(BaseSettings):
     )
     registration_open: bool = Field(True, description="Allow self-service registration.")
     rate_limit_login: str = Field(
-        "10/minute", description="Login attempts per client IP and per account (limits syntax)."
+        "10/minute",
+        description="Login attempts per account, and password changes per user (limits syntax).",
+    )
+    rate_limit_login_ip: str = Field(
+        "100/minute",
+        description="Login attempts per client IP, all accounts together (limits syntax); far "
+        "above the per-account limit because a classroom or an office shares one IP.",
     )
     rate_limit_register: str = Field(
         "5/minute", description="Registrations per client IP (limits syntax)."
