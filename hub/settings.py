@@ -76,7 +76,17 @@ class Settings(BaseSettings):
         description="Largest accepted image upload in bytes.",
     )
     upload_max_pixels: int = Field(
-        40_000_000, description="Largest accepted image upload in pixels (decompression bombs)."
+        16_777_216,
+        ge=1,
+        description="Largest accepted image upload in pixels (4096x4096; decoding costs 4 bytes a "
+        "pixel, however small the file).",
+    )
+    image_decode_concurrency: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Images one process decodes at once (uploads, thumbnails); the rest wait. "
+        "Peak image memory is about this times 4 bytes times the largest image's pixels.",
     )
     cors_origins: list[str] = Field(
         default_factory=list, description="Extra origins allowed for API CORS and room sockets."
