@@ -76,7 +76,17 @@ class Settings(BaseSettings):
         description="Largest accepted image upload in bytes.",
     )
     upload_max_pixels: int = Field(
-        40_000_000, description="Largest accepted image upload in pixels (decompression bombs)."
+        16_777_216,
+        ge=1,
+        description="Largest accepted image upload in pixels (4096x4096; decoding costs 4 bytes a "
+        "pixel, however small the file).",
+    )
+    image_decode_concurrency: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Images one process decodes at once (uploads, thumbnails); the rest wait. "
+        "Peak image memory is about this times 4 bytes times the largest image's pixels.",
     )
     cors_origins: list[str] = Field(
         default_factory=list, description="Extra origins allowed for API CORS and room sockets."
@@ -93,7 +103,13 @@ class Settings(BaseSettings):
     )
     registration_open: bool = Field(True, description="Allow self-service registration.")
     rate_limit_login: str = Field(
-        "10/minute", description="Login attempts per client IP and per account (limits syntax)."
+        "10/minute",
+        description="Login attempts per account, and password changes per user (limits syntax).",
+    )
+    rate_limit_login_ip: str = Field(
+        "100/minute",
+        description="Login attempts per client IP, all accounts together (limits syntax); far "
+        "above the per-account limit because a classroom or an office shares one IP.",
     )
     rate_limit_register: str = Field(
         "5/minute", description="Registrations per client IP (limits syntax)."

@@ -121,8 +121,9 @@ async def register(request: Request) -> Response:
     tags=TAGS,
 )
 async def login(request: Request) -> Response:
-    """Rate-limited per client IP and per account (`HUB_RATE_LIMIT_LOGIN`). Unknown accounts and
-    wrong passwords get the same 401 `invalid_credentials`."""
+    """Rate-limited per account (`HUB_RATE_LIMIT_LOGIN`) and per client IP
+    (`HUB_RATE_LIMIT_LOGIN_IP`). Unknown accounts and wrong passwords get the same 401
+    `invalid_credentials`."""
     reject_foreign_origin(request)
     body = await parse_body(request, LoginIn)
     ctx = get_ctx(request)

@@ -317,12 +317,15 @@ async def authenticate_password(
 ) -> User:
     """The user behind ``login`` (email or username) and ``password``.
 
-    Rate-limited per client IP and per account name *before* the password is checked, so a
-    locked-out attacker learns nothing more. Unknown users and wrong passwords get the same
-    error and the same argon2 cost (no user enumeration, not even by timing).
+    Rate-limited per client IP (``rate_limit_login_ip``, generous: many people share an IP) and
+    per account name (``rate_limit_login``, strict) *before* the password is checked, so a
+    locked-out attacker learns nothing more. The budget is per name as typed (email and username
+    count apart): keying it by the user found would tell which email and username belong
+    together. Unknown users and wrong passwords get the same error and the same argon2 cost (no
+    user enumeration, not even by timing).
     """
     login_key = login.strip().lower()
-    await limiter.hit(settings.rate_limit_login, "login-ip", ip)
+    await limiter.hit(settings.rate_limit_login_ip, "login-ip", ip)
     await limiter.hit(settings.rate_limit_login, "login-account", login_key)
     column = User.email_key if "@" in login_key else User.username_key
     user = await session.scalar(select(User).where(col(column) == login_key))

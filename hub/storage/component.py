@@ -7,11 +7,14 @@ import logging
 from hub.settings import Settings
 from hub.storage.backends import LocalStorage, S3Storage, Storage
 from hub.storage.errors import StorageUnavailable
+from hub.storage.images import set_decode_concurrency
 
 log = logging.getLogger(__name__)
 
 
 async def open_storage(settings: Settings) -> Storage:
+    # Every process that stores media decodes images: bound how many at once (memory).
+    set_decode_concurrency(settings.image_decode_concurrency)
     if settings.s3_bucket:
         storage = S3Storage(
             bucket=settings.s3_bucket,

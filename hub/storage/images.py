@@ -1,8 +1,11 @@
 """Image processing with Pillow: upload validation, thumbnails, square crops and PNG metadata.
 
 Every function here is synchronous and CPU-bound; the ``*_async`` wrappers run them on a small
-dedicated thread pool so that a burst of uploads can neither block the event loop nor hold more than
-a couple of decoded images in memory at once (a 40 Mpx RGBA image is 160 MB decoded).
+dedicated thread pool so that a burst of uploads cannot block the event loop. Memory is what a
+decode costs (4 bytes a pixel: a 16 Mpx RGBA image is 64 MB decoded, whatever its file size), so
+every function that decodes holds one of a process-wide number of decode slots
+(:func:`set_decode_concurrency`, ``HUB_IMAGE_DECODE_CONCURRENCY``) from the decode until its
+pixels are released, and decodes each image once, in place (no orientation copy).
 
 Untrusted bytes are only ever opened with an explicit format allow-list, after the byte-size check,
 and their pixel count is checked against the caller's limit before any pixel data is decoded.
@@ -17,9 +20,11 @@ import io
 import json
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, ParamSpec, TypeVar
 
@@ -33,8 +38,38 @@ DEFAULT_MAX_PIXELS: Final = 40_000_000
 CONTENT_TYPES: Final = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 EXTENSIONS: Final = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 
+DEFAULT_DECODE_CONCURRENCY: Final = 2
+
 # Everything Pillow may raise while parsing a hostile or damaged file.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError)
+
+
+# --- decode slots ------------------------------------------------------------------------------
+
+_decode_slots = threading.BoundedSemaphore(DEFAULT_DECODE_CONCURRENCY)
+_decode_limit = DEFAULT_DECODE_CONCURRENCY
+
+
+def set_decode_concurrency(limit: int) -> None:
+    """Allow at most ``limit`` images to be decoded at once in this process (all callers, all
+    apps: memory is per process). Decodes already holding a slot finish under the old limit."""
+    global _decode_slots, _decode_limit
+    if limit < 1:
+        raise ValueError("the decode concurrency must be at least 1")
+    if limit != _decode_limit:
+        _decode_slots, _decode_limit = threading.BoundedSemaphore(limit), limit
+
+
+def decode_concurrency() -> int:
+    return _decode_limit
+
+
+@contextmanager
+def _decode_slot() -> Iterator[None]:
+    """Hold one decode slot (blocking this thread until one is free)."""
+    slots = _decode_slots  # release the semaphore that was acquired, even if it was replaced
+    with slots:
+        yield
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -167,7 +202,9 @@ def _open_checked(data: bytes, *, formats: tuple[str, ...], max_pixels: int) -> 
 
 
 def _load_upright(image: ImageFile.ImageFile, draft_size: tuple[int, int] | None) -> Image.Image:
-    """Decode the first frame and apply its EXIF orientation."""
+    """Decode the first frame and apply its EXIF orientation, in place: ``image`` (opened by us
+    from our own buffer) becomes the upright pixels, so no second full-size copy is made unless
+    the orientation asks for a rotation. Call with a decode slot held."""
     try:
         if draft_size is not None and image.format == "JPEG":
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the result is going to be small;
@@ -175,15 +212,13 @@ def _load_upright(image: ImageFile.ImageFile, draft_size: tuple[int, int] | None
             image.draft(None, draft_size)
         image.seek(0)
         image.load()
-        upright = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)
     except _DECODE_ERRORS:
         raise UploadRejected(
             RejectReason.corrupt,
             f"The {image.format} file is damaged or truncated and cannot be decoded.",
         ) from None
-    if upright is None:  # pragma: no cover - in_place=False always returns a new image
-        raise RuntimeError("exif_transpose returned None")
-    return upright
+    return image
 
 
 def _has_alpha(image: Image.Image) -> bool:
@@ -218,7 +253,7 @@ def _for_format(image: Image.Image, fmt: str) -> Image.Image:
 def _encode(image: Image.Image, fmt: str, *, quality: int, icc_profile: bytes | None) -> bytes:
     converted = _for_format(image, fmt)
     # Encoders pick up EXIF/XMP/text left in ``info`` (and convert() copies it): start clean.
-    # ``image`` is always our own copy (exif_transpose, a resize or a conversion).
+    # ``image`` is always our own object (decoded from our buffer, a resize or a conversion).
     converted.info = {}
     params: dict[str, Any] = {}
     if icc_profile:
@@ -276,13 +311,17 @@ def validate_upload(
         frames = int(getattr(source, "n_frames", 1) or 1)
         target = output_format.upper() if output_format else source_format
         _normalise_formats([target])
-        upright = _load_upright(source, None)
-        encoded = _encode(upright, target, quality=quality, icc_profile=_icc(source))
+        with _decode_slot():
+            upright = _load_upright(source, None)
+            icc = _icc(upright)
+            width, height = upright.size
+            encoded = _encode(upright, target, quality=quality, icc_profile=icc)
+            upright.close()
     return ValidatedImage(
         data=encoded,
         format=target,
-        width=upright.width,
-        height=upright.height,
+        width=width,
+        height=height,
         source_format=source_format,
         source_frames=frames,
     )
@@ -301,12 +340,28 @@ def make_thumbnail(
         raise ValueError("max_side must be positive")
     fmt = _normalise_formats([output_format])[0]
     with _open_checked(data, formats=OUTPUT_FORMATS, max_pixels=max_pixels) as source:
-        image = _load_upright(source, (max_side, max_side))
-        icc = _icc(source)
-    # exif_transpose returned a copy, so thumbnail() may work in place.
-    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    encoded = _encode(image, fmt, quality=quality, icc_profile=icc)
-    return EncodedImage(encoded, fmt, image.width, image.height)
+        with _decode_slot():
+            image = _load_upright(source, (max_side, max_side))
+            icc = _icc(image)
+            _shrink(image, max_side)
+        encoded = _encode(image, fmt, quality=quality, icc_profile=icc)
+        return EncodedImage(encoded, fmt, image.width, image.height)
+
+
+def _shrink(image: Image.Image, max_side: int) -> None:
+    """Scale down in place (never up) so the longer side is at most ``max_side``: whole-factor
+    ``reduce()`` first (Pillow's ``reducing_gap``), then LANCZOS; the full-size pixels go."""
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+def _square(image: Image.Image, side: int) -> Image.Image:
+    """Centre crop to a square, resized to ``side`` (reduced by whole factors first)."""
+    width, height = image.size
+    crop = min(width, height)
+    left, top = (width - crop) / 2, (height - crop) / 2
+    box = (left, top, left + crop, top + crop)
+    gap = 2.0 if crop > side else None
+    return image.resize((side, side), Image.Resampling.LANCZOS, box=box, reducing_gap=gap)
 
 
 def make_square(
@@ -324,12 +379,53 @@ def make_square(
     if side <= 0:
         raise ValueError("side must be positive")
     fmt = _normalise_formats([output_format])[0]
-    with _open_checked(data, formats=OUTPUT_FORMATS, max_pixels=max_pixels) as source:
+    with (
+        _open_checked(data, formats=OUTPUT_FORMATS, max_pixels=max_pixels) as source,
+        _decode_slot(),
+    ):
         image = _load_upright(source, (side, side))
-        icc = _icc(source)
-    square = ImageOps.fit(image, (side, side), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+        icc = _icc(image)
+        square = _square(image, side)
+        source.close()  # the pixels go before the slot does
     encoded = _encode(square, fmt, quality=quality, icc_profile=icc)
     return EncodedImage(encoded, fmt, side, side)
+
+
+def make_previews(
+    data: bytes,
+    *,
+    thumb_side: int = 512,
+    square_side: int = 200,
+    output_format: str = "WEBP",
+    thumb_quality: int = 82,
+    square_quality: int = 85,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[EncodedImage, EncodedImage]:
+    """:func:`make_thumbnail` and :func:`make_square` of one image from a single decode."""
+    if thumb_side <= 0 or square_side <= 0:
+        raise ValueError("thumb_side and square_side must be positive")
+    fmt = _normalise_formats([output_format])[0]
+    draft = max(thumb_side, square_side)
+    with _open_checked(data, formats=OUTPUT_FORMATS, max_pixels=max_pixels) as source:
+        with _decode_slot():
+            thumb = _load_upright(source, (draft, draft))
+            icc = _icc(thumb)
+            square = _square(thumb, square_side)
+            _shrink(thumb, thumb_side)
+        return (
+            EncodedImage(
+                _encode(thumb, fmt, quality=thumb_quality, icc_profile=icc),
+                fmt,
+                thumb.width,
+                thumb.height,
+            ),
+            EncodedImage(
+                _encode(square, fmt, quality=square_quality, icc_profile=icc),
+                fmt,
+                square_side,
+                square_side,
+            ),
+        )
 
 
 # --- PNG text metadata -------------------------------------------------------------------------
@@ -435,9 +531,14 @@ def _decode_text(chunk_type: bytes, payload: bytes) -> tuple[str, str] | None:
 def _png_bytes(data: bytes, max_pixels: int) -> bytes:
     if data.startswith(PNG_SIGNATURE):
         return data
-    with _open_checked(data, formats=OUTPUT_FORMATS, max_pixels=max_pixels) as source:
+    with (
+        _open_checked(data, formats=OUTPUT_FORMATS, max_pixels=max_pixels) as source,
+        _decode_slot(),
+    ):
         image = _load_upright(source, None)
-        return _encode(image, "PNG", quality=100, icc_profile=_icc(source))
+        png = _encode(image, "PNG", quality=100, icc_profile=_icc(image))
+        source.close()  # the pixels go before the slot does
+        return png
 
 
 def png_with_metadata(
@@ -511,10 +612,10 @@ _executor: ThreadPoolExecutor | None = None
 def _image_executor() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        # Pillow releases the GIL while decoding and encoding, so one worker per core is the useful
-        # maximum; more would only multiply peak memory.
+        # Pillow releases the GIL while decoding and encoding, so about one worker per core is
+        # useful; the decode slots, not the pool size, bound how many images are in memory.
         _executor = ThreadPoolExecutor(
-            max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="hub-images"
+            max_workers=max(2, min(4, os.cpu_count() or 1)), thread_name_prefix="hub-images"
         )
     return _executor
 
@@ -578,6 +679,23 @@ async def make_square_async(
     """:func:`make_square` on the image thread pool."""
     return await _run(
         make_square, data, side, output_format=output_format, quality=quality, max_pixels=max_pixels
+    )
+
+
+async def make_previews_async(
+    data: bytes,
+    *,
+    thumb_side: int = 512,
+    square_side: int = 200,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[EncodedImage, EncodedImage]:
+    """:func:`make_previews` (WebP, default qualities) on the image thread pool."""
+    return await _run(
+        make_previews,
+        data,
+        thumb_side=thumb_side,
+        square_side=square_side,
+        max_pixels=max_pixels,
     )
 
 

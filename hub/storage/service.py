@@ -50,8 +50,8 @@ from hub.storage.backends import LocalStorage, ObjectStream, S3Storage, Storage,
 from hub.storage.errors import ImageNotFound, InvalidStorageKey, UploadNotFound, UploadRejected
 from hub.storage.images import (
     EncodedImage,
+    make_previews_async,
     make_square_async,
-    make_thumbnail_async,
     png_with_metadata_async,
     validate_upload_async,
 )
@@ -212,9 +212,7 @@ async def save_generated_image(
     except UploadRejected as exc:
         # Not the user's upload: a provider returned something that is not a usable image.
         raise ValueError(f"The generated image cannot be stored: {exc.message}") from exc
-    thumb, square = await asyncio.gather(
-        make_thumbnail_async(png, THUMB_SIDE), make_square_async(png, SQUARE_SIDE)
-    )
+    thumb, square = await make_previews_async(png, thumb_side=THUMB_SIDE, square_side=SQUARE_SIDE)
     key, thumb_key, square_key = f"{base}.png", f"{base}-thumb.webp", f"{base}-square.webp"
     await asyncio.gather(
         storage.put(key, png, "image/png"),

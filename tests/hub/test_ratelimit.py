@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 
 from hub.errors import RateLimited
 from hub.ratelimit import RateLimiter
+from tests.fault.redis_server import RedisServer
+from tests.fault.tcp_proxy import TcpProxy
 from tests.helpers import REDIS_TEST_URL, port_open, service_missing
 
 
@@ -34,3 +37,28 @@ async def test_redis_budgets_do_not_leak_between_prefixes() -> None:
     await second.hit("1/minute", "user", "1")  # a different hub on the same Redis
     await first.clear("1/minute", "user", "1")
     await second.clear("1/minute", "user", "1")
+
+
+@pytest.mark.redis
+async def test_a_silent_redis_costs_a_request_at_most_a_second_then_memory_counts() -> None:
+    server = RedisServer()
+    server.start()
+    proxy = TcpProxy("127.0.0.1", server.port)
+    await proxy.start()
+    try:
+        limiter = RateLimiter(proxy.url(), key_prefix=f"hubtest-{uuid.uuid4().hex[:8]}:")
+        await limiter.hit("2/minute", "k")
+        assert not limiter.degraded
+        proxy.blackhole()  # packets vanish: without a timeout the request would hang
+        started = time.monotonic()
+        await limiter.hit("2/minute", "k")  # counted in memory now: 1 of 2 there
+        assert time.monotonic() - started < 3
+        assert limiter.degraded
+        started = time.monotonic()
+        await limiter.hit("2/minute", "k")  # no second wait: Redis is not tried yet
+        with pytest.raises(RateLimited):
+            await limiter.hit("2/minute", "k")
+        assert time.monotonic() - started < 0.5
+    finally:
+        await proxy.close()
+        server.stop()

@@ -322,7 +322,7 @@ async def test_login_is_rate_limited_per_account(app: Any, ctx: Any) -> None:
 
 
 async def test_login_is_rate_limited_per_ip(client: httpx.AsyncClient, ctx: Any) -> None:
-    ctx.settings = ctx.settings.model_copy(update={"rate_limit_login": "3/minute"})
+    ctx.settings = ctx.settings.model_copy(update={"rate_limit_login_ip": "3/minute"})
     await signed_up(client)
     statuses = []
     for name in ("u1", "u2", "u3", "alice"):
