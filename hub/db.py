@@ -10,6 +10,7 @@ through its session.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -126,6 +127,7 @@ class Database:
         self.settings = settings
         self.engine = create_engine(settings, url=url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._abandoned: set[asyncio.Future[bool]] = set()  # pings past their deadline
 
     @property
     def is_sqlite(self) -> bool:
@@ -151,10 +153,26 @@ class Database:
         await outbox.run()
 
     async def ping(self) -> bool:
+        """``SELECT 1`` within ``db_ready_timeout``: a link that hangs is reported down at the
+        deadline. The abandoned check is canceled and cleans up in the background (closing a
+        connection on a hung link takes its own time, which readiness must not wait for)."""
+        check = asyncio.ensure_future(self._select_one())
+        done, _ = await asyncio.wait({check}, timeout=self.settings.db_ready_timeout)
+        if check in done:
+            return check.result()
+        log.warning("database ping timed out", extra={"timeout": self.settings.db_ready_timeout})
+        check.cancel()
+        self._abandoned.add(check)
+        check.add_done_callback(self._abandoned.discard)
+        return False
+
+    async def _select_one(self) -> bool:
         try:
             async with self.engine.connect() as conn:
                 await conn.exec_driver_sql("SELECT 1")
             return True
+        except asyncio.CancelledError:
+            return False
         except Exception:
             log.warning("database ping failed", exc_info=True)
             return False

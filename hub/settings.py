@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         description="Seconds a request waits for a free database connection before it "
         "answers 503 `unavailable`.",
     )
+    db_ready_timeout: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds `/readyz` waits for the database before it reports it down (503).",
+    )
     db_echo: bool = Field(False, description="Log every SQL statement (debugging only).")
     auto_migrate: bool = Field(
         True, description="Run Alembic migrations to head at startup (embedded convenience)."

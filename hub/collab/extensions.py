@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 from hub.accounts.deps import Actor, authenticate_websocket
 from hub.collab import service
 from hub.collab.errors import close_code_for
-from hub.errors import HubError
+from hub.errors import HubError, database_unavailable
 from rooms import close_codes
 from rooms.hooks import AuthenticatePayload, Extension, Reject, RoomEventPayload
 from rooms.types import ConnectionContext, Role
@@ -56,15 +56,21 @@ class HubRoomsExtension(Extension):
         if conn is None:
             # Served without the hub's endpoint: there is nothing to authenticate with.
             raise Reject(close_codes.UNAUTHENTICATED, "no handshake to authenticate")
-        actor: Actor | None = await authenticate_websocket(conn, payload.token)
-        if actor is None and payload.token:
-            # A token that does not verify is an error, not an anonymous visit.
-            raise Reject(close_codes.UNAUTHENTICATED, "invalid token")
         try:
+            actor: Actor | None = await authenticate_websocket(conn, payload.token)
+            if actor is None and payload.token:
+                # A token that does not verify is an error, not an anonymous visit.
+                raise Reject(close_codes.UNAUTHENTICATED, "invalid token")
             async with self.ctx.db.unit_of_work() as session:
                 role = await service.socket_role(session, actor, payload.room_id)
         except HubError as error:
             raise Reject(close_code_for(error), error.message) from None
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            # Transient: stock clients retry after 1013 (and never after a 44xx).
+            log.warning("socket refused, database unavailable: %s", type(exc).__name__)
+            raise Reject(close_codes.TRY_AGAIN_LATER, "database unavailable") from None
         connection = payload.connection
         if actor is None:
             connection.role = Role.VIEWER
