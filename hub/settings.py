@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     )
     db_echo: bool = Field(False, description="Log every SQL statement (debugging only).")
     auto_migrate: bool = Field(
-        True, description="Run Alembic migrations to head at startup (embedded convenience)."
+        True,
+        description="Run Alembic migrations to head at startup (embedded convenience). "
+        "Processes that start at once on one database migrate one at a time.",
     )
 
     # --- bus -------------------------------------------------------------------------------
