@@ -3,11 +3,14 @@
 One request or job is one transaction: services ``flush()`` and never commit; the boundary
 (:func:`unit_of_work`) commits, then runs the after-commit effects queued in :mod:`hub.outbox`
 (bus publishes, job wake-ups), which are dropped on rollback. SQLite runs in WAL mode with a busy
-timeout; Postgres uses asyncpg with ``pool_pre_ping``.
+timeout; Postgres uses asyncpg with ``pool_pre_ping``. No task holds a pooled connection while it
+waits for another (a full pool would deadlock): code that runs inside a unit of work reads
+through its session.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -60,20 +63,40 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+SQLITE_LOCK_TIMEOUT = 30  # seconds a SQLite writer waits for the write lock
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # As long as the driver's lock timeout below (this pragma replaces it): under a burst of
+    # writes (a hundred room jobs at once) a writer queues for the lock rather than failing.
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_LOCK_TIMEOUT * 1000}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _pool_options(settings: Settings) -> dict[str, Any]:
+    """The same pool on both databases: ``db_pool_size`` kept, ``db_max_overflow`` more under
+    load, ``db_pool_timeout`` to wait for one (then :class:`sqlalchemy.exc.TimeoutError`, which
+    the API answers with 503). No code path holds a connection while it waits for another, so
+    a full pool only queues requests (see docs/performance.md)."""
+    if settings.db_pool_size <= 0:
+        return {"poolclass": NullPool}
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+    }
 
 
 def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     url = url or settings.effective_database_url
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
+        memory = not path or path == ":memory:" or "mode=memory" in path
+        if not memory:
             from pathlib import Path
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -81,16 +104,20 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
             url,
             echo=settings.db_echo,
             # Writers queue on the driver's lock timeout (and busy_timeout) instead of failing.
-            connect_args={"timeout": 30},
+            connect_args={"timeout": SQLITE_LOCK_TIMEOUT},
+            # An in-memory database lives in its one connection (SQLAlchemy's StaticPool).
+            **({} if memory else _pool_options(settings)),
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    kwargs: dict[str, Any] = {"echo": settings.db_echo, "pool_pre_ping": True}
-    if settings.db_pool_size > 0:
-        kwargs.update(pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size)
-    else:
-        kwargs["poolclass"] = NullPool
-    return create_async_engine(url, **kwargs)
+    return create_async_engine(
+        url,
+        echo=settings.db_echo,
+        pool_pre_ping=True,
+        # Bounds opening a connection (asyncpg waits 60 s by default) on a link that hangs.
+        connect_args={"timeout": settings.db_pool_timeout},
+        **_pool_options(settings),
+    )
 
 
 class Database:
@@ -100,6 +127,7 @@ class Database:
         self.settings = settings
         self.engine = create_engine(settings, url=url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._abandoned: set[asyncio.Future[bool]] = set()  # pings past their deadline
 
     @property
     def is_sqlite(self) -> bool:
@@ -125,10 +153,26 @@ class Database:
         await outbox.run()
 
     async def ping(self) -> bool:
+        """``SELECT 1`` within ``db_ready_timeout``: a link that hangs is reported down at the
+        deadline. The abandoned check is canceled and cleans up in the background (closing a
+        connection on a hung link takes its own time, which readiness must not wait for)."""
+        check = asyncio.ensure_future(self._select_one())
+        done, _ = await asyncio.wait({check}, timeout=self.settings.db_ready_timeout)
+        if check in done:
+            return check.result()
+        log.warning("database ping timed out", extra={"timeout": self.settings.db_ready_timeout})
+        check.cancel()
+        self._abandoned.add(check)
+        check.add_done_callback(self._abandoned.discard)
+        return False
+
+    async def _select_one(self) -> bool:
         try:
             async with self.engine.connect() as conn:
                 await conn.exec_driver_sql("SELECT 1")
             return True
+        except asyncio.CancelledError:
+            return False
         except Exception:
             log.warning("database ping failed", exc_info=True)
             return False

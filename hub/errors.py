@@ -3,7 +3,8 @@
 Every expected failure is a :class:`HubError` subclass with a stable machine-readable
 ``code`` and an HTTP ``status``. The handlers in :func:`install_handlers` render them as
 ``{"error": {"code": ..., "message": ..., "details": ...}}`` for API routes and as
-``templates/error.html`` for pages. An expected conflict is never a 500.
+``templates/error.html`` for pages. An expected conflict is never a 500, and neither is a
+database that cannot be reached (503 ``unavailable``, see :func:`database_unavailable`).
 See docs/errors.md (checked by tests/hub/test_error_shape.py).
 """
 
@@ -13,10 +14,14 @@ import logging
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.templating import Jinja2Templates
+from starlette.websockets import WebSocket
+
+from rooms import close_codes
 
 log = logging.getLogger(__name__)
 
@@ -253,9 +258,47 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
     return _render(request, 500, body, {})
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (link down or reset, server
+    restarting, no free connection in time), not that the query or the code is wrong."""
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.OperationalError | sa_exc.InterfaceError):
+        return True  # pool timeout; connection refused/reset, server shutting down, locked
+    if isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated)
+    # Opening a connection: asyncpg raises OSError (refused, reset) or TimeoutError unwrapped.
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
+UNAVAILABLE_RETRY_AFTER = "2"
+
+
+async def unavailable_error_handler(conn: Request | WebSocket, exc: Exception) -> Response | None:
+    """A database (or another dependency's link) that is down is 503 ``unavailable``, not a
+    500; on a socket, a close that stock clients retry. Other database errors are bugs."""
+    if not database_unavailable(exc):
+        if isinstance(conn, WebSocket):
+            log.exception("unhandled error", exc_info=exc)
+            await conn.close(close_codes.INTERNAL_ERROR)
+            return None
+        return await unhandled_error_handler(conn, exc)
+    log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
+    if isinstance(conn, WebSocket):
+        await conn.close(close_codes.TRY_AGAIN_LATER)
+        return None
+    error = Unavailable(
+        "The database is unavailable; try again shortly.",
+        headers={"retry-after": UNAVAILABLE_RETRY_AFTER},
+    )
+    return _render(conn, error.status, error.to_dict(), error.headers)
+
+
 def install_handlers() -> dict[Any, Any]:
     return {
         HubError: hub_error_handler,
         HTTPException: http_exception_handler,
+        sa_exc.DBAPIError: unavailable_error_handler,
+        sa_exc.TimeoutError: unavailable_error_handler,
+        ConnectionError: unavailable_error_handler,
+        TimeoutError: unavailable_error_handler,
         Exception: unhandled_error_handler,
     }

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -22,12 +25,34 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
+@contextlib.contextmanager
+def _one_at_a_time(database_url: str) -> Iterator[None]:
+    """Serialises migrations of one SQLite file across processes (a lock file next to it):
+    SQLite runs DDL outside transactions, so two processes starting at once on an empty file
+    would both create the tables. Postgres serialises in ``migrations/env.py`` (an advisory
+    lock held by the migration's own transaction)."""
+    path = database_url.split(":///", 1)[1] if ":///" in database_url else ""
+    if not database_url.startswith("sqlite") or not path or path == ":memory:":
+        yield
+        return
+    lock_path = Path(path.split("?", 1)[0] + ".migrate-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+    with _one_at_a_time(database_url):
+        command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)
+    with _one_at_a_time(database_url):
+        command.downgrade(alembic_config(database_url), revision)
 
 
 async def upgrade_async(settings: Settings, revision: str = "head") -> None:

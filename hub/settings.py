@@ -53,10 +53,30 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. Empty means SQLite at {data_dir}/hub.sqlite3. "
         "postgresql:// URLs use asyncpg.",
     )
-    db_pool_size: int = Field(10, description="Postgres connection pool size per process.")
+    db_pool_size: int = Field(
+        10,
+        description="Database connections kept open per process (SQLite and Postgres); "
+        "0 opens one connection per use and keeps none.",
+    )
+    db_max_overflow: int = Field(
+        10, ge=0, description="Extra connections a process may open beyond the pool under load."
+    )
+    db_pool_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a request waits for a free database connection before it "
+        "answers 503 `unavailable`.",
+    )
+    db_ready_timeout: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds `/readyz` waits for the database before it reports it down (503).",
+    )
     db_echo: bool = Field(False, description="Log every SQL statement (debugging only).")
     auto_migrate: bool = Field(
-        True, description="Run Alembic migrations to head at startup (embedded convenience)."
+        True,
+        description="Run Alembic migrations to head at startup (embedded convenience). "
+        "Processes that start at once on one database migrate one at a time.",
     )
 
     # --- bus -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import asyncio
 import logging.config
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 from sqlmodel import SQLModel
@@ -43,6 +43,10 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+# pg_advisory_xact_lock key of "the hub is migrating" (any constant 64-bit number would do).
+MIGRATION_LOCK_KEY = 0x6875626D69677261  # b"hubmigra"
+
+
 def do_run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -51,6 +55,14 @@ def do_run_migrations(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Processes that start at once on an empty database all migrate: the first takes
+            # the lock, the others wait for its commit, then read its alembic_version and find
+            # nothing left to do (instead of a duplicate CREATE TABLE alembic_version). The
+            # migrations run in this one transaction (transactional DDL), which holds the lock.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         context.run_migrations()
 
 

@@ -24,11 +24,30 @@ from starlette.applications import Starlette
 
 from hub.settings import Settings
 from tests.helpers import PG_ADMIN_URL, free_port, port_open, service_missing
+from tests.pool_guard import nested_checkout_guard
 
 TEST_ORIGIN = "http://testserver"
 
 # Production argon2 parameters cost ~170 ms per hash; the suite creates hundreds of users.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def no_nested_connections(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test in which a task took a pooled connection while holding one (see
+    ``tests/pool_guard.py``); ``@pytest.mark.nested_connections`` exempts a test that holds a
+    connection itself on purpose."""
+    if request.node.get_closest_marker("nested_connections") is not None:
+        yield
+        return
+    with nested_checkout_guard() as guard:
+        yield
+    if guard.violations:
+        pytest.fail(
+            f"{len(guard.violations)} nested connection checkout(s); the first:\n"
+            + guard.violations[0],
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)

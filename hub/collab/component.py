@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from pycrdt import Doc
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts import credentials
 from hub.accounts import service as accounts
@@ -140,13 +141,16 @@ class RoomsComponent:
             log.warning("presence unavailable", exc_info=True)
             return {}
 
-    async def read_document(self, slug: str) -> tuple[dict[str, Any], str]:
+    async def read_document(self, session: AsyncSession, slug: str) -> tuple[dict[str, Any], str]:
         """The room's document: from memory when loaded here, else from the store (which lags
-        live edits on other processes by at most the flush interval)."""
+        live edits on other processes by at most the flush interval), read on the session's
+        connection: the caller holds it, and must not wait for another one."""
         if self.server.is_loaded(slug):
+            # No await between the check and direct(): the room cannot unload in between, so
+            # direct() never loads it (which would take a connection of its own).
             async with self.server.direct(slug) as live_doc:
                 return read_document(live_doc), "live"
-        stored = await self.store.load(slug)
+        stored = await self.store.load(slug, conn=await session.connection())
         doc: Doc[Any] = new_document()
         for update in stored.all_updates:
             try:

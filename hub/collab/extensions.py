@@ -24,7 +24,7 @@ from hub.accounts.credentials import actor_keys
 from hub.accounts.deps import Actor, authenticate_websocket
 from hub.collab import service
 from hub.collab.errors import close_code_for
-from hub.errors import HubError
+from hub.errors import HubError, database_unavailable
 from rooms import close_codes
 from rooms.hooks import AuthenticatePayload, Extension, Reject, RoomEventPayload
 from rooms.types import ConnectionContext, Role
@@ -58,18 +58,24 @@ class HubRoomsExtension(Extension):
         if conn is None:
             # Served without the hub's endpoint: there is nothing to authenticate with.
             raise Reject(close_codes.UNAUTHENTICATED, "no handshake to authenticate")
-        actor: Actor | None = await authenticate_websocket(conn, payload.token)
-        if actor is None and payload.token:
-            # A token that does not verify is an error, not an anonymous visit.
-            raise Reject(close_codes.UNAUTHENTICATED, "invalid token")
-        if actor is not None:
-            # Ending this credential (logout, revocation, ...) closes the socket.
-            payload.connection.credentials = actor_keys(actor)
         try:
+            actor: Actor | None = await authenticate_websocket(conn, payload.token)
+            if actor is None and payload.token:
+                # A token that does not verify is an error, not an anonymous visit.
+                raise Reject(close_codes.UNAUTHENTICATED, "invalid token")
+            if actor is not None:
+                # Ending this credential (logout, revocation, ...) closes the socket.
+                payload.connection.credentials = actor_keys(actor)
             async with self.ctx.db.unit_of_work() as session:
                 role = await service.socket_role(session, actor, payload.room_id)
         except HubError as error:
             raise Reject(close_code_for(error), error.message) from None
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            # Transient: stock clients retry after 1013 (and never after a 44xx).
+            log.warning("socket refused, database unavailable: %s", type(exc).__name__)
+            raise Reject(close_codes.TRY_AGAIN_LATER, "database unavailable") from None
         connection = payload.connection
         if actor is None:
             connection.role = Role.VIEWER

@@ -809,7 +809,7 @@ async def read_document_of(
     session: AsyncSession, actor: Actor | None, slug: str, *, live: RoomsComponent
 ) -> DocumentOut:
     await access_room(session, actor, slug)
-    document, source = await live.read_document(slug)
+    document, source = await live.read_document(session, slug)
     return DocumentOut(**document, source=source)  # type: ignore[arg-type]
 
 
@@ -827,7 +827,9 @@ async def list_chat(
     live: RoomsComponent,
 ) -> ChatPage:
     await access_room(session, actor, slug)
-    events = await live.store.events_before(slug, before=before, limit=limit, types=[CHAT_EVENT])
+    events = await live.store.events_before(
+        slug, before=before, limit=limit, types=[CHAT_EVENT], conn=await session.connection()
+    )
     items = [
         ChatMessageOut(
             seq=e.seq,
@@ -852,7 +854,9 @@ async def list_history(
     live: RoomsComponent,
 ) -> HistoryPage:
     await access_room(session, actor, slug)
-    snapshots = await live.store.snapshots_before(slug, before=before, limit=limit)
+    snapshots = await live.store.snapshots_before(
+        slug, before=before, limit=limit, conn=await session.connection()
+    )
     ids = {uid for s in snapshots for a in s.authors if (uid := _author_id(a)) is not None}
     users = await accounts.get_users(session, ids)
     items = []

@@ -2,7 +2,9 @@
 Postgres.
 
 Every call is one short transaction of its own (the realtime core calls the store from its flush
-and event paths, outside any request). How the rules of ``rooms/store.py`` are kept:
+and event paths, outside any request), except the reads a request makes inside its unit of work:
+those pass the request's connection (``conn=``), because a task that holds a pooled connection
+must never wait for a second one. How the rules of ``rooms/store.py`` are kept:
 
 * **Idempotent appends.** ``room_updates`` has UNIQUE(room, writer, batch, idx); a retried batch
   violates it and the whole batch is rolled back: ``append_updates`` returns False.
@@ -41,10 +43,11 @@ and event paths, outside any request). How the rules of ``rooms/store.py`` are k
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -94,10 +97,21 @@ class SqlStore:
         dialect = self._engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
+    @contextlib.asynccontextmanager
+    async def _reading(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
+        """The caller's connection when it holds one (a request's unit of work), else one of
+        our own. A task that holds a pooled connection never waits for a second one: with every
+        connection held by such tasks, none would come back (issue #8)."""
+        if conn is not None:
+            yield conn
+            return
+        async with self._engine.connect() as own:
+            yield own
+
     # documents ---------------------------------------------------------------------------
 
-    async def load(self, room: str) -> StoredDocument:
-        async with self._engine.connect() as conn:
+    async def load(self, room: str, *, conn: AsyncConnection | None = None) -> StoredDocument:
+        async with self._reading(conn) as conn:
             # Updates before the snapshot: a compaction committing between the two reads then
             # yields a newer snapshot plus updates it already holds (harmless duplicates), never
             # an old snapshot without the updates the compaction deleted.
@@ -313,19 +327,25 @@ class SqlStore:
     # hub extras (not part of the core protocol) ----------------------------------------
 
     async def events_before(
-        self, room: str, *, before: int | None, limit: int, types: Iterable[str]
+        self,
+        room: str,
+        *,
+        before: int | None,
+        limit: int,
+        types: Iterable[str],
+        conn: AsyncConnection | None = None,
     ) -> list[Event]:
         """Persisted events of ``types`` with a seq below ``before`` (all when None), newest
         first: the paged chat history."""
         query = select(EVENTS).where(EVENTS.c.room == room, EVENTS.c.type.in_(list(types)))
         if before is not None:
             query = query.where(EVENTS.c.seq < before)
-        async with self._engine.connect() as conn:
+        async with self._reading(conn) as conn:
             rows = (await conn.execute(query.order_by(EVENTS.c.seq.desc()).limit(limit))).all()
         return [self._event(row) for row in rows]
 
     async def snapshots_before(
-        self, room: str, *, before: int | None, limit: int
+        self, room: str, *, before: int | None, limit: int, conn: AsyncConnection | None = None
     ) -> list[Snapshot]:
         """Snapshots with an id below ``before`` (all when None), newest first: the paged
         history (``history`` returns every snapshot with its state, which grows without end)."""
@@ -333,7 +353,7 @@ class SqlStore:
         if before is not None:
             query = query.where(SNAPSHOTS.c.snapshot_id < before)
         query = query.order_by(SNAPSHOTS.c.snapshot_id.desc()).limit(limit)
-        async with self._engine.connect() as conn:
+        async with self._reading(conn) as conn:
             rows = (await conn.execute(query)).all()
         return [self._snapshot(room, row) for row in rows]
 

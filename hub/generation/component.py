@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from hub.context import HubContext
 from hub.db import Database
 from hub.errors import HubError, Unavailable
@@ -144,15 +146,15 @@ def media_cleanup(
 # --- the room check and emitters -----------------------------------------------------------------
 
 
-def room_visibility(db: Database) -> Callable[[JobActor], RoomCheck]:
+def room_visibility() -> Callable[[JobActor], RoomCheck]:
     """For the queue view: whether the actor can see a room (then its jobs' prompts show)."""
     from hub.collab import service as collab_service
 
     def for_actor(actor: JobActor) -> RoomCheck:
-        async def can_see(room_id: str) -> bool:
+        async def can_see(session: AsyncSession, room_id: str) -> bool:
+            # The caller's session: it holds a connection and must not wait for a second one.
             try:
-                async with db.unit_of_work() as session:
-                    await collab_service.access_room(session, actor, room_id)  # type: ignore[arg-type]
+                await collab_service.access_room(session, actor, room_id)  # type: ignore[arg-type]
             except HubError:
                 return False
             return True
@@ -212,7 +214,7 @@ async def start_generation(ctx: HubContext) -> GenerationComponent:
         await events.start()
         ctx.extras[PRESETS_KEY] = {preset.id: preset for preset in registry.presets}
         ctx.extras[EVENTS_KEY] = events
-        ctx.extras[ROOM_CHECK_KEY] = room_visibility(ctx.db)
+        ctx.extras[ROOM_CHECK_KEY] = room_visibility()
         if settings.embedded_worker:
             storage: Storage = ctx.extras["storage"]
             component.worker = Worker(

@@ -61,7 +61,8 @@ DEFAULT_STRENGTH = 0.6
 QUEUE_VIEW_LIMIT = 200
 
 JobEventSink = Callable[[JobRef, str, dict[str, Any]], Awaitable[None]]
-RoomCheck = Callable[[str], Awaitable[bool]]
+# (session, room_id) -> may the actor see the room; it reads through the caller's session.
+RoomCheck = Callable[[AsyncSession, str], Awaitable[bool]]
 
 # ctx.extras keys the lead fills when wiring the app (see docs/jobs.md).
 PRESETS_KEY = "generation.presets"
@@ -309,8 +310,9 @@ async def submit_job(
 
 # --- from a room ---------------------------------------------------------------------------------
 
-# slug -> (the room document as ``rooms.room.read_document`` returns it, where it was read from)
-DocumentReader = Callable[[str], Awaitable[tuple[Mapping[str, Any], str]]]
+# (session, slug) -> (the room document as ``rooms.room.read_document`` returns it, where it was
+# read from). It reads through the session: the caller holds its connection.
+DocumentReader = Callable[[AsyncSession, str], Awaitable[tuple[Mapping[str, Any], str]]]
 
 _SIZE = re.compile(r"\s*(\d{1,5})\s*[xX\u00d7]\s*(\d{1,5})\s*")
 
@@ -471,7 +473,7 @@ async def submit_room_job(
     if access.role == MemberRole.viewer:
         raise NotRoomEditor()
     presets = presets if presets is not None else default_presets()
-    document, _source = await read_document(slug)
+    document, _source = await read_document(session, slug)
     request = room_job_request(
         document, overrides, room_id=slug, default_model=_default_model(presets, actor)
     )
@@ -595,8 +597,8 @@ async def get_queue(
     session: AsyncSession, actor: JobActor, *, can_see_room: RoomCheck | None = None
 ) -> QueueOut:
     """Running jobs, then queued jobs in expected start order with positions and ETAs. Other
-    people's prompts and rooms are hidden unless ``can_see_room(room_id)`` says the actor is in
-    that room (admins see everything)."""
+    people's prompts and rooms are hidden unless ``can_see_room(session, room_id)`` says the
+    actor is in that room (admins see everything)."""
     snapshot = await queue.queue_snapshot(session, limit=QUEUE_VIEW_LIMIT)
     visible_rooms: dict[str, bool] = {}
 
@@ -606,7 +608,7 @@ async def get_queue(
         if job.room_id is None or can_see_room is None:
             return False
         if job.room_id not in visible_rooms:
-            visible_rooms[job.room_id] = bool(await can_see_room(job.room_id))
+            visible_rooms[job.room_id] = bool(await can_see_room(session, job.room_id))
         return visible_rooms[job.room_id]
 
     items: list[QueueItemOut] = []

@@ -60,10 +60,11 @@ from hub.storage.schemas import ImagePage, ImageQuery, ImageView, UploadView
 
 log = logging.getLogger(__name__)
 
-# Where other domains put ``room_check(actor) -> (room_id -> Awaitable[bool])`` in ctx.extras;
-# the same callable the generation queue view uses (hub.generation.service.ROOM_CHECK_KEY).
+# Where other domains put ``room_check(actor) -> ((session, room_id) -> Awaitable[bool])`` in
+# ctx.extras; the same callable the generation queue view uses
+# (hub.generation.service.ROOM_CHECK_KEY). It reads through the caller's session.
 ROOM_CHECK_KEY = "generation.room_check"
-RoomCheck = Callable[[str], Awaitable[bool]]
+RoomCheck = Callable[[AsyncSession, str], Awaitable[bool]]
 
 THUMB_SIDE = 512
 SQUARE_SIDE = 200
@@ -300,7 +301,8 @@ async def access_image(
         raise ImageNotFound()
     if image.owner_id == actor.user_id:
         return image
-    if image.room_id is not None and can_see_room is not None and await can_see_room(image.room_id):
+    room_id = image.room_id
+    if room_id is not None and can_see_room is not None and await can_see_room(session, room_id):
         return image
     raise ImageNotFound()
 

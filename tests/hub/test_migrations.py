@@ -4,6 +4,9 @@ and the migrated schema matches the models (so nobody ships a model without its 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -15,6 +18,8 @@ from sqlalchemy import create_engine as create_sync_engine
 from hub import migrate
 from hub.models import metadata
 from tests.helpers import PG_ADMIN_URL, port_open, service_missing
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _schema_diff(sync_url: str) -> list[object]:
@@ -64,3 +69,62 @@ def test_migrations_roundtrip_on_postgres() -> None:
         assert _schema_diff(sync_url) == []
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _migrate_at_once(env: dict[str, str], processes: int = 2) -> list[tuple[int, str]]:
+    """Starts ``hub migrate`` ``processes`` times at once, as replicas starting together do."""
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "migrate", "upgrade"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(processes)
+    ]
+    results = []
+    for process in started:
+        out, _ = process.communicate(timeout=60)
+        results.append((process.returncode, out.decode(errors="replace")[-2000:]))
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_processes_that_start_at_once_on_an_empty_postgres_all_migrate() -> None:
+    """Both auto-migrate; without serialisation one crashed on a duplicate alembic_version
+    (2 of 3 rounds here)."""
+    if not port_open("127.0.0.1", 5432):
+        service_missing("PostgreSQL at 127.0.0.1:5432", "connection refused")
+    import asyncpg
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    for _ in range(3):
+        name = f"hub_mig_{uuid.uuid4().hex[:8]}"
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        try:
+            results = _migrate_at_once({"DATABASE_URL": f"{base}/{name}"})
+            assert [code for code, _ in results] == [0, 0], results
+            sync_url = f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")
+            assert _schema_diff(sync_url) == []
+        finally:
+            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.mark.slow
+def test_processes_that_start_at_once_on_an_empty_sqlite_file_all_migrate(
+    tmp_path: Path,
+) -> None:
+    for attempt in range(3):
+        path = tmp_path / f"m{attempt}.sqlite3"
+        results = _migrate_at_once({"DATABASE_URL": f"sqlite+aiosqlite:///{path}"})
+        assert [code for code, _ in results] == [0, 0], results
+        assert _schema_diff(f"sqlite:///{path}") == []

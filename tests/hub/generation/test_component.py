@@ -382,13 +382,14 @@ async def test_room_visibility_for_the_queue_view(
     outsider = await create_test_user(ctx, "oscar", "Oscar")
     private = (await create_room(client, owner))["slug"]
     public = (await create_room(client, owner, visibility="public"))["slug"]
-    check = room_visibility(ctx.db)
+    check = room_visibility()
     as_owner, as_outsider = check(actor_of(owner)), check(actor_of(outsider))
-    assert await as_owner(private) is True
-    assert await as_outsider(private) is False
-    assert await as_outsider(public) is True  # anyone signed in may watch a public room
-    assert await as_owner("no-such-room") is False
-    assert await as_owner("x" * 500) is False
+    async with ctx.db.unit_of_work() as session:
+        assert await as_owner(session, private) is True
+        assert await as_outsider(session, private) is False
+        assert await as_outsider(session, public) is True  # anyone signed in may watch it
+        assert await as_owner(session, "no-such-room") is False
+        assert await as_owner(session, "x" * 500) is False
 
 
 def actor_of(user: TestUser) -> Any:

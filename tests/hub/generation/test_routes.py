@@ -389,7 +389,7 @@ async def test_queue_view_hides_other_peoples_prompts_unless_same_room(
     await client.post(JOBS, json=text2img(prompt="bob's idea"), headers=await bearer(db, bob))
 
     def room_check(actor: Any) -> Any:
-        async def in_room(room_id: str) -> bool:
+        async def in_room(_session: Any, room_id: str) -> bool:
             return actor.user_id == carol.user_id and room_id == "alpha"
 
         return in_room

@@ -247,9 +247,11 @@ async def test_other_users_image_is_404_everywhere(client: httpx.AsyncClient, ct
     assert row.deleted_at is None
 
 
-def _room_check(rooms: dict[int, set[str]]) -> Callable[[Any], Callable[[str], Awaitable[bool]]]:
-    def for_actor(actor: Any) -> Callable[[str], Awaitable[bool]]:
-        async def can_see(room_id: str) -> bool:
+def _room_check(
+    rooms: dict[int, set[str]],
+) -> Callable[[Any], Callable[[Any, str], Awaitable[bool]]]:
+    def for_actor(actor: Any) -> Callable[[Any, str], Awaitable[bool]]:
+        async def can_see(_session: Any, room_id: str) -> bool:
             return room_id in rooms.get(actor.user_id, set())
 
         return can_see
