@@ -194,7 +194,9 @@ async def assert_ended(scene: Scene, ended: list[Sockets], started: float, marke
     assert marker not in scene.witness.yjs.text
     seen = [m["data"].get("text") for m in scene.witness.events.of_type("chat.message")]
     assert marker not in seen
-    live_doc, where = await get_rooms(hub_ctx(scene.live)).read_document(scene.slug)
+    ctx = hub_ctx(scene.live)
+    async with ctx.db.unit_of_work() as session:
+        live_doc, where = await get_rooms(ctx).read_document(session, scene.slug)
     assert where == "live"
     assert marker not in live_doc["prompt"]
 
