@@ -283,3 +283,34 @@ async def test_a_peer_that_lost_its_publishes_makes_the_others_catch_up(cluster:
     await bus1.simulate_reconnect()  # what RedisBus does after a failed publish
     await e2.wait_for("job.succeeded")
     assert len(e2.of_type("job.succeeded")) == 1
+
+
+async def test_a_gap_the_store_cannot_fill_ends_in_one_resync(cluster: Cluster) -> None:
+    """More events were lost than ``replay_limit``: the sockets get one ``resync`` (reload over
+    HTTP up to its seq) instead of a partial replay, then live events again."""
+    hub = MemoryHub()
+    store = MemoryStore()
+    config = dataclasses.replace(FAST, replay_limit=2)
+    s1, s2 = [
+        await cluster.server(
+            bus=LossyBus(hub), store=store, extensions=[TokenUsers()], config=config
+        )
+        for _ in range(2)
+    ]
+    rid = room_id()
+    e1 = await cluster.events(s1.events_url(rid, "token=alice"))
+    await e1.wait_for("welcome")
+    await cluster.events(s2.events_url(rid, "token=bob"))  # loads the room on s2
+    bus2 = s2.bus
+    assert isinstance(bus2, LossyBus)
+    bus2.drop = True
+    for i in range(3):
+        await s2.server.emit_event(rid, "job.succeeded", {"i": i})
+    mine = await s1.server.emit_event(rid, "job.succeeded", {"i": "mine"})
+    (resync,) = await e1.wait_for("resync")
+    assert resync["seq"] >= mine.seq  # the reload it asks for covers everything up to here
+    assert _stored_events(e1.messages) == []  # no partial replay
+    bus2.drop = False
+    later = await s2.server.emit_event(rid, "job.succeeded", {"i": "later"})
+    await eventually(lambda: _stored_events(e1.messages) == [(later.seq, "job.succeeded")])
+    assert len(e1.of_type("resync")) == 1
