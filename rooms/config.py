@@ -37,6 +37,11 @@ class RoomConfig:
     flush_interval: float = 0.25  # how far (s) stored updates may lag behind edits
     compact_every: int = 200  # stored updates after the last snapshot before compaction
     unload_delay: float = 2.0  # keep an empty room this long (fast reconnects stay warm)
+    # An edit received from another process is kept until that process says it stored it; if
+    # it has not said so this long after (it died, or the bus lost its word), store it here too.
+    # Duplicates are harmless (CRDT) and compaction folds them. Keep it well above
+    # ``flush_interval`` plus a store round trip, or healthy processes store each other's edits.
+    peer_store_timeout: float = 2.0
 
     # Liveness.
     # Silence before a keepalive (y-websocket) or a ``pong`` heartbeat (event stream): stock
@@ -49,6 +54,9 @@ class RoomConfig:
 
     # Event stream.
     replay_limit: int = 500  # events replayed on ``?since=``; a bigger gap gets ``resync``
+    # A stored event arrived before one it follows (``Event.prev``): hold it this long for the
+    # missing one to come over the bus (processes race), then fill the gap from the store.
+    event_gap_wait: float = 0.2
 
     # ``params`` keys set when a room is created (empty store), e.g. {"steps": 30}.
     default_params: Mapping[str, Any] = field(default_factory=dict)
@@ -74,6 +82,8 @@ class RoomConfig:
             "presence_ttl": self.presence_ttl,
             "close_timeout": self.close_timeout,
             "replay_limit": self.replay_limit,
+            "peer_store_timeout": self.peer_store_timeout,
+            "event_gap_wait": self.event_gap_wait,
         }
         for name, value in positive.items():
             if value <= 0:

@@ -92,6 +92,7 @@ class Connection:
         # Event-stream sockets hold live events back while their replay is being sent.
         self.replaying = False
         self.held: list[Event] = []
+        self.seen_seq = 0  # stored events up to this seq were sent (or predate the socket)
 
     @property
     def connection_id(self) -> str:

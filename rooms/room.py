@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import Doc, Map, Text, TransactionEvent, merge_updates
@@ -33,6 +34,8 @@ PROMPT = "prompt"
 NEGATIVE = "negative"
 PARAMS = "params"
 PARAM_KEYS = ("model", "size", "steps", "seed", "strength", "count")
+MAX_UNCONFIRMED = 10_000  # edits from other processes awaiting their STORED, per room
+MAX_HELD_EVENTS = 1_000  # stored events waiting for one they follow, per room
 
 
 def new_document() -> Doc[Any]:
@@ -78,6 +81,16 @@ def read_document(doc: Doc[Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """An edit another process applied and published, not yet confirmed stored by it."""
+
+    record: int  # the writer's record number (STORED confirms up to one)
+    deadline: float  # monotonic time after which this process stores it itself
+    update: bytes  # what it changed here (the effective delta)
+    author_id: str | None
+
+
 class RoomState(enum.Enum):
     LOADING = "loading"
     READY = "ready"
@@ -95,6 +108,7 @@ class Room:
         hooks: HookRunner,
         instance_id: str,
         on_local_change: Callable[[Room], None],
+        on_stored: Callable[[Room, int], None] | None = None,
     ) -> None:
         self.room_id = room_id
         self.config = config
@@ -110,8 +124,14 @@ class Room:
         self.unload_handle: asyncio.TimerHandle | None = None
         self.subscriptions: list[Any] = []
         self.bus_buffer: list[Any] | None = []  # bus messages that arrive while loading
-        self.last_event_seq = 0
-        self._recent_seqs: deque[int] = deque()
+        # Every stored event with a seq up to ``event_floor`` was delivered to the event sockets
+        # here (or is older than they are). Stored events above it wait in ``held_events`` until
+        # the one they follow (``Event.prev``) is delivered or fetched from the store.
+        self.event_floor = 0
+        self.held_events: dict[int, Event] = {}
+        self.fill_handle: asyncio.TimerHandle | None = None
+        self.fill_lock = asyncio.Lock()
+        self._recent_seqs: deque[int] = deque()  # unstored events, delivered once
         self._recent_set: set[int] = set()
         self.last_reconcile = time.monotonic()
         self.presence_renewed = time.monotonic()
@@ -124,11 +144,19 @@ class Room:
         self.doc.observe(self._on_transaction)
 
         # Store batching. ``writer`` is unique per loaded room instance, so (writer, batch) never
-        # repeats even when this process unloads and reloads the room.
+        # repeats even when this process unloads and reloads the room. Records are numbered in
+        # order; after a batch is stored ``on_stored(room, n)`` says "stored up to record n".
         self.writer = f"{instance_id}:{uuid.uuid4().hex[:12]}"
         self._batch = 0
-        self._pending: list[UpdateRecord] = []
-        self._retry: tuple[int, list[UpdateRecord]] | None = None
+        self._records = 0
+        self._pending: list[tuple[int, UpdateRecord]] = []
+        self._retry: tuple[int, list[tuple[int, UpdateRecord]]] | None = None
+        self._on_stored = on_stored
+        # Edits received from other processes that their writer has not confirmed stored yet.
+        self.unconfirmed: dict[str, deque[Unconfirmed]] = {}
+        self._unconfirmed_count = 0
+        self._adopt_handle: asyncio.TimerHandle | None = None
+        self.adopted = 0  # edits of other processes this room stored itself (metrics, tests)
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_lock = asyncio.Lock()
         self._flush_failures = 0
@@ -197,30 +225,153 @@ class Room:
 
     # --- events -----------------------------------------------------------------------------
 
-    def deliver_event(self, event: Event) -> bool:
-        """Send ``event`` to the local event sockets once (the bus and a replay may both bring
-        it). Returns False for a duplicate."""
-        if event.seq in self._recent_set:
-            return False
-        self._recent_seqs.append(event.seq)
-        self._recent_set.add(event.seq)
-        if len(self._recent_seqs) > 4096:
-            self._recent_set.discard(self._recent_seqs.popleft())
-        self.last_event_seq = max(self.last_event_seq, event.seq)
+    def deliver_event(self, event: Event) -> None:
+        """Send ``event`` to the local event sockets once, stored events in seq order.
+
+        An unstored event goes out at once (they are never replayed, and another process' may
+        carry a lower seq). A stored one goes out when it follows ``event_floor``; else it is
+        held (``held_events``) until the gap closes; the server fills gaps from the store."""
+        if not event.persist:
+            if event.seq in self._recent_set:
+                return
+            self._recent_seqs.append(event.seq)
+            self._recent_set.add(event.seq)
+            if len(self._recent_seqs) > 4096:
+                self._recent_set.discard(self._recent_seqs.popleft())
+            self._send_event(event)
+            return
+        if event.seq <= self.event_floor or event.seq in self.held_events:
+            return  # delivered already (the bus and the store may both bring it)
+        if event.prev is not None and event.prev > self.event_floor:
+            self.held_events[event.seq] = event
+            return
+        self._send_event(event)
+        self.event_floor = event.seq
+        self._release_held()
+
+    def _release_held(self) -> None:
+        while self.held_events:
+            seq = min(self.held_events)
+            event = self.held_events[seq]
+            if seq > self.event_floor and event.prev is not None and event.prev > self.event_floor:
+                return  # still a gap below it
+            del self.held_events[seq]
+            if seq > self.event_floor:
+                self._send_event(event)
+                self.event_floor = seq
+
+    def release_held_upto(self, seq: int) -> None:
+        """Deliver the held events up to ``seq`` in order even though a gap precedes them."""
+        for held in sorted(self.held_events):
+            if held > seq:
+                break
+            event = self.held_events.pop(held)
+            if held > self.event_floor:
+                self._send_event(event)
+                self.event_floor = held
+        self._release_held()
+
+    def skip_events(self, seq: int, message: str | None = None) -> None:
+        """Everything stored up to ``seq`` counts as delivered: nobody here needs it (no event
+        sockets), or it cannot be had (``message``, a ``resync``, goes to every event socket)."""
+        if message is not None:
+            for conn in tuple(self.events):
+                conn.seen_seq = max(conn.seen_seq, seq)
+                conn.send(message)
+        self.event_floor = max(self.event_floor, seq)
+        self._release_held()
+
+    def _send_event(self, event: Event) -> None:
         text = event.to_json()
         for conn in tuple(self.events):
             if conn.replaying:
                 conn.held.append(event)
-            else:
+            elif not event.persist:
                 conn.send(text)
-        return True
+            elif event.seq > conn.seen_seq:
+                conn.seen_seq = event.seq
+                conn.send(text)
 
     # --- persistence ------------------------------------------------------------------------
 
-    def record(self, update: bytes, author_id: str | None) -> None:
-        """Queue an update for the store; written at most ``flush_interval`` later."""
-        self._pending.append(UpdateRecord(update, author_id))
+    def record(self, update: bytes, author_id: str | None) -> int:
+        """Queue an update for the store; written at most ``flush_interval`` later. Returns its
+        record number (what a later ``on_stored`` confirms)."""
+        self._records += 1
+        self._pending.append((self._records, UpdateRecord(update, author_id)))
         self._schedule_flush(self.config.flush_interval)
+        return self._records
+
+    @property
+    def has_unsaved(self) -> bool:
+        return bool(self._pending or self._retry or self.unconfirmed)
+
+    def hold_unconfirmed(
+        self, writer: str, record: int, update: bytes, author_id: str | None
+    ) -> None:
+        """Keep an edit another process applied until its ``writer`` confirms it stored it
+        (``confirm``); store it here if that does not happen within ``peer_store_timeout``."""
+        if not writer or self.state is RoomState.UNLOADING:
+            self.record(update, author_id)  # nobody will confirm it, or we will not wait
+            self.adopted += 1
+            return
+        deadline = time.monotonic() + self.config.peer_store_timeout
+        self.unconfirmed.setdefault(writer, deque()).append(
+            Unconfirmed(record, deadline, update, author_id)
+        )
+        self._unconfirmed_count += 1
+        if self._unconfirmed_count > MAX_UNCONFIRMED:
+            self.adopt_unconfirmed(everything=True)
+        elif self._adopt_handle is None:
+            self._schedule_adoption()
+
+    def confirm(self, writer: str, record: int) -> None:
+        """``writer`` stored its records up to ``record``: stop keeping them."""
+        entries = self.unconfirmed.get(writer)
+        if entries is None:
+            return
+        while entries and entries[0].record <= record:
+            entries.popleft()
+            self._unconfirmed_count -= 1
+        if not entries:
+            del self.unconfirmed[writer]
+
+    def adopt_unconfirmed(self, *, everything: bool = False) -> None:
+        """Queue for the store the unconfirmed edits whose deadline passed (or all of them)."""
+        now = time.monotonic()
+        adopted = 0
+        for writer in list(self.unconfirmed):
+            entries = self.unconfirmed[writer]
+            while entries and (everything or entries[0].deadline <= now):
+                entry = entries.popleft()
+                self._unconfirmed_count -= 1
+                self.record(entry.update, entry.author_id)
+                adopted += 1
+            if not entries:
+                del self.unconfirmed[writer]
+        if adopted and not everything:
+            log.info(
+                "storing %d edits their process did not confirm (gone, or its word was lost)",
+                adopted,
+                extra={"room": self.room_id},
+            )
+        self.adopted += adopted
+        self._schedule_adoption()
+
+    def _schedule_adoption(self) -> None:
+        if self._adopt_handle is not None:
+            self._adopt_handle.cancel()
+            self._adopt_handle = None
+        if not self.unconfirmed:
+            return
+        earliest = min(entries[0].deadline for entries in self.unconfirmed.values())
+        self._adopt_handle = asyncio.get_running_loop().call_later(
+            max(0.0, earliest - time.monotonic()), self._adopt_due
+        )
+
+    def _adopt_due(self) -> None:
+        self._adopt_handle = None
+        self.adopt_unconfirmed()
 
     def _schedule_flush(self, delay: float) -> None:
         if self._flush_handle is None:
@@ -245,7 +396,8 @@ class Room:
                     self._retry = (self._batch, self._pending)
                     self._batch += 1
                     self._pending = []
-                batch, records = self._retry
+                batch, numbered = self._retry
+                records = [record for _, record in numbered]
                 payload = StoreDocumentPayload(
                     room_id=self.room_id,
                     updates=tuple(r.data for r in records),
@@ -266,6 +418,8 @@ class Room:
                 self._retry = None
                 self._flush_failures = 0
                 self.uncompacted += len(records)
+                if self._on_stored is not None:
+                    self._on_stored(self, numbered[-1][0])
                 await self._hooks.notify("after_store_document", payload)
         if self.uncompacted >= self.config.compact_every:
             await self.compact()
@@ -289,6 +443,12 @@ class Room:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        if self._adopt_handle is not None:
+            self._adopt_handle.cancel()
+            self._adopt_handle = None
+        if self.fill_handle is not None:
+            self.fill_handle.cancel()
+            self.fill_handle = None
         if self.unload_handle is not None:
             self.unload_handle.cancel()
             self.unload_handle = None

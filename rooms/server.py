@@ -7,10 +7,18 @@ Data flow of one client update (docs/rooms.md has the whole picture):
 3. published on the bus once (other processes apply it with origin BUS and fan out locally),
 4. queued for the store, which receives batches at most ``flush_interval`` later.
 
-Updates from the bus are applied and fanned out but never re-published or stored: the process
-that got them from its client stores them. After a bus reconnect (``bus.on_reconnect``) every
-room reconciles with the store and re-announces its state, so nothing acknowledged is lost even
-when the bus dropped messages.
+Updates from the bus are applied and fanned out but never re-published. The process that got
+them from its client stores them and then says so on the bus (``STORED``); until it does, the
+others keep them, and store them themselves if it does not within ``peer_store_timeout`` (it
+died) or when they unload the room. So an edit any live process applied reaches the store,
+whichever process dies. After a bus reconnect (``bus.on_reconnect``) every room reconciles with
+the store and re-announces its state, so nothing acknowledged is lost even when the bus dropped
+messages.
+
+Stored events carry the seq of the stored event before them (``Event.prev``): a room delivers
+them in seq order and notices one the bus lost (an outage, another process' failed publish), then
+fills the gap from the store; after a reconnect it replays from the highest seq up to which it
+delivered *everything* (``Room.event_floor``), not from the highest it saw.
 """
 
 from __future__ import annotations
@@ -71,7 +79,7 @@ from rooms.protocol import (
     encode_update,
     error_message,
 )
-from rooms.room import Room, RoomState, iter_matching, params_defaults
+from rooms.room import MAX_HELD_EVENTS, Room, RoomState, iter_matching, params_defaults
 from rooms.store import DocumentStore
 from rooms.types import (
     ConnectionContext,
@@ -247,6 +255,7 @@ class RoomServer:
         room = self._rooms.get(room_id)
         if room is not None and room.state is RoomState.READY:
             room.deliver_event(event)
+            self._watch_gap(room)
         self._publish(self._events_channel(room_id), wire.encode_event(event))
         return event
 
@@ -558,6 +567,9 @@ class RoomServer:
         conn.replaying = True  # live events are held until the replay is out
         room.events[conn] = None
         last = await self.store.last_seq(room.room_id)
+        if len(room.events) == 1:
+            # The only event socket: everything up to its welcome is history to it.
+            room.skip_events(last)
         try:
             members = await self.presence.members(room.room_id)
         except Exception:
@@ -572,25 +584,28 @@ class RoomServer:
             "members": members,
         }
         conn.send(encode_json(welcome))
-        replayed: set[int] = set()
+        conn.seen_seq = last if since is None else since
         if since is not None:
             events = await self.store.events_since(
                 room.room_id, since, limit=self.config.replay_limit
             )
             if events is None:
                 conn.send(encode_json({"type": "resync", "seq": last}))
+                conn.seen_seq = max(since, last)
             else:
                 for event in events:
                     conn.send(event.to_json())
-                    replayed.add(event.seq)
-        threshold = last if since is None else since
+                    conn.seen_seq = max(conn.seen_seq, event.seq)
         held, conn.held = conn.held, []
         conn.replaying = False
         for item in held:
             # Unstored events are never in a replay, and their seq may lie below ``last`` (the
             # SQL store hands them out of a block reserved earlier): only stored ones can be
-            # history the welcome already covers.
-            if item.seq not in replayed and (item.seq > threshold or not item.persist):
+            # history the welcome or the replay already covers.
+            if not item.persist:
+                conn.send(item.to_json())
+            elif item.seq > conn.seen_seq:
+                conn.seen_seq = item.seq
                 conn.send(item.to_json())
 
     async def _read_events(self, room: Room, conn: Connection) -> None:
@@ -659,9 +674,14 @@ class RoomServer:
         if origin is Origin.CONNECTION or origin is Origin.LOCAL:
             # Bus first: the other processes' recipients wait on Redis, ours only on a local
             # write. The publish is queued, never awaited: the reading socket does not pay a
-            # Redis round trip per update (order per channel is kept by the bus' FIFO).
-            self._publish(self._doc_channel(room.room_id), wire.encode_update(delta))
-            room.record(delta, source.context.user_id if source is not None else None)
+            # Redis round trip per update (order per channel is kept by the bus' FIFO). The
+            # record number lets the others drop their copy once we say it is stored.
+            author = source.context.user_id if source is not None else None
+            record = room.record(delta, author)
+            self._publish(
+                self._doc_channel(room.room_id),
+                wire.encode_update(delta, writer=room.writer, record=record, author=author),
+            )
         # Only queues (the writer tasks write): the publisher task, woken first, runs first.
         room.broadcast(encode_update(delta), exclude=source)
         if self.hooks.has("on_change"):
@@ -689,6 +709,10 @@ class RoomServer:
                     tuple(changes.removed),
                 ),
             )
+
+    def _on_stored(self, room: Room, record: int) -> None:
+        # The other processes holding our edits up to ``record`` may drop their copies.
+        self._publish(self._doc_channel(room.room_id), wire.encode_stored(room.writer, record))
 
     def _on_local_change(self, room: Room) -> None:
         # Called from inside a pycrdt observer: only schedule, never touch the doc here.
@@ -738,6 +762,7 @@ class RoomServer:
                     hooks=self.hooks,
                     instance_id=self.instance_id,
                     on_local_change=self._on_local_change,
+                    on_stored=self._on_stored,
                 )
                 self._rooms[room_id] = room
                 room.refs += 1
@@ -781,7 +806,7 @@ class RoomServer:
                     "skipping a stored update that cannot be applied", extra={"room": room.room_id}
                 )
         room.uncompacted = len(stored.updates)
-        room.last_event_seq = await self.store.last_seq(room.room_id)
+        room.event_floor = await self.store.last_seq(room.room_id)
         if stored.is_empty and self.config.default_params:
             params_defaults(room.doc, self.config.default_params)
         await self.hooks.run(
@@ -842,13 +867,17 @@ class RoomServer:
         try:
             await self.hooks.notify("before_unload_document", UnloadPayload(room.room_id, room.doc))
             await self._propagate_local(room)
+            # Edits of other processes not confirmed yet: their writer may be dead, and once
+            # this copy is gone nobody else may hold them. Storing a duplicate is harmless.
+            room.adopt_unconfirmed(everything=True)
             await room.wait_flush_tasks()
-            for attempt in range(3):
-                if await room.flush():
-                    break
-                await asyncio.sleep(self.config.flush_interval * (attempt + 1))
-            else:
-                log.error("unloading room with unsaved updates", extra={"room": room.room_id})
+            await self._flush_for_unload(room)
+            # Still subscribed until here (so peers loading the room got answers); whatever
+            # arrived meanwhile is stored too before the copy is dropped.
+            await self._unsubscribe(room)
+            room.adopt_unconfirmed(everything=True)
+            if room.has_unsaved:
+                await self._flush_for_unload(room)
             if room.uncompacted:
                 await room.compact()
         finally:
@@ -861,6 +890,13 @@ class RoomServer:
             for conn in room.connections:
                 conn.close(close_codes.GOING_AWAY)
             await self.hooks.notify("after_unload_document", AfterUnloadPayload(room.room_id))
+
+    async def _flush_for_unload(self, room: Room) -> None:
+        for attempt in range(3):
+            if await room.flush():
+                return
+            await asyncio.sleep(self.config.flush_interval * (attempt + 1))
+        log.error("unloading room with unsaved updates", extra={"room": room.room_id})
 
     async def _unsubscribe(self, room: Room) -> None:
         subscriptions, room.subscriptions = room.subscriptions, []
@@ -887,15 +923,68 @@ class RoomServer:
     def _events_handler(self, room: Room) -> Handler:
         async def handle(message: BusMessage) -> None:
             if room.state is not RoomState.READY:
-                return  # event sockets that join later replay from the store
+                # Event sockets that join later replay from the store; a stored event missed
+                # here is noticed by the next one's ``prev`` and fetched from the store.
+                return
             try:
                 event = wire.decode_event(message.payload)
             except (ValueError, KeyError, TypeError):
                 log.warning("dropping malformed bus event", extra={"room": room.room_id})
                 return
+            if isinstance(event, int):
+                # A peer's "stored events up to here were published": check we have them all.
+                if event > room.event_floor:
+                    self._watch_gap(room, force=True)
+                return
             room.deliver_event(event)
+            self._watch_gap(room)
 
         return handle
+
+    def _watch_gap(self, room: Room, *, force: bool = False) -> None:
+        """Fill the room's event gap from the store soon, unless the bus closes it first."""
+        if room.fill_handle is not None or not (force or room.held_events):
+            return
+        delay = self.config.event_gap_wait
+        if len(room.held_events) > MAX_HELD_EVENTS:
+            delay = 0.0
+
+        def fill() -> None:
+            room.fill_handle = None
+            self._spawn(self._fill_events(room), f"room-events-fill-{room.room_id}")
+
+        room.fill_handle = asyncio.get_running_loop().call_later(delay, fill)
+
+    async def _fill_events(self, room: Room) -> None:
+        """Deliver, in seq order, every stored event above ``room.event_floor`` (a ``resync``
+        to the event sockets when the store cannot return them all)."""
+        if room.fill_handle is not None:
+            room.fill_handle.cancel()
+            room.fill_handle = None
+        async with room.fill_lock:
+            if room.state is not RoomState.READY:
+                return
+            if not room.events:
+                # Nobody to deliver to; sockets that join replay from the store themselves.
+                if room.held_events:
+                    room.skip_events(max(room.held_events))
+                return
+            waiting = set(room.held_events)
+            events = await self.store.events_since(
+                room.room_id, room.event_floor, limit=self.config.replay_limit
+            )
+            if events is None:
+                last = await self.store.last_seq(room.room_id)
+                room.skip_events(last, encode_json({"type": "resync", "seq": last}))
+            else:
+                for event in events:
+                    room.deliver_event(event)
+                # Held before the query, so committed before it: if the store did not close
+                # their gap, nothing will (their predecessor was trimmed). Deliver them.
+                stuck = [seq for seq in waiting if seq in room.held_events]
+                if stuck:
+                    room.release_held_upto(max(stuck))
+        self._watch_gap(room)
 
     async def _handle_bus(self, room: Room, message: BusMessage) -> None:
         try:
@@ -912,9 +1001,17 @@ class RoomServer:
                 )
                 return
             if delta is not None:
+                # Kept until its writer confirms it stored it. A resync's content has no writer
+                # to confirm it (it may come from a dead process' edits): stored here at once.
+                if isinstance(payload, wire.BusUpdate):
+                    room.hold_unconfirmed(payload.writer, payload.record, delta, payload.author)
+                else:
+                    room.hold_unconfirmed("", 0, delta, None)
                 await self._propagate(room, delta, Origin.BUS, None)
             if isinstance(payload, wire.BusResync) and payload.want_reply:
                 await self._answer_resync(room, payload.state_vector)
+        elif isinstance(payload, wire.BusStored):
+            room.confirm(payload.writer, payload.record)
         elif isinstance(payload, wire.BusAwareness):
             try:
                 entries = decode_awareness(payload.payload)
@@ -1025,17 +1122,10 @@ class RoomServer:
             self._doc_channel(room.room_id),
             wire.encode_resync(room.doc.get_state(), room.doc.get_update(), want_reply=True),
         )
-        events = await self.store.events_since(
-            room.room_id, room.last_event_seq, limit=self.config.replay_limit
-        )
-        if events is None:
-            last = await self.store.last_seq(room.room_id)
-            resync = encode_json({"type": "resync", "seq": last})
-            for conn in tuple(room.events):
-                conn.send(resync)
-        else:
-            for event in events:
-                room.deliver_event(event)
+        # Events the bus lost while we were away, from the highest seq up to which we delivered
+        # everything; then tell the others how far the store goes (our publishes may be lost).
+        await self._fill_events(room)
+        self._publish(self._events_channel(room.room_id), wire.encode_tip(room.event_floor))
 
     async def _reconcile_with_store(self, room: Room) -> None:
         """Make the room and the store hold the same document (state-vector reconciliation)."""

@@ -18,6 +18,8 @@ FACTS.md "Lessons from Hocuspocus"):
   with ``persist=False`` get a seq but are not replayable). ``events_since`` returns ``None``
   when it cannot return *every* persisted event after ``seq`` within ``limit`` (the window was
   trimmed, the gap is too big, or ``seq`` is from the future): the client must resync.
+  A stored event carries ``prev``, the seq of the room's stored event before it (0 for the
+  first), read in the same atomic step: processes use it to notice an event the bus lost.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ class DocumentStore(Protocol):
     async def append_event(
         self, room: str, event_type: str, data: Mapping[str, Any], *, persist: bool
     ) -> Event:
-        """Assign the next seq of the room (atomically) and, if ``persist``, keep the event."""
+        """Assign the next seq of the room (atomically) and, if ``persist``, keep the event and
+        set its ``prev`` (the seq of the stored event before it, 0 if none)."""
 
     async def events_since(self, room: str, seq: int, *, limit: int) -> list[Event] | None:
         """Persisted events with a seq above ``seq``, oldest first; ``None``: resync."""
@@ -109,6 +112,7 @@ class _DocLog:
 class _EventLog:
     window: deque[Event]
     next_seq: int = 1
+    last_stored: int = 0  # seq of the latest persisted event
     trimmed_upto: int = 0  # highest persisted seq dropped from the window
 
 
@@ -194,9 +198,11 @@ class MemoryStore:
             data=copy.deepcopy(dict(data)),
             ts=utcnow(),
             persist=persist,
+            prev=log.last_stored if persist else None,
         )
         log.next_seq += 1
         if persist:
+            log.last_stored = event.seq
             log.window.append(event)
             if len(log.window) > self._event_window:
                 log.trimmed_upto = log.window.popleft().seq

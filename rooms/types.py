@@ -26,7 +26,9 @@ class Origin(StrEnum):
     """Where a document change came from; decides whether it is published and stored."""
 
     CONNECTION = "connection"  # a client socket on this process: fan out, publish, store
-    BUS = "bus"  # another process: fan out locally only (its origin process stores it)
+    # another process: fan out locally only; its origin process stores it, this one too if that
+    # one does not confirm storing it within ``peer_store_timeout`` (it died)
+    BUS = "bus"
     LOCAL = "local"  # server-side edit (``server.direct``): fan out, publish, store
     STORE = "store"  # read back from the store (load / reconcile): fan out locally only
 
@@ -117,7 +119,12 @@ class ConnectionContext:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One message of a room's event stream. ``seq`` is assigned by the store, per room."""
+    """One message of a room's event stream. ``seq`` is assigned by the store, per room.
+
+    ``prev`` (stored events only) is the seq of the room's stored event before this one (0: none):
+    a process that has delivered everything up to ``prev`` may deliver this event; otherwise it
+    has missed one and fills the gap from the store first. It travels on the bus, never to
+    clients. ``None``: unknown (an unstored event, or a store that does not track it)."""
 
     room: str
     seq: int
@@ -125,6 +132,7 @@ class Event:
     data: Mapping[str, Any]
     ts: datetime
     persist: bool = True
+    prev: int | None = None
 
     def envelope(self) -> dict[str, Any]:
         return {

@@ -57,6 +57,9 @@ def room_config(settings: Settings) -> RoomConfig:
         message_burst=max(1, int(rate * 2)),
         max_members=settings.room_max_members,
         flush_interval=settings.room_store_flush_ms / 1000,
+        # Edits from another process are stored here too if it has not confirmed storing them
+        # by then (it died): well above its flush interval, so healthy processes never do.
+        peer_store_timeout=max(2.0, 8 * settings.room_store_flush_ms / 1000),
         default_params=DEFAULT_PARAMS,
         channel_prefix=f"{settings.redis_key_prefix}room:",
     )

@@ -32,6 +32,12 @@ must never wait for a second one. How the rules of ``rooms/store.py`` are kept:
   event from *another* process with a seq below one it already saw (that process is still using
   an older block): clients dedupe by seq and keep the highest, they never drop a lower seq seen
   for the first time. Gaps appear wherever a block is abandoned (a stored event, a restart).
+* **Every stored event knows its predecessor.** ``append_event`` reads the highest stored seq
+  below the new one in the same transaction (the primary key's index) and returns it as
+  ``Event.prev``; processes use it to notice an event the bus lost. The retention job may have
+  deleted the predecessor, so ``prev`` is at least ``trimmed_upto``: overstated, it only makes a
+  process that delivered nothing stored since then ask ``events_since``, which answers exactly
+  (a resync when that is below the horizon); understated, a lost event could go unnoticed.
 * **Writes come first.** On SQLite a transaction that reads and then writes fails at once with
   "database is locked" when another writer committed in between (WAL snapshots cannot be
   upgraded); every writing transaction here therefore starts with its write.
@@ -51,7 +57,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy import Table, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -250,6 +256,14 @@ class SqlStore:
             return Event(room=room, seq=seq, type=event_type, data=payload, ts=now, persist=False)
         async with self._engine.begin() as conn:
             seq = await self._next_seq(conn, room, 1)
+            # The counter row is locked (Postgres) or the database is (SQLite) until commit, so
+            # no stored event of the room can appear below ``seq`` meanwhile.
+            below = select(func.max(EVENTS.c.seq)).where(EVENTS.c.room == room, EVENTS.c.seq < seq)
+            horizon = select(SEQ.c.trimmed_upto).where(SEQ.c.room == room)
+            prev = max(
+                int((await conn.execute(below)).scalar_one_or_none() or 0),
+                int((await conn.execute(horizon)).scalar_one_or_none() or 0),
+            )
             await conn.execute(
                 insert(EVENTS).values(
                     room=room, seq=seq, type=event_type, data=payload, created_at=now
@@ -260,7 +274,15 @@ class SqlStore:
             # What is left of the block lies below this seq: handing it out later would make this
             # process' seqs go backwards. The next ephemeral event reserves a fresh block.
             del self._blocks[room]
-        return Event(room=room, seq=seq, type=event_type, data=payload, ts=now, persist=True)
+        return Event(
+            room=room,
+            seq=seq,
+            type=event_type,
+            data=payload,
+            ts=now,
+            persist=True,
+            prev=prev,
+        )
 
     async def _ephemeral_seq(self, room: str) -> int:
         """A seq for an event that is not stored, mostly without touching the database."""

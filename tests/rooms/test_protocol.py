@@ -188,18 +188,38 @@ def test_bus_payloads_round_trip() -> None:
     assert wire.decode(wire.encode_control(control)) == wire.BusControl(control)
     event = Event(room="r", seq=3, type="chat.message", data={"text": "嗨"}, ts=utcnow())
     assert wire.decode_event(wire.encode_event(event)) == event
+    followed = Event(room="r", seq=9, type="job.succeeded", data={}, ts=utcnow(), prev=3)
+    assert wire.decode_event(wire.encode_event(followed)) == followed
+    assert wire.decode_event(wire.encode_tip(41)) == 41
+    update = wire.encode_update(b"\x01", writer="p1:abc", record=7, author="小明")
+    assert wire.decode(update) == wire.BusUpdate(b"\x01", "p1:abc", 7, "小明")
+    assert wire.decode(wire.encode_stored("p1:abc", 7)) == wire.BusStored("p1:abc", 7)
 
 
 @pytest.mark.parametrize(
     "payload",
-    [b"", b"\x09", b"\x03", b"\x03\x02\x00\x00", b"\x03\x01\x00\x00x", b"\x04{", b"\x04[1]"],
+    [
+        b"",
+        b"\x09",
+        b"\x03",
+        b"\x03\x02\x00\x00",
+        b"\x03\x01\x00\x00x",
+        b"\x04{",
+        b"\x04[1]",
+        b"\x01\x05ab",  # update: writer longer than the message
+        b"\x05\x00\x01",  # stored: no writer
+        b"\x05\x01a\x01x",  # stored: trailing bytes
+    ],
 )
 def test_bus_decode_refuses_junk(payload: bytes) -> None:
     with pytest.raises(ProtocolError):
         wire.decode(payload)
 
 
-@pytest.mark.parametrize("payload", [b"[]", b'{"event": 1}', b'{"event": {"seq": 1}}'])
+@pytest.mark.parametrize(
+    "payload",
+    [b"[]", b'{"event": 1}', b'{"event": {"seq": 1}}', b'{"tip": -1}', b'{"tip": true}'],
+)
 def test_bus_event_decode_refuses_junk(payload: bytes) -> None:
     with pytest.raises((ValueError, KeyError, TypeError)):
         wire.decode_event(payload)

@@ -263,6 +263,35 @@ async def test_events_get_increasing_seqs_per_room(backend: Backend) -> None:
     assert await backend.store.events_since("unknown", 0, limit=10) == []
 
 
+async def test_stored_events_name_the_stored_event_before_them(backend: Backend) -> None:
+    """``prev`` lets a process notice an event the bus lost: it is the seq of the room's stored
+    event before this one, across processes and past unstored events."""
+    first = await backend.store.append_event("a", "chat.message", {}, persist=True)
+    tick = await backend.store.append_event("a", "job.progress", {}, persist=False)
+    second = await backend.other.append_event("a", "job.succeeded", {}, persist=True)
+    other_room = await backend.other.append_event("b", "chat.message", {}, persist=True)
+    third = await backend.store.append_event("a", "chat.message", {}, persist=True)
+    assert (first.prev, tick.prev) == (0, None)
+    assert second.prev == first.seq
+    assert third.prev == second.seq
+    assert other_room.prev == 0
+
+
+async def test_prev_is_never_below_the_trim_horizon(backend: Backend) -> None:
+    """The stored event before may have been trimmed (many unstored events since): ``prev`` then
+    names the horizon, from which ``events_since`` still answers exactly."""
+    await backend.store.append_event("r", "job.succeeded", {}, persist=True)
+    for _ in range(WINDOW + 3):
+        await backend.store.append_event("r", "member.joined", {}, persist=False)
+    await backend.other.append_event("r", "member.joined", {}, persist=False)
+    await backend.trim()
+    event = await backend.store.append_event("r", "job.succeeded", {}, persist=True)
+    assert event.prev is not None
+    replay = await backend.other.events_since("r", event.prev, limit=10)
+    assert replay is not None
+    assert [e.seq for e in replay] == [event.seq]
+
+
 async def test_event_data_is_copied(backend: Backend) -> None:
     data: dict[str, Any] = {"items": [1]}
     event = await backend.store.append_event("r", "x.y", data, persist=True)
