@@ -9,7 +9,6 @@ document from those models, so the schema cannot drift from the code.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -28,6 +27,7 @@ from hub.errors import (
     ValidationFailed,
     all_error_classes,
 )
+from rooms import jsontext
 
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,8 +54,13 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise UnsupportedMediaType("Send the body as application/json.")
     raw = await request.body()
     try:
-        data = json.loads(raw) if raw else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = jsontext.loads(raw) if raw else None
+    except jsontext.JSONTooDeep as exc:
+        raise InvalidJSON(
+            f"The request body nests more than {exc.max_depth} levels deep.",
+            max_depth=exc.max_depth,
+        ) from None
+    except ValueError as exc:
         raise InvalidJSON(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidJSON("The request body must be a JSON object.")
