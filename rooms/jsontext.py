@@ -45,10 +45,11 @@ def check_depth(text: str, max_depth: int = MAX_JSON_DEPTH) -> None:
         raise JSONTooDeep(max_depth)
 
 
-def loads(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+def loads(text: str | bytes, max_depth: int = MAX_JSON_DEPTH, **options: Any) -> Any:
     """``json.loads`` for client text. Raises ``ValueError`` for anything that is not JSON (bytes
-    that are not UTF-8 included) and :class:`JSONTooDeep` past ``max_depth`` levels."""
+    that are not UTF-8 included) and :class:`JSONTooDeep` past ``max_depth`` levels. ``options``
+    go to ``json.loads`` (``parse_float``, ...)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
     check_depth(text, max_depth)
-    return json.loads(text)
+    return json.loads(text, **options)
