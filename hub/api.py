@@ -9,7 +9,6 @@ document from those models, so the schema cannot drift from the code.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -20,14 +19,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from hub.errors import (
+    BadRequest,
+    CSRFFailed,
     ErrorCode,
     HubError,
     InvalidJSON,
     NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
-    all_error_classes,
 )
+from rooms import jsontext
 
 M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,6 +50,13 @@ def validate(model: type[M], data: Any) -> M:
         raise ValidationFailed(fields=_validation_details(exc)) from None
 
 
+def _json_number(text: str) -> float | int:
+    """JSON has one number type: ``4.0`` is the integer 4 (JSON Schema says so too), so a field
+    typed ``integer`` takes it even in a strict model. Other numbers stay floats."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 async def parse_body(request: Request, model: type[M]) -> M:
     """Parse and validate a JSON body. Accepts ``application/json`` (and ``+json``) only."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -54,8 +64,13 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise UnsupportedMediaType("Send the body as application/json.")
     raw = await request.body()
     try:
-        data = json.loads(raw) if raw else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = jsontext.loads(raw, parse_float=_json_number) if raw else None
+    except jsontext.JSONTooDeep as exc:
+        raise InvalidJSON(
+            f"The request body nests more than {exc.max_depth} levels deep.",
+            max_depth=exc.max_depth,
+        ) from None
+    except ValueError as exc:
         raise InvalidJSON(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidJSON("The request body must be a JSON object.")
@@ -110,6 +125,8 @@ class Operation:
     description: str = ""
     request_content_type: str = "application/json"
     extra_responses: dict[str, Any] = field(default_factory=dict)
+    # Which credentials the operation takes when ``auth`` is set (the OpenAPI security schemes).
+    schemes: tuple[str, ...] = ("bearer", "session")
 
 
 def operation(
@@ -123,8 +140,12 @@ def operation(
     errors: tuple[type[HubError], ...] = (),
     tags: tuple[str, ...] = (),
     request_content_type: str = "application/json",
+    schemes: tuple[str, ...] = ("bearer", "session"),
 ) -> Callable[[F], F]:
-    """Describe a handler for the OpenAPI document (documentation only; no behaviour)."""
+    """Describe a handler for the OpenAPI document (documentation only; no behaviour).
+
+    ``errors`` lists the operation's own failures; the ones every operation of its kind can give
+    are added by :func:`openapi_document` (see :func:`common_errors`)."""
 
     def decorate(fn: F) -> F:
         fn.__openapi__ = Operation(  # type: ignore[attr-defined]
@@ -138,6 +159,7 @@ def operation(
             tags=tags,
             description=(fn.__doc__ or "").strip(),
             request_content_type=request_content_type,
+            schemes=schemes,
         )
         return fn
 
@@ -173,6 +195,31 @@ def _path_params(path: str) -> list[dict[str, Any]]:
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             )
     return params
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def common_errors(op: Operation, method: str, path: str) -> tuple[type[HubError], ...]:
+    """The failures every operation of a kind can give, whatever its handler does.
+
+    A body: not JSON or too deep (400), too large (413), not its media type (415), invalid (422).
+    A query: a mangled cursor (400), invalid parameters (422). A path parameter: 404 for ids that
+    name nothing. Credentials: 401 when missing or bad, and 403 for a cookie-authenticated unsafe
+    request without its CSRF token.
+    """
+    found: list[type[HubError]] = []
+    if op.request is not None:
+        found += [InvalidJSON, PayloadTooLarge, UnsupportedMediaType, ValidationFailed]
+    if op.query is not None:
+        found += [BadRequest, ValidationFailed]
+    if "{" in path:
+        found.append(NotFound)
+    if op.auth:
+        found.append(Unauthenticated)
+        if method in UNSAFE_METHODS and "session" in op.schemes:
+            found.append(CSRFFailed)
+    return tuple(found)
 
 
 def openapi_document(routes: Sequence[BaseRoute], *, title: str, version: str) -> dict[str, Any]:
@@ -219,13 +266,11 @@ def openapi_document(routes: Sequence[BaseRoute], *, title: str, version: str) -
             if op.response is not None:
                 ok["content"] = {"application/json": {"schema": ref(op.response)}}
             entry["responses"][str(op.status)] = ok
-            statuses = {e.status: e for e in op.errors}
-            if op.request is not None:
-                statuses.setdefault(400, InvalidJSON)
-                statuses.setdefault(422, ValidationFailed)
+            statuses: dict[int, type[HubError]] = {}
+            for cls in (*op.errors, *common_errors(op, method, path)):
+                statuses.setdefault(cls.status, cls)
             if op.auth:
-                statuses.setdefault(401, next(c for c in all_error_classes() if c.status == 401))
-                entry["security"] = [{"bearer": []}, {"session": []}]
+                entry["security"] = [{scheme: []} for scheme in op.schemes]
             for status, cls in sorted(statuses.items()):
                 entry["responses"][str(status)] = {
                     "description": cls.default_message,

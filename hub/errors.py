@@ -18,6 +18,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket
 
@@ -249,7 +250,41 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     code = _STATUS_CODES.get(exc.status_code, ErrorCode.bad_request)
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     body = {"error": {"code": str(code), "message": message}}
-    return _render(request, exc.status_code, body, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return _render(request, exc.status_code, body, headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods served at this request's path, for the ``Allow`` header of a 405.
+
+    Starlette's own 405 names only the methods of the first route whose path matched, but a path
+    often has one route per method. The first route that matches names the path template (as
+    Starlette would route it); every route with that template adds its methods.
+    """
+    flat: list[tuple[str, Route]] = []
+    stack: list[tuple[str, Any]] = [("", route) for route in reversed(request.app.router.routes)]
+    while stack:
+        prefix, route = stack.pop()
+        if isinstance(route, Mount):
+            stack.extend((prefix + route.path, sub) for sub in reversed(route.routes))
+        elif isinstance(route, Route):
+            flat.append((prefix, route))
+    path = request.url.path
+    template = next(
+        (
+            prefix + route.path
+            for prefix, route in flat
+            if path.startswith(prefix) and route.path_regex.fullmatch(path.removeprefix(prefix))
+        ),
+        None,
+    )
+    methods: set[str] = set()
+    for prefix, route in flat:
+        if prefix + route.path == template:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> Response:

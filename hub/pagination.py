@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field
 
 from hub.errors import BadRequest
+from rooms import jsontext
 
 T = TypeVar("T")
 
@@ -42,7 +43,7 @@ def encode_cursor(created_at: datetime, row_id: Any) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        created, row_id = jsontext.loads(base64.urlsafe_b64decode(padded.encode()))
         return datetime.fromisoformat(created), row_id
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
         raise BadRequest("The cursor is not valid; start again without it.") from exc

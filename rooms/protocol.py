@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from rooms import close_codes
+from rooms import close_codes, jsontext
 
 # lib0 decodes varuints into JS numbers: anything above 2**53 - 1 is not representable there.
 MAX_VAR_UINT = 2**53 - 1
@@ -230,7 +230,9 @@ def decode_awareness(payload: bytes) -> list[AwarenessEntry]:
         clock, pos = read_var_uint(payload, pos)
         text, pos = read_var_string(payload, pos)
         try:
-            value = json.loads(text)
+            value = jsontext.loads(text)
+        except jsontext.JSONTooDeep as exc:
+            raise ProtocolError("awareness state is nested too deeply") from exc
         except ValueError as exc:
             raise ProtocolError("awareness state is not valid JSON") from exc
         if value is None:
@@ -284,7 +286,9 @@ CLIENT_EVENT_TYPES = frozenset({"chat.send", "ping"})
 def decode_client_event(text: str, *, max_chat_chars: int) -> ClientEvent:
     """Parse and validate one client → server event-stream message."""
     try:
-        message = json.loads(text)
+        message = jsontext.loads(text)
+    except jsontext.JSONTooDeep as exc:
+        raise EventProtocolError("invalid_json", str(exc)) from exc
     except ValueError as exc:
         raise EventProtocolError("invalid_json", "message is not valid JSON") from exc
     if not isinstance(message, dict):

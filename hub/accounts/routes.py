@@ -157,7 +157,11 @@ async def logout(request: Request) -> Response:
 
 
 @operation(
-    "The current browser session and its CSRF token", response=SessionOut, auth=True, tags=TAGS
+    "The current browser session and its CSRF token",
+    response=SessionOut,
+    auth=True,
+    schemes=("session",),
+    tags=TAGS,
 )
 async def session_info(request: Request) -> Response:
     """For a page that lost the CSRF token it got at login (the cookie itself is HttpOnly)."""

@@ -7,7 +7,15 @@ import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 Role = Literal["user", "moderator", "admin"]
 
@@ -98,8 +106,18 @@ class RefreshIn(_In):
 
 
 class ProfileUpdateIn(_In):
-    display_name: DisplayName | None = None
-    bio: Bio | None = None
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    display_name: DisplayName | SkipJsonSchema[None] = None
+    bio: Bio | SkipJsonSchema[None] = None
+
+    @field_validator("display_name", "bio", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Leave a field out to keep it; null is not a value of it (the schema says so too).
+        if value is None:
+            raise ValueError("leave the field out instead of sending null")
+        return value
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:

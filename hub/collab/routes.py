@@ -90,7 +90,13 @@ async def create_room(request: Request) -> Response:
     return json_response(room, 201)
 
 
-@operation("List rooms", query=RoomListQuery, response=RoomPage, tags=TAGS)
+@operation(
+    "List rooms",
+    query=RoomListQuery,
+    response=RoomPage,
+    errors=(Unauthenticated,),
+    tags=TAGS,
+)
 async def list_rooms(request: Request) -> Response:
     """``mine`` (needs sign-in), ``public`` (open public rooms) or ``live`` (rooms with people
     connected now, with counts). Newest first, cursor-paged."""
@@ -187,7 +193,13 @@ async def transfer_room(request: Request) -> Response:
 # --- members -------------------------------------------------------------------------------------
 
 
-@operation("List members", query=PageQuery, response=MemberPage, errors=(RoomNotFound,), tags=TAGS)
+@operation(
+    "List members",
+    query=PageQuery,
+    response=MemberPage,
+    errors=(RoomNotFound, Unauthenticated),
+    tags=TAGS,
+)
 async def list_members(request: Request) -> Response:
     """Members with their roles, and who is connected now (members or not) with names."""
     query = parse_query(request, PageQuery)
@@ -316,7 +328,11 @@ async def accept_invite(request: Request) -> Response:
 
 
 @operation(
-    "Read the room's chat", query=ChatQuery, response=ChatPage, errors=(RoomNotFound,), tags=TAGS
+    "Read the room's chat",
+    query=ChatQuery,
+    response=ChatPage,
+    errors=(RoomNotFound, Unauthenticated),
+    tags=TAGS,
 )
 async def chat_history(request: Request) -> Response:
     """Persisted ``chat.message`` events, newest first; page with ``?before=next_before``."""
@@ -330,7 +346,12 @@ async def chat_history(request: Request) -> Response:
     return json_response(page)
 
 
-@operation("Read the room's document", response=DocumentOut, errors=(RoomNotFound,), tags=TAGS)
+@operation(
+    "Read the room's document",
+    response=DocumentOut,
+    errors=(RoomNotFound, Unauthenticated),
+    tags=TAGS,
+)
 async def document(request: Request) -> Response:
     """The prompt, negative prompt and params, as JSON."""
     actor = await current_actor(request)
@@ -344,7 +365,7 @@ async def document(request: Request) -> Response:
     "Read the room's history",
     query=HistoryQuery,
     response=HistoryPage,
-    errors=(RoomNotFound,),
+    errors=(RoomNotFound, Unauthenticated),
     tags=TAGS,
 )
 async def history(request: Request) -> Response:

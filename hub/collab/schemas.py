@@ -128,7 +128,7 @@ class RoomPage(BaseModel):
 
 
 class TransferIn(_In):
-    user_id: int = Field(ge=1, description="The new owner; must already be a member.")
+    user_id: int = Field(ge=1, le=2**63 - 1, description="The new owner; must already be a member.")
 
 
 class MemberRoleIn(_In):

@@ -70,6 +70,7 @@ def _events(ctx: HubContext) -> Any:
     errors=(
         BadRequest,
         ModelNotAllowed,
+        RoomNotFound,
         ImageNotFound,
         InsufficientCredits,
         QueueLimitReached,
@@ -93,6 +94,7 @@ async def create_job(request: Request) -> Response:
             presets=_presets(ctx),
             on_event=_events(ctx),
             check_source=True,
+            check_room=True,
         )
     return json_response(submission.out(), status=201)
 

@@ -217,19 +217,24 @@ async def submit_job(
     priority: int = 0,
     on_event: JobEventSink | None = None,
     check_source: bool = False,
+    check_room: bool = False,
 ) -> Submission:
     """Queue one job (text2img/img2img) or one job per prompt (batch), reserving their credits
     from ``payer_id`` (default: the actor) in the same transaction.
 
     With ``check_source`` (every API route sets it) an img2img source must be one of the actor's
     uploads or library images, by upload id, image id or key (ImageNotFound 404 otherwise); the
-    job keeps the storage key it resolves to. Raises UnknownModel (422), ModelNotAllowed (403),
-    BadRequest (size above the model's cap), QueueLimitReached (429) or InsufficientCredits
-    (402, ``details: {balance, required}``); on any of them nothing is queued and nothing
-    reserved.
+    job keeps the storage key it resolves to. With ``check_room`` (``POST /api/v1/jobs``) a
+    ``room_id`` must name a room the actor may see (RoomNotFound 404 otherwise, the same answer
+    for a room that does not exist and someone else's private room). Raises UnknownModel (422),
+    ModelNotAllowed (403), BadRequest (size above the model's cap), QueueLimitReached (429) or
+    InsufficientCredits (402, ``details: {balance, required}``); on any of them nothing is queued
+    and nothing reserved.
     """
     settings = queue.settings_of(session)
     plan = _plan(request, actor, presets if presets is not None else default_presets())
+    if check_room and request.room_id is not None:
+        await collab_service.access_room(session, actor, request.room_id)  # type: ignore[arg-type]
     if check_source and request.source_image_key is not None:
         key = await storage_service.access_source_key(
             session,

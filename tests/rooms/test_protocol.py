@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pycrdt import Doc, Text, create_sync_message, create_update_message
 
-from rooms import close_codes, wire
+from rooms import close_codes, jsontext, wire
 from rooms.protocol import (
     KEEPALIVE,
     MAX_VAR_UINT,
@@ -237,3 +237,26 @@ def test_request_token_from_query_or_bearer_header() -> None:
     assert RequestInfo(headers={"authorization": "Basic abc"}).token is None
     assert RequestInfo().token is None
     assert RequestInfo(headers={"origin": "http://x"}).origin == "http://x"
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("1", 0),
+        ('{"a": [1, {"b": []}]}', 4),
+        ('["[[[[", "\\"[[[", {"k": "}}}"}]', 2),
+        ("[" * 70 + "]" * 70, 70),
+    ],
+)
+def test_nesting_depth_ignores_brackets_in_strings(text: str, depth: int) -> None:
+    assert jsontext.nesting_depth(text) == depth
+
+
+def test_json_nested_past_the_limit_is_a_value_error_not_recursion() -> None:
+    with pytest.raises(jsontext.JSONTooDeep):
+        jsontext.loads("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="nested"):
+        decode_client_event("[" * 1000 + "]" * 1000, max_chat_chars=10)
+    assert jsontext.loads('["' + "[" * 100 + '"]') == ["[" * 100]
+    with pytest.raises(UnicodeDecodeError):
+        jsontext.loads(b"\xff")

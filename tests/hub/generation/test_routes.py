@@ -33,6 +33,15 @@ def text2img(**fields: Any) -> dict[str, Any]:
     return {"kind": "text2img", "model": "offline-sketch", "prompt": "a lighthouse", **fields}
 
 
+async def make_room(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> str:
+    response = await client.post(
+        "/api/v1/rooms", json={"title": "Studio", **fields}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    slug: str = response.json()["slug"]
+    return slug
+
+
 @BOTH_DATABASES
 async def test_submit_text2img_reserves_credits_and_queues(
     client: httpx.AsyncClient, db: Database, ctx: HubContext
@@ -40,7 +49,8 @@ async def test_submit_text2img_reserves_credits_and_queues(
     events = EventLog()
     ctx.extras[service.EVENTS_KEY] = events
     alice = await make_user(db, "alice")
-    body = text2img(width=256, height=384, steps=4, seed=7, count=2, room_id="studio")
+    studio = await make_room(client, await bearer(db, alice))
+    body = text2img(width=256, height=384, steps=4, seed=7, count=2, room_id=studio)
     response = await client.post(JOBS, json=body, headers=await bearer(db, alice))
     assert response.status_code == 201, response.text
     data = response.json()
@@ -49,10 +59,39 @@ async def test_submit_text2img_reserves_credits_and_queues(
     assert job["kind"] == "text2img"
     assert job["params"] == {"width": 256, "height": 384, "steps": 4, "seed": 7, "count": 2}
     assert (job["cost"], data["cost"]) == (2, 2)
-    assert (job["owner_id"], job["user_id"], job["room_id"]) == (alice.user_id,) * 2 + ("studio",)
+    assert (job["owner_id"], job["user_id"], job["room_id"]) == (alice.user_id,) * 2 + (studio,)
     assert data["balance"] == {"user_id": alice.user_id, "balance": 98, "reserved": 2}
     assert events.events == [(job["job_id"], "job.queued", {"position": 1})]
     await assert_books_balance(db, alice.user_id)
+
+
+@BOTH_DATABASES
+async def test_submit_with_a_room_you_cannot_see_is_404_and_stores_nothing(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    alice = await make_user(db, "alice")
+    bob = await make_user(db, "bob")
+    as_alice = await bearer(db, alice)
+    as_bob = await bearer(db, bob)
+    private = await make_room(client, as_bob)
+    public = await make_room(client, as_bob, visibility="public")
+    answers = []
+    for room_id in (private, "no-such-room", "not a room id!"):
+        response = await client.post(JOBS, json=text2img(room_id=room_id), headers=as_alice)
+        assert response.status_code == 404, response.text
+        answers.append(response.json())
+    # the same answer for someone else's private room and a room that does not exist
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0]["error"]["code"] == "not_found"
+    assert await job_count(db) == 0
+    assert await wallet(db, alice.user_id) in (None, (100, 0))
+    # rooms you may see are accepted and stored on the job
+    for room_id in (public, private):
+        headers = as_alice if room_id == public else as_bob
+        response = await client.post(JOBS, json=text2img(room_id=room_id), headers=headers)
+        assert response.status_code == 201, response.text
+        assert response.json()["jobs"][0]["room_id"] == room_id
+    assert await job_count(db) == 2
 
 
 @BOTH_DATABASES
@@ -383,14 +422,15 @@ async def test_queue_view_hides_other_peoples_prompts_unless_same_room(
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
     carol = await make_user(db, "carol")
+    alpha = await make_room(client, await bearer(db, alice))
     await client.post(
-        JOBS, json=text2img(prompt="secret plan", room_id="alpha"), headers=await bearer(db, alice)
+        JOBS, json=text2img(prompt="secret plan", room_id=alpha), headers=await bearer(db, alice)
     )
     await client.post(JOBS, json=text2img(prompt="bob's idea"), headers=await bearer(db, bob))
 
     def room_check(actor: Any) -> Any:
         async def in_room(_session: Any, room_id: str) -> bool:
-            return actor.user_id == carol.user_id and room_id == "alpha"
+            return actor.user_id == carol.user_id and room_id == alpha
 
         return in_room
 
@@ -405,7 +445,7 @@ async def test_queue_view_hides_other_peoples_prompts_unless_same_room(
     ]
     as_carol = (await client.get("/api/v1/queue", headers=await bearer(db, carol))).json()
     assert [(i["prompt"], i["room_id"]) for i in as_carol["items"]] == [
-        ("secret plan", "alpha"),
+        ("secret plan", alpha),
         (None, None),
     ]
 
