@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hub.errors import Forbidden
+
 RoleName = Literal["user", "moderator", "admin"]
 AuthKind = Literal["session", "access_token", "api_token"]
 
@@ -31,3 +33,10 @@ class Actor:
     def is_moderator(self) -> bool:
         """Moderators and admins may moderate."""
         return self.role in ("moderator", "admin")
+
+
+def require_interactive(actor: Actor, what: str) -> None:
+    """403 for personal API tokens: a leaked script token must not be able to mint more tokens
+    or lock the owner out."""
+    if actor.auth == "api_token":
+        raise Forbidden(f"Personal API tokens cannot {what}; sign in first.")

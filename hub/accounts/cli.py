@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.accounts import service
+from hub.accounts import tokens, users
 from hub.accounts.credentials import NO_SOCKETS
 from hub.accounts.schemas import Role
 from hub.db import Database
@@ -113,10 +113,10 @@ def _user_create(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     async def work(session: AsyncSession) -> str:
-        username = args.username or await service.derive_username(
+        username = args.username or await users.derive_username(
             session, args.email.split("@", 1)[0]
         )
-        user = await service.create_user(
+        user = await users.create_user(
             session,
             email=args.email,
             username=username,
@@ -133,11 +133,11 @@ def _user_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def _user_set_role(args: argparse.Namespace, settings: Settings) -> int:
     async def work(session: AsyncSession) -> str:
-        user = await service.get_user_by_username(session, args.username)
+        user = await users.get_user_by_username(session, args.username)
         if user is None or user.user_id is None:
             raise NotFound(f"No user named {args.username!r}.")
         # This process serves no sockets; see docs/accounts.md for the user's open ones.
-        await service.set_role(
+        await users.set_role(
             session, None, sockets=NO_SOCKETS, user_id=user.user_id, role=args.role
         )
         return f"{user.username} is now {args.role}"
@@ -151,10 +151,10 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     async def work(session: AsyncSession) -> str:
-        user = await service.get_user_by_email(session, args.email)
+        user = await users.get_user_by_email(session, args.email)
         if user is None:
             raise NotFound(f"No user with the email {args.email!r}.")
-        row, secret = await service.create_personal_token(
+        row, secret = await tokens.create_personal_token(
             session, user, name=args.name, expires_in_days=args.expires_in_days
         )
         return f"created token {row.token_id} ({row.name}) for {user.username}\n{secret}"

@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection, Request
 
-from hub.accounts import service
+from hub.accounts import sessions, tokens, users
 from hub.accounts.actor import Actor, AuthKind, RoleName
 from hub.accounts.security import same_secret
 from hub.context import get_ctx
@@ -97,18 +97,18 @@ async def authenticate_websocket(conn: HTTPConnection, token: str | None) -> Act
     try:
         async with ctx.db.unit_of_work() as session:
             if token:
-                return await service.resolve_bearer(session, settings=ctx.settings, token=token)
+                return await tokens.resolve_bearer(session, settings=ctx.settings, token=token)
             cookie = conn.cookies.get(ctx.settings.session_cookie_name)
             if not cookie:
                 return None
-            resolved = await service.resolve_session(
+            resolved = await sessions.resolve_session(
                 session, settings=ctx.settings, cookie_value=cookie
             )
     except HubError:
         return None
     if resolved is None:
         return None
-    return service.actor_for(resolved.user, auth="session", session_id=resolved.session_id)
+    return users.actor_for(resolved.user, auth="session", session_id=resolved.session_id)
 
 
 def csrf_token_for(conn: HTTPConnection) -> str | None:
@@ -155,12 +155,12 @@ async def _resolve(conn: HTTPConnection) -> Actor | None:
         if scheme.lower() != "bearer" or not credentials:
             raise TokenInvalid("Send credentials as 'Authorization: Bearer <token>'.")
         async with ctx.db.unit_of_work() as session:
-            return await service.resolve_bearer(session, settings=ctx.settings, token=credentials)
+            return await tokens.resolve_bearer(session, settings=ctx.settings, token=credentials)
     cookie = conn.cookies.get(ctx.settings.session_cookie_name)
     if not cookie:
         return None
     async with ctx.db.unit_of_work() as session:
-        resolved = await service.resolve_session(
+        resolved = await sessions.resolve_session(
             session, settings=ctx.settings, cookie_value=cookie
         )
     if resolved is None:
@@ -169,4 +169,4 @@ async def _resolve(conn: HTTPConnection) -> Actor | None:
     state[STATE_CSRF] = resolved.csrf_token
     if resolved.refreshed:
         state[STATE_REFRESH_COOKIE] = cookie
-    return service.actor_for(resolved.user, auth="session", session_id=resolved.session_id)
+    return users.actor_for(resolved.user, auth="session", session_id=resolved.session_id)

@@ -4,7 +4,7 @@ tokens and OIDC identities.
 Secrets never rest in the database in clear: session ids, refresh tokens and personal tokens are
 stored as SHA-256 digests (they are 256-bit random values, so a fast hash is enough), passwords as
 argon2id hashes. Other domains reference users by ``user_id`` with a foreign key and read them
-through :mod:`hub.accounts.service`, never by importing these classes.
+through :mod:`hub.accounts.users`, never by importing these classes.
 """
 
 from __future__ import annotations

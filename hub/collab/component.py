@@ -20,7 +20,6 @@ from typing import Any
 from pycrdt import Doc
 
 from hub.accounts import credentials
-from hub.accounts import service as accounts
 from hub.collab import service
 from hub.collab.extensions import HubRoomsExtension, actor_user_id
 from hub.collab.store import SqlStore
@@ -186,7 +185,7 @@ class RoomsComponent:
             return
         try:
             async with self.ctx.db.unit_of_work() as session:
-                ended = await accounts.ended_credentials(session, held)
+                ended = await credentials.ended_credentials(session, held)
         except Exception:
             log.exception("credential recheck after a bus reconnect failed")
             return

@@ -371,9 +371,9 @@ async def adjust_credits(
         raise Forbidden("Only admins can adjust credits.")
     if amount == 0 or abs(amount) > MAX_OPERATION_CREDITS:
         raise ValueError(f"adjustment out of range: {amount}")
-    from hub.accounts import service as accounts
+    from hub.accounts.users import get_user
 
-    if await accounts.get_user(session, user_id) is None:
+    if await get_user(session, user_id) is None:
         raise NotFound("No such user.")
     key = idempotency_key or uuid.uuid4().hex
     move = _Move(

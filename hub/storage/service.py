@@ -36,9 +36,9 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub.accounts import service as accounts
 from hub.accounts.actor import Actor
 from hub.accounts.schemas import UserPrivate
+from hub.accounts.users import access_me, set_avatar_url, user_private
 from hub.db import Database, utcnow
 from hub.errors import ValidationFailed
 from hub.outbox import after_commit
@@ -495,7 +495,7 @@ async def upload_image(
     await session.flush()
     if kind == UploadPurpose.avatar:
         await _replace_avatars(session, actor, storage, keep=upload_id)
-        await accounts.set_avatar_url(session, actor, avatar_url=media_url(storage, key))
+        await set_avatar_url(session, actor, avatar_url=media_url(storage, key))
     return upload
 
 
@@ -532,14 +532,14 @@ async def set_avatar(
     await upload_image(
         session, actor, storage, data=data, purpose=UploadPurpose.avatar, limiter=limiter
     )
-    return accounts.user_private(await accounts.access_me(session, actor))
+    return user_private(await access_me(session, actor))
 
 
 async def clear_avatar(session: AsyncSession, actor: Actor, storage: Storage) -> UserPrivate:
     """Back to the default identicon; the uploaded pictures are deleted after commit."""
     await _replace_avatars(session, actor, storage, keep=None)
-    user = await accounts.set_avatar_url(session, actor, avatar_url=None)
-    return accounts.user_private(user)
+    user = await set_avatar_url(session, actor, avatar_url=None)
+    return user_private(user)
 
 
 async def access_upload(session: AsyncSession, actor: Actor, upload_id: str) -> Upload:
