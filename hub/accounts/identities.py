@@ -45,41 +45,14 @@ async def sign_in_with_identity(
         select(Identity).where(col(Identity.provider) == provider, col(Identity.subject) == subject)
     )
     if identity is not None:
-        user = await session.get(User, identity.user_id)
-        if user is None:  # pragma: no cover - the foreign key cascades
-            raise NotFound("The linked account no longer exists.")
-        if not user.is_active:
-            raise AccountDisabled()
-        identity.email = email
-        await session.flush()
-        return user
+        return await _linked_user(session, identity, email=email)
     if not email:
         raise OIDCFailed("The identity provider did not share an email address.")
     existing = await get_user_by_email(session, email)
     if existing is not None:
-        if not email_verified:
-            raise Conflict(
-                "An account already uses this email address, and the identity provider has not "
-                "verified it; sign in with your password instead."
-            )
-        if not existing.is_active:
-            raise AccountDisabled()
-        uid = user_id_of(existing)
-        if not existing.email_verified:
-            existing.password_hash = None
-            existing.email_verified = True
-            await revoke_sessions(session, uid)
-            await revoke_refresh_families(session, uid, reason="identity_linked")
-            end_connections(session, sockets, [user_key(uid)], SIGNED_OUT)
-            await session.execute(
-                update(ApiToken)
-                .where(
-                    col(ApiToken.user_id) == existing.user_id, col(ApiToken.revoked_at).is_(None)
-                )
-                .values(revoked_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
-        user = existing
+        user = await _link_by_email(
+            session, existing, sockets=sockets, email_verified=email_verified
+        )
     else:
         local = email.split("@", 1)[0]
         username = await derive_username(session, preferred_username, local, name)
@@ -94,6 +67,49 @@ async def sign_in_with_identity(
     session.add(Identity(user_id=user_id_of(user), provider=provider, subject=subject, email=email))
     await session.flush()
     return user
+
+
+async def _linked_user(session: AsyncSession, identity: Identity, *, email: str | None) -> User:
+    user = await session.get(User, identity.user_id)
+    if user is None:  # pragma: no cover - the foreign key cascades
+        raise NotFound("The linked account no longer exists.")
+    if not user.is_active:
+        raise AccountDisabled()
+    identity.email = email
+    await session.flush()
+    return user
+
+
+async def _link_by_email(
+    session: AsyncSession, existing: User, *, sockets: SocketCloser, email_verified: bool
+) -> User:
+    if not email_verified:
+        raise Conflict(
+            "An account already uses this email address, and the identity provider has not "
+            "verified it; sign in with your password instead."
+        )
+    if not existing.is_active:
+        raise AccountDisabled()
+    if not existing.email_verified:
+        await _evict_pre_hijacker(session, existing, sockets=sockets)
+    return existing
+
+
+async def _evict_pre_hijacker(session: AsyncSession, user: User, *, sockets: SocketCloser) -> None:
+    # Whoever registered the address before the provider proved its owner loses every way in:
+    # the password, the sessions, the refresh families, the personal tokens and their sockets.
+    uid = user_id_of(user)
+    user.password_hash = None
+    user.email_verified = True
+    await revoke_sessions(session, uid)
+    await revoke_refresh_families(session, uid, reason="identity_linked")
+    end_connections(session, sockets, [user_key(uid)], SIGNED_OUT)
+    await session.execute(
+        update(ApiToken)
+        .where(col(ApiToken.user_id) == uid, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def start_identity_session(
