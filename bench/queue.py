@@ -105,6 +105,7 @@ async def baseline_ms(db: Any) -> float:
 
 async def fill_queue(db: Any, jobs: int) -> None:
     from hub.accounts.deps import Actor
+    from hub.accounts.roles import UserRole
     from hub.accounts.users import create_user
     from hub.generation import service
     from hub.generation.schemas import JobCreateIn
@@ -117,7 +118,7 @@ async def fill_queue(db: Any, jobs: int) -> None:
             )
             assert user.user_id is not None
             actors.append(
-                Actor(user.user_id, user.username, user.display_name, "user", "api_token")
+                Actor(user.user_id, user.username, user.display_name, UserRole.USER, "api_token")
             )
     queued = 0
     while queued < jobs:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hub.accounts.roles import UserRole
 from hub.errors import Forbidden
 
-RoleName = Literal["user", "moderator", "admin"]
 AuthKind = Literal["session", "access_token", "api_token"]
 
 
@@ -17,22 +17,13 @@ class Actor:
     user_id: int
     username: str
     display_name: str
-    role: RoleName
+    role: UserRole
     auth: AuthKind
     # The browser session (SHA-256 of the cookie) when ``auth == "session"``; lets other domains
     # end things tied to one login (e.g. close that session's sockets at logout).
     session_id: str | None = None
     # The refresh-token family for ``access_token``, the personal token id for ``api_token``.
     token_id: str | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def is_moderator(self) -> bool:
-        """Moderators and admins may moderate."""
-        return self.role in ("moderator", "admin")
 
 
 def require_interactive(actor: Actor, what: str) -> None:

@@ -20,12 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts import tokens, users
 from hub.accounts.credentials import NO_SOCKETS
-from hub.accounts.schemas import Role
+from hub.accounts.roles import UserRole
 from hub.db import Database
 from hub.errors import HubError, NotFound
 from hub.settings import Settings
-
-ROLES: tuple[Role, ...] = ("user", "moderator", "admin")
 
 
 def register_commands(sub: Any) -> None:
@@ -46,7 +44,7 @@ def register_commands(sub: Any) -> None:
 
     set_role = user_sub.add_parser("set-role", help="Change an account's role.")
     set_role.add_argument("username")
-    set_role.add_argument("role", choices=ROLES)
+    set_role.add_argument("role", choices=[role.value for role in UserRole])
     set_role.set_defaults(func=_user_set_role)
 
     token = sub.add_parser("token", help="Manage personal API tokens.")
@@ -121,7 +119,7 @@ def _user_create(args: argparse.Namespace, settings: Settings) -> int:
             email=args.email,
             username=username,
             password=password,
-            role="admin" if args.admin else "user",
+            role=UserRole.ADMIN if args.admin else UserRole.USER,
             # The operator vouches for the address (no pre-hijacking risk to defend against).
             email_verified=True,
         )
@@ -138,7 +136,7 @@ def _user_set_role(args: argparse.Namespace, settings: Settings) -> int:
             raise NotFound(f"No user named {args.username!r}.")
         # This process serves no sockets; see docs/accounts.md for the user's open ones.
         await users.set_role(
-            session, None, sockets=NO_SOCKETS, user_id=user.user_id, role=args.role
+            session, None, sockets=NO_SOCKETS, user_id=user.user_id, role=UserRole(args.role)
         )
         return f"{user.username} is now {args.role}"
 

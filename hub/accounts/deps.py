@@ -2,8 +2,9 @@
 
 ```python
 actor = await require_actor(request)      # 401 without credentials; CSRF-checked when needed
-require_role(actor, "moderator", "admin") # 403 otherwise
 ```
+
+Site roles are checked with :func:`hub.accounts.roles.require_role`, in the service.
 
 - Credentials: ``Authorization: Bearer <access token | hub_pat_ token>`` first, else the
   ``hub_session`` cookie. A bearer header that is malformed, forged, expired or revoked is an error
@@ -25,22 +26,20 @@ from typing import Any
 from starlette.requests import HTTPConnection, Request
 
 from hub.accounts import sessions, tokens, users
-from hub.accounts.actor import Actor, AuthKind, RoleName
+from hub.accounts.actor import Actor, AuthKind
 from hub.accounts.security import same_secret
 from hub.context import get_ctx
-from hub.errors import CSRFFailed, Forbidden, HubError, TokenInvalid, Unauthenticated
+from hub.errors import CSRFFailed, HubError, TokenInvalid, Unauthenticated
 
 __all__ = [
     "Actor",
     "AuthKind",
-    "RoleName",
     "authenticate_websocket",
     "check_csrf",
     "csrf_token_for",
     "current_actor",
     "reject_foreign_origin",
     "require_actor",
-    "require_role",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,11 +81,6 @@ async def require_actor(conn: HTTPConnection) -> Actor:
     if actor is None:
         raise Unauthenticated()
     return actor
-
-
-def require_role(actor: Actor, *roles: str) -> None:
-    if actor.role not in roles:
-        raise Forbidden(f"This needs the role {' or '.join(roles)}.")
 
 
 async def authenticate_websocket(conn: HTTPConnection, token: str | None) -> Actor | None:

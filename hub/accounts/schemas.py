@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-Role = Literal["user", "moderator", "admin"]
+from hub.accounts.roles import UserRole
 
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9_]{3,32}$")
 # Deliberately simple: one @, no spaces or controls, a dot in the domain. Deliverability is the
@@ -126,7 +126,7 @@ class PersonalTokenIn(_In):
 
 
 class RoleIn(_In):
-    role: Role
+    role: UserRole
 
 
 class UserPublic(BaseModel):
@@ -135,7 +135,7 @@ class UserPublic(BaseModel):
     display_name: str
     bio: str
     avatar_url: str
-    role: Role
+    role: UserRole
     created_at: datetime
 
 

@@ -16,11 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub.accounts.actor import Actor, RoleName
+from hub.accounts.actor import Actor
 from hub.accounts.credentials import ROLE_CHANGED, SocketCloser, end_connections, user_key
 from hub.accounts.errors import EmailTaken, LastAdmin, UsernameTaken, field_error
 from hub.accounts.models import User
 from hub.accounts.passwords import check_password_strength, hash_password
+from hub.accounts.roles import UserRole, require_role
 from hub.accounts.schemas import (
     RESERVED_USERNAMES,
     UserPrivate,
@@ -29,7 +30,7 @@ from hub.accounts.schemas import (
     check_username,
 )
 from hub.db import utcnow
-from hub.errors import Conflict, Forbidden, NotFound
+from hub.errors import Conflict, NotFound
 
 # --- views ---------------------------------------------------------------------------------------
 
@@ -45,7 +46,7 @@ def user_public(user: User) -> UserPublic:
         display_name=user.display_name,
         bio=user.bio,
         avatar_url=user.avatar_url or default_avatar_url(user.username),
-        role=_role(user.role),
+        role=UserRole(user.role),
         created_at=user.created_at,
     )
 
@@ -67,7 +68,7 @@ def actor_for(
         user_id=user_id_of(user),
         username=user.username,
         display_name=user.display_name,
-        role=_role(user.role),
+        role=UserRole(user.role),
         auth=auth,  # type: ignore[arg-type]
         session_id=session_id,
         token_id=token_id,
@@ -79,12 +80,6 @@ def user_id_of(user: User) -> int:
     if user.user_id is None:  # pragma: no cover - only flushed rows get here
         raise RuntimeError("the user row has no id yet; flush first")
     return user.user_id
-
-
-def _role(value: str) -> RoleName:
-    if value not in ("user", "moderator", "admin"):  # pragma: no cover - a CHECK forbids it
-        raise ValueError(f"unknown role {value!r}")
-    return value  # type: ignore[return-value]
 
 
 def _clean_display_name(value: str | None) -> str:
@@ -126,7 +121,7 @@ async def create_user(
     email: str,
     username: str,
     password: str | None,
-    role: RoleName = "user",
+    role: UserRole = UserRole.USER,
     display_name: str | None = None,
     email_verified: bool = False,
 ) -> User:
@@ -143,8 +138,10 @@ async def create_user(
         raise field_error("username", str(exc)) from None
     if password is not None:
         check_password_strength(password, username=username, email=email)
-    if role not in ("user", "moderator", "admin"):
-        raise field_error("role", "must be user, moderator or admin")
+    try:
+        role = UserRole(role)  # callers without types may pass any string
+    except ValueError:
+        raise field_error("role", f"must be one of {', '.join(UserRole)}") from None
     await _ensure_available(session, email=email, username=username)
     now = utcnow()
     user = User(
@@ -154,7 +151,7 @@ async def create_user(
         username_key=username.lower(),
         password_hash=await hash_password(password) if password is not None else None,
         display_name=_clean_display_name(display_name) or username,
-        role=role,
+        role=role.value,
         email_verified=email_verified,
         created_at=now,
         updated_at=now,
@@ -229,37 +226,34 @@ async def access_profile(session: AsyncSession, *, username: str) -> UserPublic:
 # --- site roles ----------------------------------------------------------------------------------
 
 
-ROLE_RANK: dict[str, int] = {"user": 0, "moderator": 1, "admin": 2}
-
-
 async def set_role(
     session: AsyncSession,
     actor: Actor | None,
     *,
     sockets: SocketCloser,
     user_id: int,
-    role: RoleName,
+    role: UserRole,
 ) -> User:
     """Change a user's role. ``actor=None`` is the command line (an operator with shell access).
     The last active admin cannot be demoted: nobody could promote anyone again. A lower role
     closes every socket of the user (they were admitted with the rights of the old one); a
     higher one leaves them open (the next handshake gets the new role)."""
-    if actor is not None and actor.role != "admin":
-        raise Forbidden("Only admins can change roles.")
+    if actor is not None:
+        require_role(actor, UserRole.ADMIN, to="change roles")
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("No such user.")
-    if user.role == "admin" and role != "admin":
+    if user.role == UserRole.ADMIN and role != UserRole.ADMIN:
         admins = await session.scalar(
             select(func.count())
             .select_from(User)
-            .where(col(User.role) == "admin", col(User.is_active).is_(True))
+            .where(col(User.role) == UserRole.ADMIN.value, col(User.is_active).is_(True))
         )
         if (admins or 0) <= 1 and user.is_active:
             raise LastAdmin()
-    if ROLE_RANK[role] < ROLE_RANK[user.role]:
+    if role.rank < UserRole(user.role).rank:
         end_connections(session, sockets, [user_key(user_id)], ROLE_CHANGED)
-    user.role = role
+    user.role = role.value
     user.updated_at = utcnow()
     await session.flush()
     return user

@@ -22,6 +22,7 @@ from sqlalchemy import Integer, Table, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.accounts.roles import UserRole, require_role
 from hub.credits.models import LedgerEntry, LedgerKind, Wallet
 from hub.credits.schemas import (
     MAX_OPERATION_CREDITS,
@@ -30,7 +31,7 @@ from hub.credits.schemas import (
     LedgerPage,
 )
 from hub.db import UTCDateTime, utcnow
-from hub.errors import BadRequest, Forbidden, InsufficientCredits, NotFound
+from hub.errors import BadRequest, InsufficientCredits, NotFound
 from hub.pagination import PageParams, decode_cursor, encode_cursor
 from hub.settings import Settings
 
@@ -367,8 +368,7 @@ async def adjust_credits(
     idempotency_key: str | None = None,
 ) -> tuple[LedgerEntry, BalanceOut]:
     """An admin correction (positive or negative). A negative one never overdraws: 402."""
-    if actor.role != "admin":
-        raise Forbidden("Only admins can adjust credits.")
+    require_role(actor, UserRole.ADMIN, to="adjust credits")
     if amount == 0 or abs(amount) > MAX_OPERATION_CREDITS:
         raise ValueError(f"adjustment out of range: {amount}")
     from hub.accounts.users import get_user

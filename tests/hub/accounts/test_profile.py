@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from hub.accounts import credentials, tokens, users
 from hub.accounts.models import BrowserSession, RefreshToken
+from hub.accounts.roles import UserRole
 from hub.db import utcnow
 from hub.errors import Conflict, ValidationFailed
 from tests.conftest import TEST_ORIGIN
@@ -182,7 +183,7 @@ async def test_service_user_lookups(ctx: Any) -> None:
             session, email="Alice@Example.com", username="Alice", password="long enough pw"
         )
         bob = await users.create_user(
-            session, email="bob@example.com", username="bob", password=None, role="moderator"
+            session, email="bob@example.com", username="bob", password=None, role=UserRole.MODERATOR
         )
     assert alice.user_id is not None
     assert bob.user_id is not None
