@@ -91,13 +91,11 @@ async def authenticate_websocket(conn: HTTPConnection, token: str | None) -> Act
     try:
         async with ctx.db.unit_of_work() as session:
             if token:
-                return await tokens.resolve_bearer(session, settings=ctx.settings, token=token)
+                return await tokens.resolve_bearer(session, token=token)
             cookie = conn.cookies.get(ctx.settings.session_cookie_name)
             if not cookie:
                 return None
-            resolved = await sessions.resolve_session(
-                session, settings=ctx.settings, cookie_value=cookie
-            )
+            resolved = await sessions.resolve_session(session, cookie_value=cookie)
     except HubError:
         return None
     if resolved is None:
@@ -149,14 +147,12 @@ async def _resolve(conn: HTTPConnection) -> Actor | None:
         if scheme.lower() != "bearer" or not credentials:
             raise TokenInvalid("Send credentials as 'Authorization: Bearer <token>'.")
         async with ctx.db.unit_of_work() as session:
-            return await tokens.resolve_bearer(session, settings=ctx.settings, token=credentials)
+            return await tokens.resolve_bearer(session, token=credentials)
     cookie = conn.cookies.get(ctx.settings.session_cookie_name)
     if not cookie:
         return None
     async with ctx.db.unit_of_work() as session:
-        resolved = await sessions.resolve_session(
-            session, settings=ctx.settings, cookie_value=cookie
-        )
+        resolved = await sessions.resolve_session(session, cookie_value=cookie)
     if resolved is None:
         return None
     state = _state(conn)

@@ -19,7 +19,6 @@ from hub.accounts.tokens import revoke_refresh_families
 from hub.accounts.users import create_user, derive_username, get_user_by_email, user_id_of
 from hub.db import utcnow
 from hub.errors import Conflict, NotFound
-from hub.settings import Settings
 
 
 async def sign_in_with_identity(
@@ -115,7 +114,6 @@ async def _evict_pre_hijacker(session: AsyncSession, user: User, *, sockets: Soc
 async def start_identity_session(
     session: AsyncSession,
     *,
-    settings: Settings,
     sockets: SocketCloser,
     provider: str,
     claims: IdentityClaims,
@@ -137,7 +135,6 @@ async def start_identity_session(
     return await start_session(
         session,
         user,
-        settings=settings,
         sockets=sockets,
         user_agent=user_agent,
         ip=ip,

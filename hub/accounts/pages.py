@@ -130,7 +130,6 @@ async def login_submit(request: Request) -> Response:
         async with ctx.db.unit_of_work() as session:
             started = await sessions.login(
                 session,
-                settings=ctx.settings,
                 limiter=ctx.limiter,
                 sockets=socket_closer(ctx),
                 login=body.login,
@@ -164,7 +163,6 @@ async def register_submit(request: Request) -> Response:
         async with ctx.db.unit_of_work() as session:
             started = await sessions.register(
                 session,
-                settings=ctx.settings,
                 limiter=ctx.limiter,
                 sockets=socket_closer(ctx),
                 email=body.email,
@@ -231,7 +229,6 @@ async def oidc_callback(request: Request) -> Response:
     async with ctx.db.unit_of_work() as session:
         started = await identities.start_identity_session(
             session,
-            settings=ctx.settings,
             sockets=socket_closer(ctx),
             provider=provider.name,
             claims=claims,

@@ -17,9 +17,9 @@ from hub.accounts import security
 from hub.accounts.errors import AccountDisabled, field_error
 from hub.accounts.models import User
 from hub.accounts.schemas import PASSWORD_MAX, PASSWORD_MIN
+from hub.db import settings_of
 from hub.errors import InvalidCredentials
 from hub.ratelimit import RateLimiter
-from hub.settings import Settings
 
 # Short lists of the passwords people pick first; length alone lets "password" through.
 _COMMON_PASSWORDS = frozenset(
@@ -64,7 +64,6 @@ def check_password_strength(password: str, *, username: str = "", email: str = "
 async def authenticate_password(
     session: AsyncSession,
     *,
-    settings: Settings,
     limiter: RateLimiter,
     login: str,
     password: str,
@@ -79,6 +78,7 @@ async def authenticate_password(
     together. Unknown users and wrong passwords get the same error and the same argon2 cost (no
     user enumeration, not even by timing).
     """
+    settings = settings_of(session)
     login_key = login.strip().lower()
     await limiter.hit(settings.rate_limit_login_ip, "login-ip", ip)
     await limiter.hit(settings.rate_limit_login, "login-account", login_key)

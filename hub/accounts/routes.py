@@ -100,7 +100,6 @@ async def register(request: Request) -> Response:
     async with ctx.db.unit_of_work() as session:
         started = await sessions.register(
             session,
-            settings=ctx.settings,
             limiter=ctx.limiter,
             sockets=socket_closer(ctx),
             email=body.email,
@@ -130,7 +129,6 @@ async def login(request: Request) -> Response:
     async with ctx.db.unit_of_work() as session:
         started = await sessions.login(
             session,
-            settings=ctx.settings,
             limiter=ctx.limiter,
             sockets=socket_closer(ctx),
             login=body.login,
@@ -183,7 +181,6 @@ async def token(request: Request) -> Response:
     async with ctx.db.unit_of_work() as session:
         pair = await tokens.issue_tokens(
             session,
-            settings=ctx.settings,
             limiter=ctx.limiter,
             login=body.login,
             password=body.password,
@@ -207,7 +204,6 @@ async def refresh(request: Request) -> Response:
     async with ctx.db.unit_of_work() as session:
         outcome = await tokens.rotate_refresh_token(
             session,
-            settings=ctx.settings,
             sockets=socket_closer(ctx),
             refresh_token=body.refresh_token,
         )
@@ -285,7 +281,6 @@ async def change_password(request: Request) -> Response:
         await sessions.change_password(
             session,
             actor,
-            settings=ctx.settings,
             limiter=ctx.limiter,
             sockets=socket_closer(ctx),
             current_password=body.current_password,

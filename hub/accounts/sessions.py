@@ -36,10 +36,9 @@ from hub.accounts.passwords import (
 from hub.accounts.schemas import SessionOut
 from hub.accounts.tokens import revoke_refresh_families
 from hub.accounts.users import access_me, create_user, user_id_of, user_private
-from hub.db import utcnow
+from hub.db import settings_of, utcnow
 from hub.errors import InvalidCredentials, Unauthenticated
 from hub.ratelimit import RateLimiter
-from hub.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,6 @@ async def start_session(
     session: AsyncSession,
     user: User,
     *,
-    settings: Settings,
     sockets: SocketCloser,
     user_agent: str = "",
     ip: str = "",
@@ -74,6 +72,7 @@ async def start_session(
     ended so that one browser holds one session (with the sockets it admitted)."""
     if replaces and await end_session(session, replaces):
         end_connections(session, sockets, [session_key(security.digest(replaces))], SIGNED_OUT)
+    settings = settings_of(session)
     now = utcnow()
     cookie_value = security.new_secret()
     row = BrowserSession(
@@ -105,7 +104,6 @@ async def start_session(
 async def register(
     session: AsyncSession,
     *,
-    settings: Settings,
     limiter: RateLimiter,
     sockets: SocketCloser,
     email: str,
@@ -116,21 +114,19 @@ async def register(
     user_agent: str = "",
 ) -> StartedSession:
     """Self-service sign-up: creates the account and signs the browser in."""
+    settings = settings_of(session)
     if not settings.registration_open:
         raise RegistrationClosed()
     await limiter.hit(settings.rate_limit_register, "register-ip", ip)
     user = await create_user(
         session, email=email, username=username, password=password, display_name=display_name
     )
-    return await start_session(
-        session, user, settings=settings, sockets=sockets, user_agent=user_agent, ip=ip
-    )
+    return await start_session(session, user, sockets=sockets, user_agent=user_agent, ip=ip)
 
 
 async def login(
     session: AsyncSession,
     *,
-    settings: Settings,
     limiter: RateLimiter,
     sockets: SocketCloser,
     login: str,
@@ -140,12 +136,11 @@ async def login(
     replaces: str | None = None,
 ) -> StartedSession:
     user = await authenticate_password(
-        session, settings=settings, limiter=limiter, login=login, password=password, ip=ip
+        session, limiter=limiter, login=login, password=password, ip=ip
     )
     return await start_session(
         session,
         user,
-        settings=settings,
         sockets=sockets,
         user_agent=user_agent,
         ip=ip,
@@ -163,11 +158,10 @@ async def end_session(session: AsyncSession, cookie_value: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-async def resolve_session(
-    session: AsyncSession, *, settings: Settings, cookie_value: str
-) -> ResolvedSession | None:
+async def resolve_session(session: AsyncSession, *, cookie_value: str) -> ResolvedSession | None:
     """The live session behind a cookie, sliding its expiry; None when unknown, expired or the
     account is disabled."""
+    max_age = settings_of(session).session_max_age
     session_id = security.digest(cookie_value)
     row = (
         await session.execute(
@@ -189,7 +183,7 @@ async def resolve_session(
     refreshed = False
     if now - browser_session.last_seen_at >= TOUCH_INTERVAL:
         browser_session.last_seen_at = now
-        browser_session.expires_at = now + timedelta(seconds=settings.session_max_age)
+        browser_session.expires_at = now + timedelta(seconds=max_age)
         await session.flush()
         refreshed = True
     return ResolvedSession(
@@ -236,7 +230,6 @@ async def change_password(
     session: AsyncSession,
     actor: Actor,
     *,
-    settings: Settings,
     limiter: RateLimiter,
     sockets: SocketCloser,
     current_password: str | None,
@@ -246,7 +239,7 @@ async def change_password(
     the sockets they admitted; the credential making this request stays signed in. Personal
     tokens stay (they are revoked one by one, on purpose), and so do their sockets."""
     require_interactive(actor, "change the password")
-    await limiter.hit(settings.rate_limit_login, "password-change", str(actor.user_id))
+    await limiter.hit(settings_of(session).rate_limit_login, "password-change", str(actor.user_id))
     user = await access_me(session, actor)
     if user.password_hash is not None and not await verify_password(
         user.password_hash, current_password or ""

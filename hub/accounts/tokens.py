@@ -30,7 +30,7 @@ from hub.accounts.models import ApiToken, RefreshFamily, RefreshToken, User
 from hub.accounts.passwords import authenticate_password
 from hub.accounts.schemas import PersonalTokenOut, PersonalTokenPage, TokenPairOut
 from hub.accounts.users import access_me, actor_for, user_id_of
-from hub.db import utcnow
+from hub.db import settings_of, utcnow
 from hub.errors import (
     HubError,
     NotFound,
@@ -41,7 +41,6 @@ from hub.errors import (
 )
 from hub.pagination import PageParams, decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
-from hub.settings import Settings
 
 # --- refresh families and access tokens ----------------------------------------------------------
 
@@ -62,9 +61,8 @@ class RefreshOutcome:
         return self.pair
 
 
-async def _issue_pair(
-    session: AsyncSession, *, settings: Settings, user_id: int, family_id: str
-) -> TokenPairOut:
+async def _issue_pair(session: AsyncSession, *, user_id: int, family_id: str) -> TokenPairOut:
+    settings = settings_of(session)
     secret = security.new_secret(security.REFRESH_PREFIX)
     now = utcnow()
     session.add(
@@ -88,7 +86,6 @@ async def _issue_pair(
 async def issue_tokens(
     session: AsyncSession,
     *,
-    settings: Settings,
     limiter: RateLimiter,
     login: str,
     password: str,
@@ -96,16 +93,14 @@ async def issue_tokens(
 ) -> TokenPairOut:
     """Password grant for API clients: a new refresh-token family and its first pair."""
     user = await authenticate_password(
-        session, settings=settings, limiter=limiter, login=login, password=password, ip=ip
+        session, limiter=limiter, login=login, password=password, ip=ip
     )
     family = RefreshFamily(
         family_id=security.new_id(), user_id=user_id_of(user), created_at=utcnow()
     )
     session.add(family)
     await session.flush()
-    return await _issue_pair(
-        session, settings=settings, user_id=user_id_of(user), family_id=family.family_id
-    )
+    return await _issue_pair(session, user_id=user_id_of(user), family_id=family.family_id)
 
 
 async def _revoke_family(session: AsyncSession, family_id: str, *, reason: str) -> bool:
@@ -153,7 +148,7 @@ async def _find_refresh(
 
 
 async def rotate_refresh_token(
-    session: AsyncSession, *, settings: Settings, sockets: SocketCloser, refresh_token: str
+    session: AsyncSession, *, sockets: SocketCloser, refresh_token: str
 ) -> RefreshOutcome:
     """Exchange a refresh token for a new pair. Presenting an already-exchanged token means two
     parties hold the family (one of them a thief): the whole family is revoked, and its sockets
@@ -188,9 +183,7 @@ async def rotate_refresh_token(
         await _revoke_family(session, family.family_id, reason="reuse")
         end_connections(session, sockets, [family_key(family.family_id)], TOKEN_REVOKED)
         return RefreshOutcome(error=TokenReused())
-    pair = await _issue_pair(
-        session, settings=settings, user_id=user_id_of(user), family_id=family.family_id
-    )
+    pair = await _issue_pair(session, user_id=user_id_of(user), family_id=family.family_id)
     return RefreshOutcome(pair=pair)
 
 
@@ -210,8 +203,8 @@ async def revoke_refresh_token(
     return revoked
 
 
-async def resolve_access_token(session: AsyncSession, *, settings: Settings, token: str) -> Actor:
-    claims = security.read_access_token(settings, token)
+async def resolve_access_token(session: AsyncSession, *, token: str) -> Actor:
+    claims = security.read_access_token(settings_of(session), token)
     row = (
         await session.execute(
             select(User, col(RefreshFamily.revoked_at))
@@ -256,11 +249,11 @@ async def resolve_personal_token(session: AsyncSession, *, token: str) -> Actor:
     return actor_for(user, auth="api_token", token_id=str(api_token.token_id))
 
 
-async def resolve_bearer(session: AsyncSession, *, settings: Settings, token: str) -> Actor:
+async def resolve_bearer(session: AsyncSession, *, token: str) -> Actor:
     """An access token or a personal token (told apart by the ``hub_pat_`` prefix)."""
     if token.startswith(security.PAT_PREFIX):
         return await resolve_personal_token(session, token=token)
-    return await resolve_access_token(session, settings=settings, token=token)
+    return await resolve_access_token(session, token=token)
 
 
 # --- personal tokens -----------------------------------------------------------------------------

@@ -70,7 +70,7 @@ from hub.collab.schemas import (
     SnapshotOut,
     UserRef,
 )
-from hub.db import utcnow
+from hub.db import settings_of, utcnow
 from hub.errors import BadRequest, Conflict, Unauthenticated
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
@@ -621,7 +621,6 @@ async def create_invite(
     role: str,
     expires_in: int | None,
     max_uses: int | None,
-    base_url: str,
 ) -> InviteCreated:
     access = await access_room(session, actor, slug, at_least=MemberRole.owner)
     if access.room.state != RoomState.open:
@@ -640,7 +639,7 @@ async def create_invite(
     )
     session.add(invite)
     await session.flush()
-    url = f"{base_url.rstrip('/')}/join/{token}"
+    url = f"{settings_of(session).public_url.rstrip('/')}/join/{token}"
     return InviteCreated(invite=invite_out(invite, now), token=token, url=url)
 
 

@@ -30,10 +30,9 @@ from hub.credits.schemas import (
     LedgerEntryOut,
     LedgerPage,
 )
-from hub.db import UTCDateTime, utcnow
+from hub.db import UTCDateTime, settings_of, utcnow
 from hub.errors import BadRequest, InsufficientCredits, NotFound
 from hub.pagination import PageParams, decode_cursor, encode_cursor
-from hub.settings import Settings
 
 WALLETS: Table = Wallet.metadata.tables[Wallet.__tablename__]
 LEDGER: Table = LedgerEntry.metadata.tables[LedgerEntry.__tablename__]
@@ -89,13 +88,6 @@ class _Move:
     @property
     def spendable(self) -> int:
         return self.amount - self.held
-
-
-def settings_of(session: AsyncSession) -> Settings:
-    settings = session.info.get("settings")
-    if not isinstance(settings, Settings):
-        raise RuntimeError("credits need a session from Database.unit_of_work()")
-    return settings
 
 
 def _insert(session: AsyncSession, table: Table) -> Any:

@@ -24,7 +24,7 @@ from hub.collab.errors import RoomClosed
 from hub.collab.models import MemberRole, Payer, RoomState
 from hub.credits import service as credits_service
 from hub.credits.schemas import BalanceOut
-from hub.db import utcnow
+from hub.db import settings_of, utcnow
 from hub.errors import BadRequest, InsufficientCredits, ValidationFailed
 from hub.generation import queue
 from hub.generation.errors import (
@@ -224,7 +224,7 @@ async def submit_job(
     (402, ``details: {balance, required}``); on any of them nothing is queued and nothing
     reserved.
     """
-    settings = queue.settings_of(session)
+    settings = settings_of(session)
     plan = _plan(request, actor, presets if presets is not None else default_presets())
     if check_source and request.source_image_key is not None:
         key = await storage_service.access_source_key(

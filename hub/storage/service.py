@@ -39,12 +39,11 @@ from sqlmodel import col
 from hub.accounts.actor import Actor
 from hub.accounts.schemas import UserPrivate
 from hub.accounts.users import access_me, set_avatar_url, user_private
-from hub.db import Database, utcnow
+from hub.db import Database, settings_of, utcnow
 from hub.errors import ValidationFailed
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
-from hub.settings import Settings
 from hub.storage.archive import ZipEntry
 from hub.storage.backends import LocalStorage, ObjectStream, S3Storage, Storage, validate_key
 from hub.storage.errors import ImageNotFound, InvalidStorageKey, UploadNotFound, UploadRejected
@@ -151,13 +150,6 @@ def upload_view(storage: Storage, upload: Upload) -> UploadView:
         bytes=upload.bytes,
         created_at=upload.created_at,
     )
-
-
-def _settings(session: AsyncSession) -> Settings:
-    settings = session.info.get("settings")
-    if not isinstance(settings, Settings):
-        raise RuntimeError("storage services need a session from Database.unit_of_work()")
-    return settings
 
 
 # --- generated images (called by the generation worker) -------------------------------------------
@@ -461,7 +453,7 @@ async def upload_image(
 
     ``avatar`` uploads become a 256 px WebP square, replace the actor's previous avatar (its
     file is deleted after commit) and are set as the profile's ``avatar_url``."""
-    settings = _settings(session)
+    settings = settings_of(session)
     kind = UploadPurpose(purpose)
     if limiter is not None:
         await limiter.hit(
