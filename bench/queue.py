@@ -104,20 +104,21 @@ async def baseline_ms(db: Any) -> float:
 
 
 async def fill_queue(db: Any, jobs: int) -> None:
-    from hub.accounts import service as accounts
     from hub.accounts.deps import Actor
+    from hub.accounts.roles import UserRole
+    from hub.accounts.users import create_user
     from hub.generation import service
     from hub.generation.schemas import JobCreateIn
 
     actors = []
     async with db.unit_of_work() as session:
         for n in range(USERS):
-            user = await accounts.create_user(
+            user = await create_user(
                 session, email=f"bench{n}@example.test", username=f"bench{n}", password=None
             )
             assert user.user_id is not None
             actors.append(
-                Actor(user.user_id, user.username, user.display_name, "user", "api_token")
+                Actor(user.user_id, user.username, user.display_name, UserRole.USER, "api_token")
             )
     queued = 0
     while queued < jobs:

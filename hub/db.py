@@ -120,6 +120,18 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     )
 
 
+_SETTINGS_KEY = "settings"
+
+
+def settings_of(session: AsyncSession) -> Settings:
+    """The settings of the unit of work ``session`` belongs to. The one way services reach
+    settings: they take the session, not a ``settings`` parameter (docs/settings.md)."""
+    settings = session.info.get(_SETTINGS_KEY)
+    if not isinstance(settings, Settings):
+        raise RuntimeError("services need a session from Database.unit_of_work()")
+    return settings
+
+
 class Database:
     """Owns the engine and hands out units of work."""
 
@@ -139,8 +151,8 @@ class Database:
         session = self.sessionmaker()
         outbox = Outbox()
         session.info["outbox"] = outbox
-        # Services read policy (signup credits, queue caps) from here: they only get a session.
-        session.info["settings"] = self.settings
+        # Services read policy (limits, TTLs, caps) through settings_of: they only get a session.
+        session.info[_SETTINGS_KEY] = self.settings
         try:
             yield session
             await session.commit()

@@ -45,6 +45,10 @@ def render() -> str:
         "the offline image engine.",
         "Generated from `hub/settings.py` by `python -m hub.settings_doc > docs/settings.md`.",
         "",
+        "In code, `create_app(settings)` hands one `Settings` to the context (`ctx.settings`, for",
+        "routes, pages and components) and to `Database`, whose unit of work carries it: services",
+        "read it with `hub.db.settings_of(session)` and never take a `settings` parameter.",
+        "",
         "| Variable | Default | Description |",
         "| --- | --- | --- |",
     ]

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-RoleName = Literal["user", "moderator", "admin"]
+from hub.accounts.roles import UserRole
+from hub.errors import Forbidden
+
 AuthKind = Literal["session", "access_token", "api_token"]
 
 
@@ -15,7 +17,7 @@ class Actor:
     user_id: int
     username: str
     display_name: str
-    role: RoleName
+    role: UserRole
     auth: AuthKind
     # The browser session (SHA-256 of the cookie) when ``auth == "session"``; lets other domains
     # end things tied to one login (e.g. close that session's sockets at logout).
@@ -23,11 +25,9 @@ class Actor:
     # The refresh-token family for ``access_token``, the personal token id for ``api_token``.
     token_id: str | None = None
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
-    @property
-    def is_moderator(self) -> bool:
-        """Moderators and admins may moderate."""
-        return self.role in ("moderator", "admin")
+def require_interactive(actor: Actor, what: str) -> None:
+    """403 for personal API tokens: a leaked script token must not be able to mint more tokens
+    or lock the owner out."""
+    if actor.auth == "api_token":
+        raise Forbidden(f"Personal API tokens cannot {what}; sign in first.")

@@ -18,14 +18,12 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.accounts import service
+from hub.accounts import tokens, users
 from hub.accounts.credentials import NO_SOCKETS
-from hub.accounts.schemas import Role
+from hub.accounts.roles import UserRole
 from hub.db import Database
 from hub.errors import HubError, NotFound
 from hub.settings import Settings
-
-ROLES: tuple[Role, ...] = ("user", "moderator", "admin")
 
 
 def register_commands(sub: Any) -> None:
@@ -46,7 +44,7 @@ def register_commands(sub: Any) -> None:
 
     set_role = user_sub.add_parser("set-role", help="Change an account's role.")
     set_role.add_argument("username")
-    set_role.add_argument("role", choices=ROLES)
+    set_role.add_argument("role", choices=[role.value for role in UserRole])
     set_role.set_defaults(func=_user_set_role)
 
     token = sub.add_parser("token", help="Manage personal API tokens.")
@@ -113,15 +111,15 @@ def _user_create(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     async def work(session: AsyncSession) -> str:
-        username = args.username or await service.derive_username(
+        username = args.username or await users.derive_username(
             session, args.email.split("@", 1)[0]
         )
-        user = await service.create_user(
+        user = await users.create_user(
             session,
             email=args.email,
             username=username,
             password=password,
-            role="admin" if args.admin else "user",
+            role=UserRole.ADMIN if args.admin else UserRole.USER,
             # The operator vouches for the address (no pre-hijacking risk to defend against).
             email_verified=True,
         )
@@ -133,12 +131,12 @@ def _user_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def _user_set_role(args: argparse.Namespace, settings: Settings) -> int:
     async def work(session: AsyncSession) -> str:
-        user = await service.get_user_by_username(session, args.username)
+        user = await users.get_user_by_username(session, args.username)
         if user is None or user.user_id is None:
             raise NotFound(f"No user named {args.username!r}.")
         # This process serves no sockets; see docs/accounts.md for the user's open ones.
-        await service.set_role(
-            session, None, sockets=NO_SOCKETS, user_id=user.user_id, role=args.role
+        await users.set_role(
+            session, None, sockets=NO_SOCKETS, user_id=user.user_id, role=UserRole(args.role)
         )
         return f"{user.username} is now {args.role}"
 
@@ -151,10 +149,10 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     async def work(session: AsyncSession) -> str:
-        user = await service.get_user_by_email(session, args.email)
+        user = await users.get_user_by_email(session, args.email)
         if user is None:
             raise NotFound(f"No user with the email {args.email!r}.")
-        row, secret = await service.create_personal_token(
+        row, secret = await tokens.create_personal_token(
             session, user, name=args.name, expires_in_days=args.expires_in_days
         )
         return f"created token {row.token_id} ({row.name}) for {user.username}\n{secret}"

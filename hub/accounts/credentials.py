@@ -8,17 +8,25 @@ credential"). Accounts names credentials with opaque keys; the sockets remember 
 they ended, run after the commit by whatever registered itself as the :class:`SocketCloser` in
 ``ctx.extras`` (the rooms component does, see ``hub.collab.component``).
 
+After a bus outage, :func:`ended_credentials` tells which of the keys a process's sockets hold
+name credentials that ended meanwhile. :func:`purge_expired` deletes expired ones.
+
 Accounts imports nothing of the domains that hold sockets: they depend on it, not the reverse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final, Protocol
 
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from hub.accounts.actor import Actor
+from hub.accounts.models import ApiToken, BrowserSession, RefreshFamily, RefreshToken, User
+from hub.db import utcnow
 from hub.outbox import after_commit
 
 if TYPE_CHECKING:
@@ -31,6 +39,10 @@ SIGNED_OUT: Final = "signed out"
 TOKEN_REVOKED: Final = "token revoked"  # noqa: S105 - a close reason
 PASSWORD_CHANGED: Final = "password changed"  # noqa: S105 - a close reason
 ROLE_CHANGED: Final = "role changed"
+
+# last_seen / last_used are written at most this often per credential: a page with twenty
+# requests must not become twenty writes.
+TOUCH_INTERVAL = timedelta(seconds=60)
 
 
 def session_key(session_id: str) -> str:
@@ -103,3 +115,58 @@ def end_connections(
         await sockets.close_credentials(ended, reason)
 
     after_commit(session, close)
+
+
+async def ended_credentials(session: AsyncSession, keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` (see :func:`parse_key`) name a credential that admits nobody any
+    more: a session that ended, a revoked refresh family or personal token, a deleted or disabled
+    user. For connections that may have missed the close (the bus was down)."""
+    ids: dict[str, dict[str, str]] = {"session": {}, "family": {}, "pat": {}, "user": {}}
+    for key in keys:
+        parsed = parse_key(key)
+        if parsed is not None:
+            ids[parsed[0]][parsed[1]] = key
+    live: set[str] = set()
+    if ids["session"]:
+        found = await session.scalars(
+            select(col(BrowserSession.session_id)).where(
+                col(BrowserSession.session_id).in_(ids["session"])
+            )
+        )
+        live.update(ids["session"][sid] for sid in found)
+    if ids["family"]:
+        found = await session.scalars(
+            select(col(RefreshFamily.family_id)).where(
+                col(RefreshFamily.family_id).in_(ids["family"]),
+                col(RefreshFamily.revoked_at).is_(None),
+            )
+        )
+        live.update(ids["family"][fid] for fid in found)
+    pats = {int(v): k for v, k in ids["pat"].items() if v.isdigit() and len(v) < 19}
+    if pats:
+        found_ids = await session.scalars(
+            select(col(ApiToken.token_id)).where(
+                col(ApiToken.token_id).in_(pats), col(ApiToken.revoked_at).is_(None)
+            )
+        )
+        live.update(pats[tid] for tid in found_ids if tid is not None)
+    users = {int(v): k for v, k in ids["user"].items() if v.isdigit() and len(v) < 19}
+    if users:
+        found_ids = await session.scalars(
+            select(col(User.user_id)).where(
+                col(User.user_id).in_(users), col(User.is_active).is_(True)
+            )
+        )
+        live.update(users[uid] for uid in found_ids if uid is not None)
+    named = {key for by_id in ids.values() for key in by_id.values()}
+    return named - live
+
+
+async def purge_expired(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """Delete expired sessions and refresh tokens (a periodic job may call this)."""
+    now = now or utcnow()
+    sessions = await session.execute(
+        delete(BrowserSession).where(col(BrowserSession.expires_at) <= now)
+    )
+    tokens = await session.execute(delete(RefreshToken).where(col(RefreshToken.expires_at) <= now))
+    return int(getattr(sessions, "rowcount", 0) or 0) + int(getattr(tokens, "rowcount", 0) or 0)

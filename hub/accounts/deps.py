@@ -2,8 +2,9 @@
 
 ```python
 actor = await require_actor(request)      # 401 without credentials; CSRF-checked when needed
-require_role(actor, "moderator", "admin") # 403 otherwise
 ```
+
+Site roles are checked with :func:`hub.accounts.roles.require_role`, in the service.
 
 - Credentials: ``Authorization: Bearer <access token | hub_pat_ token>`` first, else the
   ``hub_session`` cookie. A bearer header that is malformed, forged, expired or revoked is an error
@@ -24,23 +25,21 @@ from typing import Any
 
 from starlette.requests import HTTPConnection, Request
 
-from hub.accounts import service
-from hub.accounts.actor import Actor, AuthKind, RoleName
+from hub.accounts import sessions, tokens, users
+from hub.accounts.actor import Actor, AuthKind
 from hub.accounts.security import same_secret
 from hub.context import get_ctx
-from hub.errors import CSRFFailed, Forbidden, HubError, TokenInvalid, Unauthenticated
+from hub.errors import CSRFFailed, HubError, TokenInvalid, Unauthenticated
 
 __all__ = [
     "Actor",
     "AuthKind",
-    "RoleName",
     "authenticate_websocket",
     "check_csrf",
     "csrf_token_for",
     "current_actor",
     "reject_foreign_origin",
     "require_actor",
-    "require_role",
 ]
 
 log = logging.getLogger(__name__)
@@ -84,11 +83,6 @@ async def require_actor(conn: HTTPConnection) -> Actor:
     return actor
 
 
-def require_role(actor: Actor, *roles: str) -> None:
-    if actor.role not in roles:
-        raise Forbidden(f"This needs the role {' or '.join(roles)}.")
-
-
 async def authenticate_websocket(conn: HTTPConnection, token: str | None) -> Actor | None:
     """For socket handshakes: ``?token=`` (access or personal token) if given, else the session
     cookie. Any failure is None; the caller closes with 4401. The Origin check is the caller's
@@ -97,18 +91,16 @@ async def authenticate_websocket(conn: HTTPConnection, token: str | None) -> Act
     try:
         async with ctx.db.unit_of_work() as session:
             if token:
-                return await service.resolve_bearer(session, settings=ctx.settings, token=token)
+                return await tokens.resolve_bearer(session, token=token)
             cookie = conn.cookies.get(ctx.settings.session_cookie_name)
             if not cookie:
                 return None
-            resolved = await service.resolve_session(
-                session, settings=ctx.settings, cookie_value=cookie
-            )
+            resolved = await sessions.resolve_session(session, cookie_value=cookie)
     except HubError:
         return None
     if resolved is None:
         return None
-    return service.actor_for(resolved.user, auth="session", session_id=resolved.session_id)
+    return users.actor_for(resolved.user, auth="session", session_id=resolved.session_id)
 
 
 def csrf_token_for(conn: HTTPConnection) -> str | None:
@@ -155,18 +147,16 @@ async def _resolve(conn: HTTPConnection) -> Actor | None:
         if scheme.lower() != "bearer" or not credentials:
             raise TokenInvalid("Send credentials as 'Authorization: Bearer <token>'.")
         async with ctx.db.unit_of_work() as session:
-            return await service.resolve_bearer(session, settings=ctx.settings, token=credentials)
+            return await tokens.resolve_bearer(session, token=credentials)
     cookie = conn.cookies.get(ctx.settings.session_cookie_name)
     if not cookie:
         return None
     async with ctx.db.unit_of_work() as session:
-        resolved = await service.resolve_session(
-            session, settings=ctx.settings, cookie_value=cookie
-        )
+        resolved = await sessions.resolve_session(session, cookie_value=cookie)
     if resolved is None:
         return None
     state = _state(conn)
     state[STATE_CSRF] = resolved.csrf_token
     if resolved.refreshed:
         state[STATE_REFRESH_COOKIE] = cookie
-    return service.actor_for(resolved.user, auth="session", session_id=resolved.session_id)
+    return users.actor_for(resolved.user, auth="session", session_id=resolved.session_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.errors import BadRequest, Conflict, Forbidden
+from hub.errors import BadRequest, Conflict, Forbidden, ValidationFailed
 
 
 class AccountDisabled(Forbidden):
@@ -37,3 +37,8 @@ class OIDCFailed(BadRequest):
     """The identity provider's answer could not be trusted or used (state, token, claims)."""
 
     default_message = "Signing in with the identity provider failed."
+
+
+def field_error(field: str, message: str, kind: str = "value_error") -> ValidationFailed:
+    """A 422 about one field, shaped like the ones request validation produces."""
+    return ValidationFailed(fields=[{"field": field, "message": message, "type": kind}])

@@ -4,7 +4,7 @@ tokens and OIDC identities.
 Secrets never rest in the database in clear: session ids, refresh tokens and personal tokens are
 stored as SHA-256 digests (they are 256-bit random values, so a fast hash is enough), passwords as
 argon2id hashes. Other domains reference users by ``user_id`` with a foreign key and read them
-through :mod:`hub.accounts.service`, never by importing these classes.
+through :mod:`hub.accounts.users`, never by importing these classes.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from hub.accounts.roles import UserRole
 from hub.db import UTCDateTime, utcnow
 
-ROLES = ("user", "moderator", "admin")
+# The CHECK spells the roles out as SQL: "role IN ('user', 'moderator', 'admin')".
+_ROLE_CHECK = "role IN ({})".format(", ".join(f"'{role}'" for role in UserRole))
 
 
 def _fk_user(table: str) -> ForeignKey:
@@ -37,7 +39,7 @@ class User(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("email_key", name="uq_users_email_key"),
         UniqueConstraint("username_key", name="uq_users_username_key"),
-        CheckConstraint("role IN ('user', 'moderator', 'admin')", name="ck_users_role"),
+        CheckConstraint(_ROLE_CHECK, name="ck_users_role"),
     )
 
     user_id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
@@ -52,7 +54,7 @@ class User(SQLModel, table=True):
     display_name: str = Field(sa_column=Column(String(64), nullable=False))
     bio: str = Field(default="", sa_column=Column(String(500), nullable=False))
     avatar_url: str | None = Field(default=None, sa_column=Column(String(1024), nullable=True))
-    role: str = Field(default="user", sa_column=Column(String(16), nullable=False))
+    role: str = Field(default=UserRole.USER.value, sa_column=Column(String(16), nullable=False))
     is_active: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
     email_verified: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     created_at: datetime = Field(

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub.accounts import oidc, service
+from hub.accounts import identities, oidc, sessions
 from hub.accounts.cookies import (
     FORM_CSRF_COOKIE,
     clear_flow_cookie,
@@ -106,7 +106,7 @@ def _check_form_csrf(request: Request, form: FormData) -> None:
         raise CSRFFailed("The form expired or was not sent from this site; please try again.")
 
 
-def _signed_in(request: Request, started: service.StartedSession, next_url: str) -> Response:
+def _signed_in(request: Request, started: sessions.StartedSession, next_url: str) -> Response:
     settings = get_ctx(request).settings
     response = RedirectResponse(next_url, status_code=303)
     set_session_cookie(response, settings, started.cookie_value, started.max_age)
@@ -128,9 +128,8 @@ async def login_submit(request: Request) -> Response:
         _check_form_csrf(request, form)
         body = validate(LoginIn, values)
         async with ctx.db.unit_of_work() as session:
-            started = await service.login(
+            started = await sessions.login(
                 session,
-                settings=ctx.settings,
                 limiter=ctx.limiter,
                 sockets=socket_closer(ctx),
                 login=body.login,
@@ -162,9 +161,8 @@ async def register_submit(request: Request) -> Response:
         _check_form_csrf(request, form)
         body = validate(RegisterIn, {k: v for k, v in values.items() if v or k != "display_name"})
         async with ctx.db.unit_of_work() as session:
-            started = await service.register(
+            started = await sessions.register(
                 session,
-                settings=ctx.settings,
                 limiter=ctx.limiter,
                 sockets=socket_closer(ctx),
                 email=body.email,
@@ -196,7 +194,7 @@ async def logout_submit(request: Request) -> Response:
     actor = await current_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        await service.logout(session, actor, sockets=socket_closer(ctx))
+        await sessions.logout(session, actor, sockets=socket_closer(ctx))
     request.scope.setdefault("state", {}).pop(STATE_REFRESH_COOKIE, None)
     response = RedirectResponse("/", status_code=303)
     clear_session_cookie(response, ctx.settings)
@@ -229,9 +227,8 @@ async def oidc_callback(request: Request) -> Response:
         ctx.settings, provider, query=dict(request.query_params), flow_cookie=cookie
     )
     async with ctx.db.unit_of_work() as session:
-        started = await service.start_identity_session(
+        started = await identities.start_identity_session(
             session,
-            settings=ctx.settings,
             sockets=socket_closer(ctx),
             provider=provider.name,
             claims=claims,

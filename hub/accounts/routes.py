@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from hub.accounts import avatar, oidc, service
+from hub.accounts import avatar, oidc, sessions, tokens, users
 from hub.accounts.cookies import clear_session_cookie, set_session_cookie
 from hub.accounts.credentials import socket_closer
 from hub.accounts.deps import (
@@ -76,8 +76,8 @@ def int_param(request: Request, name: str) -> int:
     return path_int(request, name, maximum=ID_MAX)
 
 
-def session_response(settings: Settings, started: service.StartedSession, status: int) -> Response:
-    body = SessionOut(user=service.user_private(started.user), csrf_token=started.csrf_token)
+def session_response(settings: Settings, started: sessions.StartedSession, status: int) -> Response:
+    body = SessionOut(user=users.user_private(started.user), csrf_token=started.csrf_token)
     response = json_response(body, status=status)
     set_session_cookie(response, settings, started.cookie_value, started.max_age)
     return response
@@ -98,9 +98,8 @@ async def register(request: Request) -> Response:
     body = await parse_body(request, RegisterIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        started = await service.register(
+        started = await sessions.register(
             session,
-            settings=ctx.settings,
             limiter=ctx.limiter,
             sockets=socket_closer(ctx),
             email=body.email,
@@ -128,9 +127,8 @@ async def login(request: Request) -> Response:
     body = await parse_body(request, LoginIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        started = await service.login(
+        started = await sessions.login(
             session,
-            settings=ctx.settings,
             limiter=ctx.limiter,
             sockets=socket_closer(ctx),
             login=body.login,
@@ -149,7 +147,7 @@ async def logout(request: Request) -> Response:
     actor = await current_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        await service.logout(session, actor, sockets=socket_closer(ctx))
+        await sessions.logout(session, actor, sockets=socket_closer(ctx))
     request.scope.setdefault("state", {}).pop(STATE_REFRESH_COOKIE, None)
     response = Response(status_code=204)
     clear_session_cookie(response, ctx.settings)
@@ -168,7 +166,7 @@ async def session_info(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        out = await service.session_view(session, actor, csrf_token=csrf_token_for(request))
+        out = await sessions.session_view(session, actor, csrf_token=csrf_token_for(request))
     return json_response(out)
 
 
@@ -185,9 +183,8 @@ async def token(request: Request) -> Response:
     body = await parse_body(request, LoginIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        pair = await service.issue_tokens(
+        pair = await tokens.issue_tokens(
             session,
-            settings=ctx.settings,
             limiter=ctx.limiter,
             login=body.login,
             password=body.password,
@@ -209,9 +206,8 @@ async def refresh(request: Request) -> Response:
     body = await parse_body(request, RefreshIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        outcome = await service.rotate_refresh_token(
+        outcome = await tokens.rotate_refresh_token(
             session,
-            settings=ctx.settings,
             sockets=socket_closer(ctx),
             refresh_token=body.refresh_token,
         )
@@ -226,7 +222,7 @@ async def revoke(request: Request) -> Response:
     body = await parse_body(request, RefreshIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        revoked = await service.revoke_refresh_token(
+        revoked = await tokens.revoke_refresh_token(
             session, sockets=socket_closer(ctx), refresh_token=body.refresh_token
         )
     return json_response(RevokeOut(revoked=revoked))
@@ -248,8 +244,8 @@ async def me(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        user = await service.access_me(session, actor)
-    return json_response(service.user_private(user))
+        user = await users.access_me(session, actor)
+    return json_response(users.user_private(user))
 
 
 @operation(
@@ -265,10 +261,10 @@ async def update_me(request: Request) -> Response:
     body = await parse_body(request, ProfileUpdateIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        user = await service.update_profile(
+        user = await users.update_profile(
             session, actor, display_name=body.display_name, bio=body.bio
         )
-    return json_response(service.user_private(user))
+    return json_response(users.user_private(user))
 
 
 @operation(
@@ -286,10 +282,9 @@ async def change_password(request: Request) -> Response:
     body = await parse_body(request, PasswordChangeIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        await service.change_password(
+        await sessions.change_password(
             session,
             actor,
-            settings=ctx.settings,
             limiter=ctx.limiter,
             sockets=socket_closer(ctx),
             current_password=body.current_password,
@@ -311,7 +306,7 @@ async def list_tokens(request: Request) -> Response:
     params = parse_query(request, PageParams)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        page = await service.list_personal_tokens(session, actor, params=params)
+        page = await tokens.list_personal_tokens(session, actor, params=params)
     return json_response(page)
 
 
@@ -330,10 +325,10 @@ async def create_token(request: Request) -> Response:
     body = await parse_body(request, PersonalTokenIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        row, secret = await service.create_my_token(
+        row, secret = await tokens.create_my_token(
             session, actor, name=body.name, expires_in_days=body.expires_in_days
         )
-    created = PersonalTokenCreated(token=service.personal_token_out(row), secret=secret)
+    created = PersonalTokenCreated(token=tokens.personal_token_out(row), secret=secret)
     return json_response(created, status=201)
 
 
@@ -348,7 +343,7 @@ async def delete_token(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        await service.revoke_personal_token(
+        await tokens.revoke_personal_token(
             session, actor, sockets=socket_closer(ctx), token_id=int_param(request, "token_id")
         )
     return Response(status_code=204)
@@ -358,7 +353,7 @@ async def delete_token(request: Request) -> Response:
 async def profile(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        out = await service.access_profile(session, username=request.path_params["username"])
+        out = await users.access_profile(session, username=request.path_params["username"])
     return json_response(out)
 
 
@@ -388,14 +383,14 @@ async def set_role(request: Request) -> Response:
     body = await parse_body(request, RoleIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        user = await service.set_role(
+        user = await users.set_role(
             session,
             actor,
             sockets=socket_closer(ctx),
             user_id=int_param(request, "user_id"),
             role=body.role,
         )
-    return json_response(service.user_public(user))
+    return json_response(users.user_public(user))
 
 
 API = "/api/v1"

@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-Role = Literal["user", "moderator", "admin"]
+from hub.accounts.roles import UserRole
 
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9_]{3,32}$")
 # Deliberately simple: one @, no spaces or controls, a dot in the domain. Deliverability is the
@@ -144,7 +144,7 @@ class PersonalTokenIn(_In):
 
 
 class RoleIn(_In):
-    role: Role
+    role: UserRole
 
 
 class UserPublic(BaseModel):
@@ -153,7 +153,7 @@ class UserPublic(BaseModel):
     display_name: str
     bio: str
     avatar_url: str
-    role: Role
+    role: UserRole
     created_at: datetime
 
 

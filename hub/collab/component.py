@@ -21,7 +21,6 @@ from pycrdt import Doc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts import credentials
-from hub.accounts import service as accounts
 from hub.collab import service
 from hub.collab.extensions import HubRoomsExtension, actor_user_id
 from hub.collab.store import SqlStore
@@ -193,7 +192,7 @@ class RoomsComponent:
             return
         try:
             async with self.ctx.db.unit_of_work() as session:
-                ended = await accounts.ended_credentials(session, held)
+                ended = await credentials.ended_credentials(session, held)
         except Exception:
             log.exception("credential recheck after a bus reconnect failed")
             return

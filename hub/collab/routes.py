@@ -269,9 +269,7 @@ async def create_invite(request: Request) -> Response:
     body = await parse_body(request, InviteCreateIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        created = await service.create_invite(
-            session, actor, _slug(request), base_url=ctx.settings.public_url, **body.model_dump()
-        )
+        created = await service.create_invite(session, actor, _slug(request), **body.model_dump())
     return json_response(created, 201)
 
 

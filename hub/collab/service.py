@@ -29,9 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub.accounts import service as accounts
 from hub.accounts.deps import Actor
 from hub.accounts.schemas import UserPublic
+from hub.accounts.users import get_users
 from hub.collab.errors import (
     InviteExhausted,
     InviteExpired,
@@ -70,7 +70,7 @@ from hub.collab.schemas import (
     SnapshotOut,
     UserRef,
 )
-from hub.db import utcnow
+from hub.db import settings_of, utcnow
 from hub.errors import BadRequest, Conflict, Unauthenticated
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
@@ -258,7 +258,7 @@ def room_out(
 async def _room_out(
     session: AsyncSession, room: Room, role: MemberRole | None, online: int = 0
 ) -> RoomOut:
-    owners = await accounts.get_users(session, [room.owner_id])
+    owners = await get_users(session, [room.owner_id])
     return room_out(room, owner=owners.get(room.owner_id), my_role=role, online=online)
 
 
@@ -355,7 +355,7 @@ async def list_rooms(
     rooms = list(await session.scalars(query))
     more = len(rooms) > limit
     rooms = rooms[:limit]
-    owners = await accounts.get_users(session, [r.owner_id for r in rooms])
+    owners = await get_users(session, [r.owner_id for r in rooms])
     roles: dict[int, MemberRole] = {}
     if actor is not None and rooms:
         rows = await session.execute(
@@ -498,7 +498,7 @@ async def list_members(
     members = members[:limit]
     online = _aggregate_online(await live.online(slug) or [])
     online_ids = {entry.user_id for entry in online if entry.user_id is not None}
-    users = await accounts.get_users(session, [m.user_id for m in members])
+    users = await get_users(session, [m.user_id for m in members])
     items = [
         MemberOut(
             user_id=m.user_id,
@@ -555,7 +555,7 @@ async def change_member_role(
     member.role = MemberRole(role)
     await session.flush()
     after_commit(session, lambda: live.set_role(slug, user_id, role))
-    users = await accounts.get_users(session, [user_id])
+    users = await get_users(session, [user_id])
     online = _aggregate_online(await live.online(slug) or [])
     return MemberOut(
         user_id=user_id,
@@ -621,7 +621,6 @@ async def create_invite(
     role: str,
     expires_in: int | None,
     max_uses: int | None,
-    base_url: str,
 ) -> InviteCreated:
     access = await access_room(session, actor, slug, at_least=MemberRole.owner)
     if access.room.state != RoomState.open:
@@ -640,7 +639,7 @@ async def create_invite(
     )
     session.add(invite)
     await session.flush()
-    url = f"{base_url.rstrip('/')}/join/{token}"
+    url = f"{settings_of(session).public_url.rstrip('/')}/join/{token}"
     return InviteCreated(invite=invite_out(invite, now), token=token, url=url)
 
 
@@ -858,7 +857,7 @@ async def list_history(
         slug, before=before, limit=limit, conn=await session.connection()
     )
     ids = {uid for s in snapshots for a in s.authors if (uid := _author_id(a)) is not None}
-    users = await accounts.get_users(session, ids)
+    users = await get_users(session, ids)
     items = []
     for snap in snapshots:
         doc = new_document()

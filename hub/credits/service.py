@@ -22,6 +22,7 @@ from sqlalchemy import Integer, Table, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.accounts.roles import UserRole, require_role
 from hub.credits.models import LedgerEntry, LedgerKind, Wallet
 from hub.credits.schemas import (
     MAX_OPERATION_CREDITS,
@@ -29,10 +30,9 @@ from hub.credits.schemas import (
     LedgerEntryOut,
     LedgerPage,
 )
-from hub.db import UTCDateTime, utcnow
-from hub.errors import BadRequest, Forbidden, InsufficientCredits, NotFound
+from hub.db import UTCDateTime, settings_of, utcnow
+from hub.errors import BadRequest, InsufficientCredits, NotFound
 from hub.pagination import PageParams, decode_cursor, encode_cursor
-from hub.settings import Settings
 
 WALLETS: Table = Wallet.metadata.tables[Wallet.__tablename__]
 LEDGER: Table = LedgerEntry.metadata.tables[LedgerEntry.__tablename__]
@@ -88,13 +88,6 @@ class _Move:
     @property
     def spendable(self) -> int:
         return self.amount - self.held
-
-
-def settings_of(session: AsyncSession) -> Settings:
-    settings = session.info.get("settings")
-    if not isinstance(settings, Settings):
-        raise RuntimeError("credits need a session from Database.unit_of_work()")
-    return settings
 
 
 def _insert(session: AsyncSession, table: Table) -> Any:
@@ -367,13 +360,12 @@ async def adjust_credits(
     idempotency_key: str | None = None,
 ) -> tuple[LedgerEntry, BalanceOut]:
     """An admin correction (positive or negative). A negative one never overdraws: 402."""
-    if actor.role != "admin":
-        raise Forbidden("Only admins can adjust credits.")
+    require_role(actor, UserRole.ADMIN, to="adjust credits")
     if amount == 0 or abs(amount) > MAX_OPERATION_CREDITS:
         raise ValueError(f"adjustment out of range: {amount}")
-    from hub.accounts import service as accounts
+    from hub.accounts.users import get_user
 
-    if await accounts.get_user(session, user_id) is None:
+    if await get_user(session, user_id) is None:
         raise NotFound("No such user.")
     key = idempotency_key or uuid.uuid4().hex
     move = _Move(

@@ -263,7 +263,7 @@ RouteLookup = Callable[[JobRef], Awaitable[JobRoute]]
 
 def database_route_lookup(db: Database) -> RouteLookup:
     """Looks up a job's room role and owner name through the collab and accounts services."""
-    from hub.accounts import service as accounts_service
+    from hub.accounts.users import get_users
     from hub.collab import service as collab_service
     from hub.collab.models import MemberRole
     from rooms.types import is_valid_room_id
@@ -271,7 +271,7 @@ def database_route_lookup(db: Database) -> RouteLookup:
     async def lookup(job: JobRef) -> JobRoute:
         room: str | None = None
         async with db.unit_of_work() as session:
-            users = await accounts_service.get_users(session, [job.owner_id])
+            users = await get_users(session, [job.owner_id])
             if job.room_id is not None and is_valid_room_id(job.room_id):
                 (role,) = await collab_service.recheck_sockets(session, job.room_id, [job.owner_id])
                 if role in (MemberRole.editor, MemberRole.owner):

@@ -40,9 +40,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.credits import service as credits_service
-from hub.db import UTCDateTime, utcnow
+from hub.db import UTCDateTime, settings_of, utcnow
 from hub.generation.models import Job, JobState, QueueControl
-from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +146,6 @@ class Settled:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def settings_of(session: AsyncSession) -> Settings:
-    return credits_service.settings_of(session)
 
 
 def _is_postgres(session: AsyncSession) -> bool:

@@ -18,13 +18,14 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.deps import Actor
+from hub.accounts.roles import UserRole, has_role, require_role
 from hub.collab import service as collab_service
 from hub.collab.errors import RoomClosed
 from hub.collab.models import MemberRole, Payer, RoomState
 from hub.credits import service as credits_service
 from hub.credits.schemas import BalanceOut
-from hub.db import utcnow
-from hub.errors import BadRequest, Forbidden, InsufficientCredits, ValidationFailed
+from hub.db import settings_of, utcnow
+from hub.errors import BadRequest, InsufficientCredits, ValidationFailed
 from hub.generation import queue
 from hub.generation.errors import (
     JobAlreadyFinished,
@@ -82,10 +83,6 @@ class JobActor(Protocol):
 
 def default_presets() -> dict[str, ModelPreset]:
     return {preset.id: preset for preset in OFFLINE_PRESETS}
-
-
-def _is_admin(actor: JobActor) -> bool:
-    return actor.role == "admin"
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -231,7 +228,7 @@ async def submit_job(
     InsufficientCredits (402, ``details: {balance, required}``); on any of them nothing is queued
     and nothing reserved.
     """
-    settings = queue.settings_of(session)
+    settings = settings_of(session)
     plan = _plan(request, actor, presets if presets is not None else default_presets())
     if check_room and request.room_id is not None:
         await collab_service.access_room(session, actor, request.room_id)  # type: ignore[arg-type]
@@ -523,7 +520,9 @@ async def access_job(session: AsyncSession, actor: JobActor, job_id: str) -> Job
     otherwise, so job ids of other people cannot be probed."""
     job = await _find_job(session, job_id)
     if job is None or not (
-        job.owner_id == actor.user_id or job.user_id == actor.user_id or _is_admin(actor)
+        job.owner_id == actor.user_id
+        or job.user_id == actor.user_id
+        or has_role(actor, UserRole.ADMIN)
     ):
         raise JobNotFound()
     return job
@@ -571,7 +570,7 @@ async def cancel_job(
     refunds. Already canceled: returned as is. Succeeded or failed: JobAlreadyFinished (409).
     """
     job = await _find_job(session, job_id)
-    if job is None or not (job.owner_id == actor.user_id or _is_admin(actor)):
+    if job is None or not (job.owner_id == actor.user_id or has_role(actor, UserRole.ADMIN)):
         raise JobNotFound()
     for _ in range(2):  # the state may change under us once (claimed meanwhile)
         if job.state == JobState.queued.value:
@@ -608,7 +607,11 @@ async def get_queue(
     visible_rooms: dict[str, bool] = {}
 
     async def visible(job: Job) -> bool:
-        if job.owner_id == actor.user_id or job.user_id == actor.user_id or _is_admin(actor):
+        if (
+            job.owner_id == actor.user_id
+            or job.user_id == actor.user_id
+            or has_role(actor, UserRole.ADMIN)
+        ):
             return True
         if job.room_id is None or can_see_room is None:
             return False
@@ -654,15 +657,13 @@ async def _queue_status(session: AsyncSession) -> QueueStatusOut:
 
 async def pause_queue(session: AsyncSession, actor: JobActor) -> QueueStatusOut:
     """Stop workers from starting jobs (running ones finish). Admins only."""
-    if not _is_admin(actor):
-        raise Forbidden("Only admins can pause the queue.")
+    require_role(actor, UserRole.ADMIN, to="pause the queue")
     await queue.set_paused(session, paused=True, actor_id=actor.user_id)
     return await _queue_status(session)
 
 
 async def resume_queue(session: AsyncSession, actor: JobActor) -> QueueStatusOut:
-    if not _is_admin(actor):
-        raise Forbidden("Only admins can resume the queue.")
+    require_role(actor, UserRole.ADMIN, to="resume the queue")
     await queue.set_paused(session, paused=False, actor_id=actor.user_id)
     after_commit(session, queue.SIGNALS.enqueued)
     return await _queue_status(session)

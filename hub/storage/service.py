@@ -36,15 +36,14 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from hub.accounts import service as accounts
 from hub.accounts.actor import Actor
 from hub.accounts.schemas import UserPrivate
-from hub.db import Database, utcnow
+from hub.accounts.users import access_me, set_avatar_url, user_private
+from hub.db import Database, settings_of, utcnow
 from hub.errors import ValidationFailed
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
-from hub.settings import Settings
 from hub.storage.archive import ZipEntry
 from hub.storage.backends import LocalStorage, ObjectStream, S3Storage, Storage, validate_key
 from hub.storage.errors import ImageNotFound, InvalidStorageKey, UploadNotFound, UploadRejected
@@ -152,13 +151,6 @@ def upload_view(storage: Storage, upload: Upload) -> UploadView:
         bytes=upload.bytes,
         created_at=upload.created_at,
     )
-
-
-def _settings(session: AsyncSession) -> Settings:
-    settings = session.info.get("settings")
-    if not isinstance(settings, Settings):
-        raise RuntimeError("storage services need a session from Database.unit_of_work()")
-    return settings
 
 
 # --- generated images (called by the generation worker) -------------------------------------------
@@ -463,7 +455,7 @@ async def upload_image(
 
     ``avatar`` uploads become a 256 px WebP square, replace the actor's previous avatar (its
     file is deleted after commit) and are set as the profile's ``avatar_url``."""
-    settings = _settings(session)
+    settings = settings_of(session)
     kind = UploadPurpose(purpose)
     if limiter is not None:
         await limiter.hit(
@@ -497,7 +489,7 @@ async def upload_image(
     await session.flush()
     if kind == UploadPurpose.avatar:
         await _replace_avatars(session, actor, storage, keep=upload_id)
-        await accounts.set_avatar_url(session, actor, avatar_url=media_url(storage, key))
+        await set_avatar_url(session, actor, avatar_url=media_url(storage, key))
     return upload
 
 
@@ -534,14 +526,14 @@ async def set_avatar(
     await upload_image(
         session, actor, storage, data=data, purpose=UploadPurpose.avatar, limiter=limiter
     )
-    return accounts.user_private(await accounts.access_me(session, actor))
+    return user_private(await access_me(session, actor))
 
 
 async def clear_avatar(session: AsyncSession, actor: Actor, storage: Storage) -> UserPrivate:
     """Back to the default identicon; the uploaded pictures are deleted after commit."""
     await _replace_avatars(session, actor, storage, keep=None)
-    user = await accounts.set_avatar_url(session, actor, avatar_url=None)
-    return accounts.user_private(user)
+    user = await set_avatar_url(session, actor, avatar_url=None)
+    return user_private(user)
 
 
 async def access_upload(session: AsyncSession, actor: Actor, upload_id: str) -> Upload:

@@ -104,7 +104,8 @@ async def hubs(redis: RedisServer, tmp_path: Path) -> AsyncIterator[tuple[HubPro
 
 async def _setup(tmp_path: Path) -> tuple[str, str, str]:
     """Two editors and a room, written straight into the shared database."""
-    from hub.accounts import service as accounts
+    from hub.accounts.tokens import create_personal_token
+    from hub.accounts.users import actor_for, create_user
     from hub.collab import service
 
     settings = Settings(
@@ -113,16 +114,16 @@ async def _setup(tmp_path: Path) -> tuple[str, str, str]:
     db = Database(settings)
     try:
         async with db.unit_of_work() as session:
-            owner = await accounts.create_user(
+            owner = await create_user(
                 session, email="o@example.test", username="olivia", password=None
             )
-            editor = await accounts.create_user(
+            editor = await create_user(
                 session, email="e@example.test", username="edward", password=None
             )
-            _, owner_token = await accounts.create_personal_token(session, owner, name="t")
-            _, editor_token = await accounts.create_personal_token(session, editor, name="t")
+            _, owner_token = await create_personal_token(session, owner, name="t")
+            _, editor_token = await create_personal_token(session, editor, name="t")
             room = await service.create_room(
-                session, accounts.actor_for(owner, auth="api_token"), title="outage"
+                session, actor_for(owner, auth="api_token"), title="outage"
             )
             assert room is not None
         async with db.unit_of_work() as session:

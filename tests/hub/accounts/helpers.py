@@ -88,3 +88,9 @@ async def update_user(ctx: Any, username: str, **values: Any) -> None:
         await session.execute(
             update(User).where(col(User.username_key) == username.lower()).values(**values)
         )
+
+
+def use_settings(ctx: Any, update: dict[str, Any]) -> None:
+    """Change settings after start-up. Routes read ``ctx.settings`` and services the unit of
+    work's (``hub.db.settings_of``): one object in the app, so both are replaced together."""
+    ctx.settings = ctx.db.settings = ctx.settings.model_copy(update=update)

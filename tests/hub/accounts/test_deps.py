@@ -10,14 +10,12 @@ from sqlalchemy import delete
 from starlette.requests import HTTPConnection
 
 from hub.accounts.deps import (
-    Actor,
     authenticate_websocket,
     current_actor,
     require_actor,
-    require_role,
 )
 from hub.accounts.models import BrowserSession
-from hub.errors import Forbidden, Unauthenticated
+from hub.errors import Unauthenticated
 
 from .helpers import session_count, signed_up, token_pair
 
@@ -77,15 +75,6 @@ async def test_current_actor_is_cached_per_request(
     fresh = _socket(app, cookie=client.cookies["hub_session"])
     with pytest.raises(Unauthenticated):
         await require_actor(fresh)
-
-
-def test_require_role() -> None:
-    actor = Actor(user_id=1, username="m", display_name="M", role="moderator", auth="session")
-    require_role(actor, "moderator", "admin")
-    with pytest.raises(Forbidden):
-        require_role(actor, "admin")
-    assert actor.is_moderator
-    assert not actor.is_admin
 
 
 async def test_multipart_form_may_carry_the_csrf_field(client: httpx.AsyncClient, ctx: Any) -> None:

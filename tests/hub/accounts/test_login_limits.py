@@ -14,7 +14,7 @@ from limits import parse
 
 from tests.helpers import BOTH_DATABASES
 
-from .helpers import PASSWORD, register, session_count
+from .helpers import PASSWORD, register, session_count, use_settings
 
 HTML = {"accept": "text/html"}
 
@@ -76,9 +76,7 @@ async def test_bad_logins_lock_the_account_not_its_neighbours(
 async def test_the_ip_limit_trips_at_its_own_higher_threshold(
     app: Any, client: httpx.AsyncClient, ctx: Any
 ) -> None:
-    ctx.settings = ctx.settings.model_copy(
-        update={"rate_limit_login": "2/minute", "rate_limit_login_ip": "7/minute"}
-    )
+    use_settings(ctx, {"rate_limit_login": "2/minute", "rate_limit_login_ip": "7/minute"})
     await _sign_up_two(client)
     sessions = await session_count(ctx)
     statuses = [(await _token(client, f"user{n}", "wrong password")).status_code for n in range(5)]

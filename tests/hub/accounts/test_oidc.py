@@ -17,7 +17,16 @@ from hub.accounts.pages import OIDC_CLIENT_KEY
 from tests.helpers import BOTH_DATABASES
 
 from .fake_idp import CLIENT_ID, CLIENT_SECRET, ISSUER, FakeIdP, rsa_key
-from .helpers import PASSWORD, count, session_count, signed_up, update_user, user_count, user_row
+from .helpers import (
+    PASSWORD,
+    count,
+    session_count,
+    signed_up,
+    update_user,
+    use_settings,
+    user_count,
+    user_row,
+)
 
 HTML = {"accept": "text/html"}
 
@@ -25,13 +34,14 @@ HTML = {"accept": "text/html"}
 @pytest.fixture
 def idp(ctx: Any) -> FakeIdP:
     provider = FakeIdP()
-    ctx.settings = ctx.settings.model_copy(
-        update={
+    use_settings(
+        ctx,
+        {
             "oidc_issuer": ISSUER,
             "oidc_client_id": CLIENT_ID,
             "oidc_client_secret": SecretStr(CLIENT_SECRET),
             "oidc_name": "Test IdP",
-        }
+        },
     )
     ctx.extras[OIDC_CLIENT_KEY] = OIDCClient(transport=httpx.ASGITransport(app=provider.app))
     return provider
@@ -397,11 +407,12 @@ async def test_token_endpoint_refusal_is_a_clear_error(
 
 
 async def test_google_preset_redirects_to_google(client: httpx.AsyncClient, ctx: Any) -> None:
-    ctx.settings = ctx.settings.model_copy(
-        update={
+    use_settings(
+        ctx,
+        {
             "oidc_google_client_id": "g-client",
             "oidc_google_client_secret": SecretStr("g-secret"),
-        }
+        },
     )
     response = await client.get("/auth/oidc/google/login", params={"next": "/x"})
     assert response.status_code == 302

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .helpers import PASSWORD, session_count, signed_up, user_count
+from .helpers import PASSWORD, session_count, signed_up, use_settings, user_count
 
 HTML = {"accept": "text/html"}
 
@@ -174,7 +174,7 @@ async def test_register_form_duplicate_is_409(client: httpx.AsyncClient, ctx: An
 
 
 async def test_register_page_when_closed(client: httpx.AsyncClient, ctx: Any) -> None:
-    ctx.settings = ctx.settings.model_copy(update={"registration_open": False})
+    use_settings(ctx, {"registration_open": False})
     page = await client.get("/register", headers=HTML)
     assert "Registration is closed" in page.text
     assert 'action="/register"' not in page.text
@@ -210,8 +210,8 @@ async def test_logout_page_without_session_redirects_to_login(client: httpx.Asyn
 
 
 async def test_login_page_lists_identity_providers(client: httpx.AsyncClient, ctx: Any) -> None:
-    ctx.settings = ctx.settings.model_copy(
-        update={"oidc_issuer": "https://idp.example", "oidc_client_id": "hub", "oidc_name": "ACME"}
+    use_settings(
+        ctx, {"oidc_issuer": "https://idp.example", "oidc_client_id": "hub", "oidc_name": "ACME"}
     )
     page = await client.get("/login?next=/rooms/a", headers=HTML)
     assert 'href="/auth/oidc/oidc/login?next=/rooms/a"' in page.text or (

@@ -9,8 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from hub.accounts import service
+from hub.accounts import credentials, tokens, users
 from hub.accounts.models import BrowserSession, RefreshToken
+from hub.accounts.roles import UserRole
 from hub.db import utcnow
 from hub.errors import Conflict, ValidationFailed
 from tests.conftest import TEST_ORIGIN
@@ -178,37 +179,37 @@ async def test_role_change_is_visible_to_existing_credentials_at_once(
 @BOTH_DATABASES
 async def test_service_user_lookups(ctx: Any) -> None:
     async with ctx.db.unit_of_work() as session:
-        alice = await service.create_user(
+        alice = await users.create_user(
             session, email="Alice@Example.com", username="Alice", password="long enough pw"
         )
-        bob = await service.create_user(
-            session, email="bob@example.com", username="bob", password=None, role="moderator"
+        bob = await users.create_user(
+            session, email="bob@example.com", username="bob", password=None, role=UserRole.MODERATOR
         )
     assert alice.user_id is not None
     assert bob.user_id is not None
     async with ctx.db.unit_of_work() as session:
-        found = await service.get_users(session, [bob.user_id, alice.user_id, 999, alice.user_id])
+        found = await users.get_users(session, [bob.user_id, alice.user_id, 999, alice.user_id])
         assert set(found) == {alice.user_id, bob.user_id}
         assert found[bob.user_id].role == "moderator"
-        assert await service.get_users(session, []) == {}
-        by_name = await service.get_user_by_username(session, "ALICE")
-        by_email = await service.get_user_by_email(session, " alice@example.COM ")
+        assert await users.get_users(session, []) == {}
+        by_name = await users.get_user_by_username(session, "ALICE")
+        by_email = await users.get_user_by_email(session, " alice@example.COM ")
         assert by_name is not None
         assert by_email is not None
         assert by_name.user_id == by_email.user_id == alice.user_id
-        assert await service.get_user(session, 999) is None
-        assert await service.get_user_by_username(session, "nobody") is None
+        assert await users.get_user(session, 999) is None
+        assert await users.get_user_by_username(session, "nobody") is None
     async with ctx.db.unit_of_work() as session:
-        user = await service.get_user(session, bob.user_id)
+        user = await users.get_user(session, bob.user_id)
         assert user is not None
-        row, secret = await service.create_personal_token(session, user, name="ci")
+        row, secret = await tokens.create_personal_token(session, user, name="ci")
     assert secret.startswith("hub_pat_")
     assert row.token_id is not None
 
 
 async def test_service_create_user_validates(ctx: Any) -> None:
     async with ctx.db.unit_of_work() as session:
-        await service.create_user(session, email="a@example.com", username="alice", password=None)
+        await users.create_user(session, email="a@example.com", username="alice", password=None)
     cases: list[tuple[dict[str, Any], type[Exception]]] = [
         ({"email": "A@example.com", "username": "other"}, Conflict),
         ({"email": "b@example.com", "username": "ALICE"}, Conflict),
@@ -220,21 +221,19 @@ async def test_service_create_user_validates(ctx: Any) -> None:
     for kwargs, error in cases:
         with pytest.raises(error):
             async with ctx.db.unit_of_work() as session:
-                await service.create_user(session, **{"password": None, **kwargs})
+                await users.create_user(session, **{"password": None, **kwargs})
 
 
 async def test_derive_username_avoids_taken_and_reserved_names(ctx: Any) -> None:
     async with ctx.db.unit_of_work() as session:
-        await service.create_user(
-            session, email="j@example.com", username="jane_doe", password=None
-        )
+        await users.create_user(session, email="j@example.com", username="jane_doe", password=None)
     async with ctx.db.unit_of_work() as session:
-        derived = await service.derive_username(session, "Jane Doe")
+        derived = await users.derive_username(session, "Jane Doe")
         assert derived.startswith("jane_doe_") or derived.startswith("Jane_Doe_")
-        assert await service.derive_username(session, None, "李", "x.y+z") == "x_y_z"
-        assert await service.derive_username(session, "admin") != "admin"
-        assert (await service.derive_username(session, "")).startswith("user_")
-        assert len(await service.derive_username(session, "a" * 80)) <= 32
+        assert await users.derive_username(session, None, "李", "x.y+z") == "x_y_z"
+        assert await users.derive_username(session, "admin") != "admin"
+        assert (await users.derive_username(session, "")).startswith("user_")
+        assert len(await users.derive_username(session, "a" * 80)) <= 32
 
 
 async def test_purge_expired_removes_old_sessions_and_refresh_tokens(
@@ -247,7 +246,7 @@ async def test_purge_expired_removes_old_sessions_and_refresh_tokens(
         await session.execute(update(BrowserSession).values(expires_at=past))
         await session.execute(update(RefreshToken).values(expires_at=past))
     async with ctx.db.unit_of_work() as session:
-        assert await service.purge_expired(session) == 2
+        assert await credentials.purge_expired(session) == 2
     async with ctx.db.unit_of_work() as session:
         assert (await session.scalars(select(BrowserSession))).all() == []
 

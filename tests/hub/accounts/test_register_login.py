@@ -18,6 +18,7 @@ from .helpers import (
     session_count,
     signed_up,
     update_user,
+    use_settings,
     user_count,
     user_row,
 )
@@ -60,7 +61,7 @@ async def test_register_sets_a_hardened_session_cookie(client: httpx.AsyncClient
 
 
 async def test_session_cookie_is_secure_behind_https(app: Any, ctx: Any) -> None:
-    ctx.settings = ctx.settings.model_copy(update={"public_url": "https://hub.example"})
+    use_settings(ctx, {"public_url": "https://hub.example"})
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport,
@@ -216,7 +217,7 @@ async def test_register_from_a_foreign_origin_is_refused(
 
 
 async def test_register_when_closed_is_forbidden(client: httpx.AsyncClient, ctx: Any) -> None:
-    ctx.settings = ctx.settings.model_copy(update={"registration_open": False})
+    use_settings(ctx, {"registration_open": False})
     response = await register(client)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
@@ -224,7 +225,7 @@ async def test_register_when_closed_is_forbidden(client: httpx.AsyncClient, ctx:
 
 
 async def test_register_is_rate_limited_per_ip(client: httpx.AsyncClient, ctx: Any) -> None:
-    ctx.settings = ctx.settings.model_copy(update={"rate_limit_register": "2/minute"})
+    use_settings(ctx, {"rate_limit_register": "2/minute"})
     for name in ("alice", "bob"):
         assert (await register(client, name)).status_code == 201
     response = await register(client, "carol")
@@ -308,7 +309,7 @@ async def test_disabled_account_loses_its_session(client: httpx.AsyncClient, ctx
 
 
 async def test_login_is_rate_limited_per_account(app: Any, ctx: Any) -> None:
-    ctx.settings = ctx.settings.model_copy(update={"rate_limit_login": "3/minute"})
+    use_settings(ctx, {"rate_limit_login": "3/minute"})
     statuses = []
     for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
         transport = httpx.ASGITransport(app=app, client=(ip, 1234))
@@ -322,7 +323,7 @@ async def test_login_is_rate_limited_per_account(app: Any, ctx: Any) -> None:
 
 
 async def test_login_is_rate_limited_per_ip(client: httpx.AsyncClient, ctx: Any) -> None:
-    ctx.settings = ctx.settings.model_copy(update={"rate_limit_login_ip": "3/minute"})
+    use_settings(ctx, {"rate_limit_login_ip": "3/minute"})
     await signed_up(client)
     statuses = []
     for name in ("u1", "u2", "u3", "alice"):

@@ -22,6 +22,7 @@ from .helpers import (
     session_count,
     signed_up,
     token_pair,
+    use_settings,
     user_row,
 )
 
@@ -130,7 +131,7 @@ async def test_unsafe_cookie_request_from_a_foreign_origin_is_refused(
 async def test_allowed_extra_origin_and_missing_origin_pass(
     client: httpx.AsyncClient, ctx: Any
 ) -> None:
-    ctx.settings = ctx.settings.model_copy(update={"cors_origins": ["https://app.example"]})
+    use_settings(ctx, {"cors_origins": ["https://app.example"]})
     csrf = await signed_up(client)
     allowed = await client.patch(
         "/api/v1/me",
@@ -298,7 +299,7 @@ async def test_password_change_refuses_weak_and_missing_passwords(
 
 
 async def test_password_change_is_rate_limited(client: httpx.AsyncClient, ctx: Any) -> None:
-    ctx.settings = ctx.settings.model_copy(update={"rate_limit_login": "2/minute"})
+    use_settings(ctx, {"rate_limit_login": "2/minute"})
     csrf = await signed_up(client)
     statuses = []
     for _ in range(3):

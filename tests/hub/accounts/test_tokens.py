@@ -28,6 +28,7 @@ from .helpers import (
     signed_up,
     token_pair,
     update_user,
+    use_settings,
 )
 
 
@@ -66,7 +67,7 @@ async def test_token_grant_refuses_bad_credentials_alike(
 
 
 async def test_token_grant_is_rate_limited(client: httpx.AsyncClient, ctx: Any) -> None:
-    ctx.settings = ctx.settings.model_copy(update={"rate_limit_login": "2/minute"})
+    use_settings(ctx, {"rate_limit_login": "2/minute"})
     await signed_up(client)
     statuses = [
         (

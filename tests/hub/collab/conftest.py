@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.accounts import service as accounts
+from hub.accounts.tokens import create_personal_token
+from hub.accounts.users import create_user
 from hub.context import HubContext
 
 
@@ -35,14 +36,14 @@ async def create_test_user(
 ) -> TestUser:
     # No password: skips argon2 (slow by design); the user signs in with a personal token.
     async with ctx.db.unit_of_work() as session:
-        user = await accounts.create_user(
+        user = await create_user(
             session,
             email=f"{username}@example.test",
             username=username,
             password=None,
             display_name=display_name,
         )
-        _, secret = await accounts.create_personal_token(session, user, name="tests")
+        _, secret = await create_personal_token(session, user, name="tests")
         assert user.user_id is not None
         return TestUser(user.user_id, user.username, user.display_name, secret)
 

@@ -44,7 +44,7 @@ async def pair(settings: Settings) -> AsyncIterator[tuple[LiveServer, LiveServer
 async def _room(live: LiveServer, owner: TestUser, **fields: Any) -> str:
     # Through the service, not POST /rooms: the shared Redis keeps rate-limit counters across runs.
     async with hub_ctx(live).db.unit_of_work() as session:
-        from hub.accounts.service import actor_for, get_user
+        from hub.accounts.users import actor_for, get_user
 
         user = await get_user(session, owner.user_id)
         assert user is not None

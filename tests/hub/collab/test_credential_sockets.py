@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from hub.accounts import service as accounts
+from hub.accounts.sessions import revoke_sessions
+from hub.accounts.tokens import create_personal_token
+from hub.accounts.users import actor_for, create_user, get_user
 from hub.collab import service as collab
 from hub.collab.component import get_rooms
 from hub.settings import Settings
@@ -78,7 +80,7 @@ class Sockets:
 async def make_account(live: LiveServer, username: str, *, role: str = "user") -> TestUser:
     """An account with a password (for browser sign-ins) and one personal token."""
     async with hub_ctx(live).db.unit_of_work() as session:
-        user = await accounts.create_user(
+        user = await create_user(
             session,
             email=f"{username}@example.test",
             username=username,
@@ -86,7 +88,7 @@ async def make_account(live: LiveServer, username: str, *, role: str = "user") -
             display_name=username.title(),
         )
         user.role = role
-        _, secret = await accounts.create_personal_token(session, user, name="tests")
+        _, secret = await create_personal_token(session, user, name="tests")
         assert user.user_id is not None
         return TestUser(user.user_id, user.username, user.display_name, secret)
 
@@ -146,11 +148,9 @@ async def scene(live: LiveServer, *, victim_role: str = "user") -> Scene:
     owner = await create_test_user(ctx, "olivia", "Olivia")
     victim = await make_account(live, "vera", role=victim_role)
     async with ctx.db.unit_of_work() as session:
-        user = await accounts.get_user(session, owner.user_id)
+        user = await get_user(session, owner.user_id)
         assert user is not None
-        room = await collab.create_room(
-            session, accounts.actor_for(user, auth="api_token"), title="sockets"
-        )
+        room = await collab.create_room(session, actor_for(user, auth="api_token"), title="sockets")
     async with http(live) as api:
         await add_member(api, owner, room.slug, victim, "editor")
     witness = await open_sockets(live, room.slug, "witness", token=owner.token)
@@ -423,7 +423,7 @@ async def test_sockets_that_missed_the_close_are_checked_again_after_a_bus_recon
 
     # The session ends while the close message cannot travel (nothing is told to the sockets).
     async with ctx.db.unit_of_work() as session:
-        assert len(await accounts.revoke_sessions(session, s.victim.user_id)) == 1
+        assert len(await revoke_sessions(session, s.victim.user_id)) == 1
     assert session_sockets.is_open()
     await bus.simulate_reconnect()
     started = time.monotonic()
@@ -432,7 +432,7 @@ async def test_sockets_that_missed_the_close_are_checked_again_after_a_bus_recon
 
     # A disabled account (an admin's action) ends every credential of the user the same way.
     async with ctx.db.unit_of_work() as session:
-        user = await accounts.get_user(session, s.victim.user_id)
+        user = await get_user(session, s.victim.user_id)
         assert user is not None
         user.is_active = False
     await bus.simulate_reconnect()

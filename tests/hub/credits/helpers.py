@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from hub.accounts import service as accounts
 from hub.accounts.deps import Actor
+from hub.accounts.tokens import create_personal_token
+from hub.accounts.users import create_user, get_user
 from hub.credits.models import LedgerEntry, Wallet
 from hub.db import Database
 
@@ -23,7 +24,7 @@ FAST: dict[str, Any] = {
 
 async def make_user(db: Database, username: str, *, role: str = "user") -> Actor:
     async with db.unit_of_work() as session:
-        user = await accounts.create_user(
+        user = await create_user(
             session,
             email=f"{username}@example.com",
             username=username,
@@ -43,9 +44,9 @@ async def make_user(db: Database, username: str, *, role: str = "user") -> Actor
 async def bearer(db: Database, actor: Actor) -> dict[str, str]:
     """Authorization headers with a fresh personal token for ``actor``."""
     async with db.unit_of_work() as session:
-        user = await accounts.get_user(session, actor.user_id)
+        user = await get_user(session, actor.user_id)
         assert user is not None
-        _row, secret = await accounts.create_personal_token(session, user, name="tests")
+        _row, secret = await create_personal_token(session, user, name="tests")
     return {"Authorization": f"Bearer {secret}"}
 
 

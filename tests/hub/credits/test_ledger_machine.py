@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from hub.accounts import service as accounts
+from hub.accounts.users import create_user
 from hub.credits import service
 from hub.credits.models import LedgerEntry, Wallet
 from hub.db import Database
@@ -72,7 +72,7 @@ class LedgerMachine(RuleBasedStateMachine):
             ids = []
             async with self.db.unit_of_work() as session:
                 for n in range(USERS):
-                    user = await accounts.create_user(
+                    user = await create_user(
                         session, email=f"u{n}@example.com", username=f"user{n}", password=None
                     )
                     assert user.user_id is not None

@@ -394,12 +394,13 @@ async def test_room_visibility_for_the_queue_view(
 
 def actor_of(user: TestUser) -> Any:
     from hub.accounts.deps import Actor
+    from hub.accounts.roles import UserRole
 
     return Actor(
         user_id=user.user_id,
         username=user.username,
         display_name=user.display_name,
-        role="user",
+        role=UserRole.USER,
         auth="api_token",
     )
 

@@ -246,8 +246,9 @@ async def test_uploads_are_rate_limited(client: httpx.AsyncClient, ctx: Any) -> 
 
 def _actor(user: User) -> Any:
     from hub.accounts.actor import Actor
+    from hub.accounts.roles import UserRole
 
-    return Actor(user.user_id, user.username, user.username, "user", "api_token")
+    return Actor(user.user_id, user.username, user.username, UserRole.USER, "api_token")
 
 
 async def test_access_upload_and_source_keys_are_owner_only(
