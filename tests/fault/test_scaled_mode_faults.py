@@ -77,21 +77,21 @@ async def _setup(db: Database) -> tuple[str, str, str]:
     from sqlalchemy import select
     from sqlmodel import col
 
-    from hub.accounts import service as accounts
+    from hub.accounts import tokens, users
     from hub.collab import service
     from hub.collab.models import Room, RoomMember
 
     async with db.unit_of_work() as session:
-        owner = await accounts.create_user(
+        owner = await users.create_user(
             session, email="o@example.test", username="olivia", password=None
         )
-        editor = await accounts.create_user(
+        editor = await users.create_user(
             session, email="e@example.test", username="edward", password=None
         )
-        _, owner_token = await accounts.create_personal_token(session, owner, name="t")
-        _, editor_token = await accounts.create_personal_token(session, editor, name="t")
+        _, owner_token = await tokens.create_personal_token(session, owner, name="t")
+        _, editor_token = await tokens.create_personal_token(session, editor, name="t")
         room = await service.create_room(
-            session, accounts.actor_for(owner, auth="api_token"), title="faults"
+            session, users.actor_for(owner, auth="api_token"), title="faults"
         )
         assert room is not None
     async with db.unit_of_work() as session:
