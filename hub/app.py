@@ -84,7 +84,7 @@ def domain_routes() -> list[BaseRoute]:
     from hub.credits.routes import routes as credits_routes
     from hub.generation.routes import routes as generation_routes
     from hub.storage.routes import routes as storage_routes
-    from hub.web.routes import routes as web_routes
+    from hub.web.pages import routes as web_routes
 
     return [
         *accounts_routes,

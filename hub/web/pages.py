@@ -33,7 +33,7 @@ async def home(request: Request) -> Response:
         )
     return templates.TemplateResponse(
         request,
-        "home.html",
+        "web/home.html",
         {
             "actor": actor,
             "mine": mine.items if mine else [],
