@@ -1,5 +1,5 @@
-"""Browser pages of the collab domain: the room page ``/r/{slug}``, its people panel, and the
-invite link ``/join/{token}``."""
+"""Browser pages of the collab domain: the room page ``/r/{slug}``, its people panel, the invite
+link ``/join/{token}``, and the create-room form (on the start page, which is hub/web's)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,21 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.templating import Jinja2Templates
 
 from hub.accounts.deps import Actor, csrf_token_for, current_actor, require_actor
+from hub.api import validate
 from hub.collab import service
 from hub.collab.component import get_rooms
 from hub.collab.errors import RoomNotFound
+from hub.collab.schemas import RoomCreateIn
 from hub.context import get_ctx
-from hub.errors import Unauthenticated
+from hub.errors import Unauthenticated, ValidationFailed
+from hub.pages import render, to_login
 from hub.pagination import MAX_LIMIT
 
 
 def _slug(request: Request) -> str:
     return str(request.path_params["slug"])
-
-
-def _render(request: Request, template: str, context: dict[str, Any]) -> Response:
-    templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(request, template, context)
-
-
-def _to_login(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
 
 INVITES_SHOWN = 50
@@ -61,17 +54,17 @@ async def room_page(request: Request) -> Response:
         data = await _people(request, actor)
     except (Unauthenticated, RoomNotFound):
         if actor is None:
-            return _to_login(request)  # a member who is signed out sees "sign in", not 404
+            return to_login(request)  # a member who is signed out sees "sign in", not 404
         raise
     data.update(csrf_token=csrf_token_for(request) or "", expiry_choices=INVITE_EXPIRY)
-    return _render(request, "collab/room.html", data)
+    return render(request, "collab/room.html", data)
 
 
 async def people_fragment(request: Request) -> Response:
     """The room page's members and invites panel alone; the page's script swaps it in after a
     change (same access rules as the page: 401/404 for those who may not see the room)."""
     actor = await current_actor(request)
-    return _render(request, "collab/_people.html", await _people(request, actor))
+    return render(request, "collab/_people.html", await _people(request, actor))
 
 
 async def join_page(request: Request) -> Response:
@@ -79,14 +72,14 @@ async def join_page(request: Request) -> Response:
     or a prefetch must not use up an invite). Members it would not promote go straight in."""
     actor = await current_actor(request)
     if actor is None:
-        return _to_login(request)
+        return to_login(request)
     token = str(request.path_params["token"])
     async with get_ctx(request).db.unit_of_work() as session:
         preview = await service.preview_invite(session, actor, token)
     if not preview.would_change:
         return RedirectResponse(preview.room.page_url, status_code=303)
     context = {"actor": actor, "csrf_token": csrf_token_for(request) or "", "token": token}
-    return _render(request, "collab/join.html", {**context, "preview": preview})
+    return render(request, "collab/join.html", {**context, "preview": preview})
 
 
 async def join_submit(request: Request) -> Response:
@@ -100,9 +93,31 @@ async def join_submit(request: Request) -> Response:
     return RedirectResponse(accepted.room.page_url, status_code=303)
 
 
+async def create_room_form(request: Request) -> Response:
+    """The create-room form on the start page: a plain POST, so it works without JavaScript."""
+    ctx = get_ctx(request)
+    actor = await require_actor(request)  # checks the form's csrf_token for cookie sessions
+    form = await request.form()
+    data = {
+        "title": str(form.get("title", "")).strip(),
+        "visibility": str(form.get("visibility", "private")),
+    }
+    try:
+        body = validate(RoomCreateIn, data)
+    except ValidationFailed:
+        return RedirectResponse("/?error=title", status_code=303)
+    await service.check_room_create_rate(ctx.limiter, ctx.settings, actor)
+    async with ctx.db.unit_of_work() as session:
+        room = await service.create_room(
+            session, actor, title=body.title, visibility=body.visibility
+        )
+    return RedirectResponse(room.page_url, status_code=303)
+
+
 routes: list[BaseRoute] = [
     Route("/r/{slug}", room_page, methods=["GET"], name="room_page"),
     Route("/r/{slug}/people", people_fragment, methods=["GET"], name="room_people"),
     Route("/join/{token}", join_page, methods=["GET"], name="join_page"),
     Route("/join/{token}", join_submit, methods=["POST"], name="join_submit"),
+    Route("/rooms/new", create_room_form, methods=["POST"], name="room_create_form"),
 ]

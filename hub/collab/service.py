@@ -74,6 +74,8 @@ from hub.db import utcnow
 from hub.errors import BadRequest, Conflict, Unauthenticated
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
+from hub.ratelimit import RateLimiter
+from hub.settings import Settings
 from rooms.room import new_document, read_document
 from rooms.types import is_valid_room_id
 
@@ -263,6 +265,12 @@ async def _room_out(
 
 
 # --- rooms ---------------------------------------------------------------------------------------
+
+
+async def check_room_create_rate(limiter: RateLimiter, settings: Settings, actor: Actor) -> None:
+    """RateLimited (429) past ``HUB_RATE_LIMIT_ROOM_CREATE`` rooms for this user. Apart from
+    :func:`create_room` so that server-side callers and tests may create rooms freely."""
+    await limiter.hit(settings.rate_limit_room_create, "room-create", str(actor.user_id))
 
 
 async def create_room(

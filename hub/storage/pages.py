@@ -5,13 +5,13 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.templating import Jinja2Templates
 
 from hub.accounts.deps import current_actor
 from hub.api import validate
 from hub.context import get_ctx
+from hub.pages import render, to_login
 from hub.storage import service
 from hub.storage.component import get_storage
 from hub.storage.schemas import ImageQuery
@@ -28,12 +28,11 @@ async def images_page(request: Request) -> Response:
     """``/images``: my images as a grid of squares, with search and a next-page link."""
     actor = await current_actor(request)
     if actor is None:
-        return RedirectResponse("/login?next=/images", status_code=303)
+        return to_login(request)
     query = validate(ImageQuery, dict(request.query_params))
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         page = await service.list_images(session, actor, storage=get_storage(ctx), query=query)
-    templates: Jinja2Templates = request.app.state.templates
     context = {
         "actor": actor,
         "page": page,
@@ -41,7 +40,7 @@ async def images_page(request: Request) -> Response:
         "next_url": _next_page_url(request, page.next_cursor),
         "is_first_page": query.cursor is None,
     }
-    return templates.TemplateResponse(request, "storage/images.html", context)
+    return render(request, "storage/images.html", context)
 
 
 routes: list[BaseRoute] = [

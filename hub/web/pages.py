@@ -1,24 +1,23 @@
-"""Server-rendered pages. The polished UI comes in a later issue; these pages make the embedded
-hub usable from a browser end to end: sign in, see rooms, create one, open it."""
+"""Pages that gather several domains: the start page ``/`` (your rooms, public rooms, and the
+create-room form, which posts to collab's ``/rooms/new``).
+
+hub/web is the top of the domain order: it may call any domain's service and no domain imports
+it. A page about one domain lives in that domain's pages.py instead (docs/architecture.md)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.templating import Jinja2Templates
 
-from hub.accounts.deps import csrf_token_for, current_actor, require_actor
-from hub.api import validate
+from hub.accounts.deps import csrf_token_for, current_actor
 from hub.collab import service as rooms
 from hub.collab.component import get_rooms
-from hub.collab.schemas import RoomCreateIn
 from hub.context import get_ctx
-from hub.errors import ValidationFailed
+from hub.pages import render
 
 
 async def home(request: Request) -> Response:
-    templates: Jinja2Templates = request.app.state.templates
     ctx = get_ctx(request)
     actor = await current_actor(request)
     live = get_rooms(ctx)
@@ -31,7 +30,7 @@ async def home(request: Request) -> Response:
         public = await rooms.list_rooms(
             session, actor, scope="public", cursor=None, limit=12, live=live
         )
-    return templates.TemplateResponse(
+    return render(
         request,
         "web/home.html",
         {
@@ -44,26 +43,6 @@ async def home(request: Request) -> Response:
     )
 
 
-async def create_room_form(request: Request) -> Response:
-    """The create-room form on the start page: a plain POST, so it works without JavaScript."""
-    ctx = get_ctx(request)
-    actor = await require_actor(request)  # checks the form's csrf_token for cookie sessions
-    form = await request.form()
-    data = {
-        "title": str(form.get("title", "")).strip(),
-        "visibility": str(form.get("visibility", "private")),
-    }
-    try:
-        body = validate(RoomCreateIn, data)
-    except ValidationFailed:
-        return RedirectResponse("/?error=title", status_code=303)
-    await ctx.limiter.hit(ctx.settings.rate_limit_room_create, "room-create", str(actor.user_id))
-    async with ctx.db.unit_of_work() as session:
-        room = await rooms.create_room(session, actor, title=body.title, visibility=body.visibility)
-    return RedirectResponse(room.page_url, status_code=303)
-
-
 routes: list[BaseRoute] = [
     Route("/", home, name="home"),
-    Route("/rooms/new", create_room_form, methods=["POST"], name="room_create_form"),
 ]
