@@ -26,9 +26,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from hub.db import UTCDateTime, utcnow
+from rooms.types import Role
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; Postgres gets a 64-bit identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -53,10 +55,18 @@ class Payer(StrEnum):
     owner = "owner"  # the room owner pays for everyone's generations
 
 
-class MemberRole(StrEnum):
-    owner = "owner"
-    editor = "editor"
-    viewer = "viewer"
+class RoleColumn(TypeDecorator[Role]):
+    """A room role: stored as its value in ``String(16)`` (the migrations' DDL), read back as
+    :class:`rooms.types.Role`, the one room-role type of the core and the hub."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: Role | None, dialect: Any) -> str | None:
+        return None if value is None else Role(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Role | None:
+        return None if value is None else Role(value)
 
 
 def _ts(*, nullable: bool = False) -> Any:
@@ -119,7 +129,7 @@ class RoomMember(SQLModel, table=True):
             nullable=False,
         )
     )
-    role: str = Field(sa_column=Column(String(16), nullable=False))
+    role: Role = Field(sa_column=Column(RoleColumn, nullable=False))
     joined_at: datetime = _ts()
 
 
@@ -140,7 +150,7 @@ class RoomInvite(SQLModel, table=True):
     )
     # sha256 hex of the token; the token itself is shown once, at creation.
     token_hash: str = Field(sa_column=Column(String(64), nullable=False))
-    role: str = Field(sa_column=Column(String(16), nullable=False))
+    role: Role = Field(sa_column=Column(RoleColumn, nullable=False))
     expires_at: datetime | None = _ts(nullable=True)
     max_uses: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     uses: int = Field(default=0, sa_column=Column(Integer, nullable=False))

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.accounts.deps import Actor
 from hub.collab import service as collab_service
 from hub.collab.errors import RoomClosed
-from hub.collab.models import MemberRole, Payer, RoomState
+from hub.collab.models import Payer, RoomState
 from hub.credits import service as credits_service
 from hub.credits.schemas import BalanceOut
 from hub.db import utcnow
@@ -53,6 +53,7 @@ from hub.generation.schemas import (
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.storage import service as storage_service
+from rooms.types import Role
 
 log = logging.getLogger(__name__)
 
@@ -470,7 +471,7 @@ async def submit_room_job(
     access = await collab_service.access_room(session, actor, slug)
     if access.room.state != RoomState.open:
         raise RoomClosed("The room is closed; nothing can be generated in it.")
-    if access.role == MemberRole.viewer:
+    if access.role is Role.VIEWER:
         raise NotRoomEditor()
     presets = presets if presets is not None else default_presets()
     document, _source = await read_document(session, slug)
