@@ -44,7 +44,10 @@ class Visibility(StrEnum):
     private = "private"  # members only; 404 to everyone else
 
 
-class RoomState(StrEnum):
+class RoomStatus(StrEnum):
+    """A room record's ``state`` column. Not :class:`rooms.room.RoomState`, which is whether a
+    live room is loading, ready or unloading in one process."""
+
     open = "open"
     closed = "closed"  # no sockets; readable
     archived = "archived"  # "deleted" by its owner: hidden, readable by the owner only
@@ -76,7 +79,10 @@ def _ts(*, nullable: bool = False) -> Any:
     return Field(default_factory=utcnow, sa_column=column)
 
 
-class Room(SQLModel, table=True):
+class RoomRecord(SQLModel, table=True):
+    """A room as a product: title, owner, visibility, status. The live room (document, sockets,
+    presence) is :class:`rooms.room.Room`; both are keyed by ``slug`` (the core's room id)."""
+
     __tablename__ = "rooms"
     __table_args__ = (
         UniqueConstraint("slug", name="uq_rooms_slug"),
@@ -99,7 +105,7 @@ class Room(SQLModel, table=True):
             nullable=False,
         )
     )
-    state: str = Field(default=RoomState.open, sa_column=Column(String(16), nullable=False))
+    state: str = Field(default=RoomStatus.open, sa_column=Column(String(16), nullable=False))
     payer: str = Field(default=Payer.member, sa_column=Column(String(16), nullable=False))
     max_members: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     created_at: datetime = _ts()

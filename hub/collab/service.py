@@ -45,10 +45,10 @@ from hub.collab.errors import (
     RoomNotFound,
 )
 from hub.collab.models import (
-    Room,
     RoomInvite,
     RoomMember,
-    RoomState,
+    RoomRecord,
+    RoomStatus,
     Visibility,
 )
 from hub.collab.schemas import (
@@ -113,7 +113,7 @@ def hash_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class RoomAccess:
-    room: Room
+    room: RoomRecord
     room_id: int
     role: Role
     member: RoomMember | None
@@ -132,10 +132,12 @@ def _plausible_slug(slug: str) -> bool:
     return is_valid_room_id(slug)
 
 
-async def get_room(session: AsyncSession, slug: str) -> Room | None:
+async def get_room(session: AsyncSession, slug: str) -> RoomRecord | None:
     if not _plausible_slug(slug):
         return None
-    room: Room | None = await session.scalar(select(Room).where(col(Room.slug) == slug))
+    room: RoomRecord | None = await session.scalar(
+        select(RoomRecord).where(col(RoomRecord.slug) == slug)
+    )
     return room
 
 
@@ -144,9 +146,9 @@ async def _get_member(session: AsyncSession, room_id: int, user_id: int) -> Room
     return member
 
 
-def resolve_role(room: Room, user_id: int | None, member: RoomMember | None) -> Role:
+def resolve_role(room: RoomRecord, user_id: int | None, member: RoomMember | None) -> Role:
     """The role ``user_id`` (None: not signed in) has in ``room``; raises when it has none."""
-    if room.state == RoomState.archived:
+    if room.state == RoomStatus.archived:
         if member is not None and member.role == Role.OWNER:
             return Role.OWNER
         raise RoomNotFound()
@@ -175,10 +177,10 @@ async def access_room(
 ) -> RoomAccess:
     """The room and the caller's role in it; RoomNotFound when it is not visible to the caller,
     NotRoomOwner when the role is below ``at_least`` (only owner-level checks exist)."""
-    query = select(Room).where(col(Room.slug) == slug)
+    query = select(RoomRecord).where(col(RoomRecord.slug) == slug)
     if for_update:
         query = query.with_for_update()
-    room: Room | None = await session.scalar(query) if _plausible_slug(slug) else None
+    room: RoomRecord | None = await session.scalar(query) if _plausible_slug(slug) else None
     if room is None or room.room_id is None:
         raise RoomNotFound()
     member = await _get_member(session, room.room_id, actor.user_id) if actor else None
@@ -191,7 +193,7 @@ async def access_room(
 async def socket_role(session: AsyncSession, actor: Actor | None, slug: str) -> Role:
     """The role a socket joins with; RoomClosed for rooms that are not open."""
     access = await access_room(session, actor, slug)
-    if access.room.state != RoomState.open:
+    if access.room.state != RoomStatus.open:
         raise RoomClosed()
     return access.role
 
@@ -201,7 +203,7 @@ async def recheck_sockets(
 ) -> list[Role | None]:
     """For sockets already in the room: the role each may keep (None: must leave)."""
     room = await get_room(session, slug)
-    if room is None or room.room_id is None or room.state != RoomState.open:
+    if room is None or room.room_id is None or room.state != RoomStatus.open:
         return [None] * len(user_ids)
     wanted = sorted({uid for uid in user_ids if uid is not None})
     members: dict[int, RoomMember] = {}
@@ -231,7 +233,7 @@ def _user_ref(user: UserPublic | None) -> UserRef | None:
 
 
 def room_out(
-    room: Room, *, owner: UserPublic | None, my_role: Role | None, online: int = 0
+    room: RoomRecord, *, owner: UserPublic | None, my_role: Role | None, online: int = 0
 ) -> RoomOut:
     return RoomOut(
         slug=room.slug,
@@ -255,7 +257,7 @@ def room_out(
 
 
 async def _room_out(
-    session: AsyncSession, room: Room, role: Role | None, online: int = 0
+    session: AsyncSession, room: RoomRecord, role: Role | None, online: int = 0
 ) -> RoomOut:
     owners = await accounts.get_users(session, [room.owner_id])
     return room_out(room, owner=owners.get(room.owner_id), my_role=role, online=online)
@@ -288,14 +290,14 @@ async def create_room(
             break
     else:  # pragma: no cover - five collisions in a row
         raise Conflict("Could not pick a free room address; try again.")
-    room = Room(
+    room = RoomRecord(
         slug=slug,
         title=title,
         description=description,
         visibility=visibility,
         allow_anonymous_view=allow_anonymous_view,
         owner_id=actor.user_id,
-        state=RoomState.open,
+        state=RoomStatus.open,
         payer=payer,
         max_members=max_members,
         created_at=now,
@@ -334,29 +336,36 @@ async def list_rooms(
     live: RoomsComponent,
 ) -> RoomPage:
     counts = await live.live_counts()
-    query = select(Room).where(col(Room.state) != RoomState.archived)
+    query = select(RoomRecord).where(col(RoomRecord.state) != RoomStatus.archived)
     if scope == "mine":
         if actor is None:
             raise Unauthenticated("Sign in to list your rooms.")
-        query = query.join(RoomMember, col(RoomMember.room_id) == col(Room.room_id)).where(
+        query = query.join(RoomMember, col(RoomMember.room_id) == col(RoomRecord.room_id)).where(
             col(RoomMember.user_id) == actor.user_id
         )
     elif scope == "public":
         query = query.where(
-            col(Room.visibility) == Visibility.public, col(Room.state) == RoomState.open
+            col(RoomRecord.visibility) == Visibility.public,
+            col(RoomRecord.state) == RoomStatus.open,
         )
     else:  # live: public rooms with people in them now, and the caller's own live rooms
-        visible = col(Room.visibility) == Visibility.public
+        visible = col(RoomRecord.visibility) == Visibility.public
         if actor is not None:
             mine = select(col(RoomMember.room_id)).where(col(RoomMember.user_id) == actor.user_id)
-            visible = or_(visible, col(Room.room_id).in_(mine))
+            visible = or_(visible, col(RoomRecord.room_id).in_(mine))
         query = query.where(
-            col(Room.slug).in_(sorted(counts)), col(Room.state) == RoomState.open, visible
+            col(RoomRecord.slug).in_(sorted(counts)),
+            col(RoomRecord.state) == RoomStatus.open,
+            visible,
         )
-    condition = _page_filter(col(Room.created_at), col(Room.room_id), cursor, descending=True)
+    condition = _page_filter(
+        col(RoomRecord.created_at), col(RoomRecord.room_id), cursor, descending=True
+    )
     if condition is not None:
         query = query.where(condition)
-    query = query.order_by(col(Room.created_at).desc(), col(Room.room_id).desc()).limit(limit + 1)
+    query = query.order_by(col(RoomRecord.created_at).desc(), col(RoomRecord.room_id).desc()).limit(
+        limit + 1
+    )
     rooms = list(await session.scalars(query))
     more = len(rooms) > limit
     rooms = rooms[:limit]
@@ -428,8 +437,8 @@ async def close_room(
     """Idempotent: closing a closed room changes nothing but still drops stray sockets."""
     access = await access_room(session, actor, slug, at_least=Role.OWNER)
     room = access.room
-    if room.state == RoomState.open:
-        room.state = RoomState.closed
+    if room.state == RoomStatus.open:
+        room.state = RoomStatus.closed
         room.closed_at = room.updated_at = utcnow()
         await session.flush()
     after_commit(session, lambda: live.close_room(slug))
@@ -443,8 +452,8 @@ async def archive_room(
     access = await access_room(session, actor, slug, at_least=Role.OWNER)
     room = access.room
     now = utcnow()
-    if room.state != RoomState.archived:
-        room.state = RoomState.archived
+    if room.state != RoomStatus.archived:
+        room.state = RoomStatus.archived
         room.closed_at = room.closed_at or now
         room.updated_at = now
         await session.flush()
@@ -629,7 +638,7 @@ async def create_invite(
     base_url: str,
 ) -> InviteCreated:
     access = await access_room(session, actor, slug, at_least=Role.OWNER)
-    if access.room.state != RoomState.open:
+    if access.room.state != RoomStatus.open:
         raise RoomClosed()
     token = secrets.token_urlsafe(24)
     now = utcnow()
@@ -695,12 +704,12 @@ async def accept_invite(
     if invite is None:
         raise InviteNotFound()
     # Lock the room row (Postgres) so concurrent accepts count members one at a time.
-    room: Room | None = await session.scalar(
-        select(Room).where(col(Room.room_id) == invite.room_id).with_for_update()
+    room: RoomRecord | None = await session.scalar(
+        select(RoomRecord).where(col(RoomRecord.room_id) == invite.room_id).with_for_update()
     )
-    if room is None or room.room_id is None or room.state == RoomState.archived:
+    if room is None or room.room_id is None or room.state == RoomStatus.archived:
         raise InviteNotFound()
-    if room.state != RoomState.open:
+    if room.state != RoomStatus.open:
         raise RoomClosed()
     member = await _get_member(session, room.room_id, actor.user_id)
     if member is not None and RANK[member.role] >= RANK[invite.role]:
@@ -754,10 +763,10 @@ async def preview_invite(session: AsyncSession, actor: Actor, token: str) -> Inv
         invite = await session.scalar(
             select(RoomInvite).where(col(RoomInvite.token_hash) == hash_token(token))
         )
-    room = await session.get(Room, invite.room_id) if invite is not None else None
-    if invite is None or room is None or room.state == RoomState.archived:
+    room = await session.get(RoomRecord, invite.room_id) if invite is not None else None
+    if invite is None or room is None or room.state == RoomStatus.archived:
         raise InviteNotFound()
-    if room.state != RoomState.open:
+    if room.state != RoomStatus.open:
         raise RoomClosed()
     member = await _get_member(session, _id(room.room_id), actor.user_id)
     would_change = member is None or RANK[member.role] < RANK[invite.role]

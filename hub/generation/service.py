@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.accounts.deps import Actor
 from hub.collab import service as collab_service
 from hub.collab.errors import RoomClosed
-from hub.collab.models import Payer, RoomState
+from hub.collab.models import Payer, RoomStatus
 from hub.credits import service as credits_service
 from hub.credits.schemas import BalanceOut
 from hub.db import utcnow
@@ -469,7 +469,7 @@ async def submit_room_job(
     """
     # access_room answers 404 for slugs that cannot exist before any query (NUL bytes, junk).
     access = await collab_service.access_room(session, actor, slug)
-    if access.room.state != RoomState.open:
+    if access.room.state != RoomStatus.open:
         raise RoomClosed("The room is closed; nothing can be generated in it.")
     if access.role is Role.VIEWER:
         raise NotRoomEditor()
