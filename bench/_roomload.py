@@ -1,5 +1,5 @@
-"""Load generation for the room benchmarks (FACTS.md, Throughput: a Python client is slower than
-the server, so the load is split the cheap way).
+"""Load generation for the room benchmarks (a Python client is slower than the server: 1000 full
+Python clients top out near 14k msg/s, so the load is split the cheap way).
 
 * **Sinks**: many silent y-websocket subscribers in worker processes. Each worker is a plain
   ``epoll`` loop over non-blocking sockets speaking just enough RFC 6455 (handshake, unmasked

@@ -3,7 +3,7 @@
     python -m bench._roomservers relay --port N   # plain ``websockets`` relay (the baseline)
     python -m bench._roomservers core --port N    # the rooms core alone: uvicorn + RoomServer
 
-``relay`` is the cheapest correct room a Python process can be (FACTS.md, Throughput): every
+``relay`` is the cheapest correct room a Python process can be (docs/performance.md): every
 binary message a client sends is written to every other client with ``websockets.broadcast``,
 compression off. It keeps no document, so it is a floor, not a rival. ``core`` runs ``rooms``
 with its in-memory bus and store and no hub extension, served exactly like ``hub serve`` serves

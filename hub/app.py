@@ -43,8 +43,8 @@ def make_bus(settings: Settings) -> Bus:
 
 
 def make_templates() -> Jinja2Templates:
-    # autoescape=True for every template, not select_autoescape(): that one leaves .txt/.jinja
-    # unescaped (FACTS.md, Security).
+    # autoescape=True for every template, not select_autoescape(): that one escapes .html and
+    # .xml only and leaves .txt, .jinja and .html.j2 unescaped.
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(ROOT / "templates")),
         autoescape=True,
@@ -84,7 +84,7 @@ def domain_routes() -> list[BaseRoute]:
     from hub.credits.routes import routes as credits_routes
     from hub.generation.routes import routes as generation_routes
     from hub.storage.routes import routes as storage_routes
-    from hub.web.routes import routes as web_routes
+    from hub.web.pages import routes as web_routes
 
     return [
         *accounts_routes,

@@ -62,7 +62,7 @@ class RoomConfig:
     default_params: Mapping[str, Any] = field(default_factory=dict)
 
     # Bus channels: ``{prefix}{room_id}`` (doc) and ``{prefix}{room_id}:events``; RedisBus adds
-    # its own key prefix, so on Redis they read ``hub:room:{room_id}`` (STYLE.md).
+    # its own key prefix, so on Redis they read ``hub:room:{room_id}`` (ADR 0003).
     channel_prefix: str = "room:"
 
     def __post_init__(self) -> None:

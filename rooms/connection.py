@@ -2,8 +2,8 @@
 
 Fan-out never awaits a recipient: it appends the (already encoded, shared) frame to each
 socket's queue. A socket whose queue is full does not read fast enough; it is closed with 4508
-(transient: the client reconnects and resyncs) instead of letting memory grow (FACTS.md:
-pycrdt-websocket's unbounded per-recipient tasks).
+(transient: the client reconnects and resyncs) instead of letting memory grow (pycrdt-websocket
+starts a task per recipient per update with no bound, and its latency grows to seconds; ADR 0002).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ json-state`` (``"null"`` = the client left).
 Every decoder here refuses what a stock client would never send (truncated varuints, lengths past
 the end of the frame, unknown message types, trailing bytes) with :class:`ProtocolError`, so one
 bad frame costs its sender the socket and nothing else. pycrdt's own ``Encoder.write_var_string``
-writes the character count instead of the UTF-8 byte length (FACTS.md), so strings are encoded
-here by hand.
+writes the character count instead of the UTF-8 byte length (wrong for any non-ASCII text, such as
+Chinese prompts), so strings are encoded here by hand.
 """
 
 from __future__ import annotations

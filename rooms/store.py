@@ -3,8 +3,8 @@
 The realtime core only needs seven calls. The hub implements them on SQL (``hub/collab``);
 :class:`MemoryStore` is the reference implementation used by the embedded mode's tests.
 
-Rules every implementation must keep (several processes may serve the same room at once, see
-FACTS.md "Lessons from Hocuspocus"):
+Rules every implementation must keep (several processes may serve the same room at once; these
+are the lessons of Hocuspocus' Redis scaling, ADR 0002 and ADR 0003):
 
 * **Append-only, idempotent updates.** ``append_updates`` is keyed by ``(writer, batch)``: a
   retried batch is stored once. Updates are Yjs v1 updates; storing one twice is harmless to the

@@ -36,6 +36,7 @@ from hub.accounts.security import new_secret, same_secret
 from hub.api import client_ip, user_agent, validate
 from hub.context import HubContext, get_ctx
 from hub.errors import CSRFFailed, HubError, NotFound, ValidationFailed
+from hub.pages import render
 
 OIDC_CLIENT_KEY = "accounts.oidc"
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -90,10 +91,7 @@ async def _render_form(
         "registration_open": ctx.settings.registration_open,
     }
     headers = error.headers if error is not None else None
-    templates = request.app.state.templates
-    response: Response = templates.TemplateResponse(
-        request, template, context, status_code=status, headers=headers
-    )
+    response = render(request, template, context, status_code=status, headers=headers)
     set_form_csrf_cookie(response, ctx.settings, token)
     return response
 

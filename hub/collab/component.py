@@ -103,11 +103,11 @@ class RoomsComponent:
     async def kick_user(self, slug: str, user_id: int, reason: str = "removed") -> None:
         await self.server.kick(slug, user_id=str(user_id), reason=reason)
 
-    async def set_role(self, slug: str, user_id: int, role: str) -> None:
-        await self.server.set_role(slug, str(user_id), Role(role))
+    async def set_role(self, slug: str, user_id: int, role: Role) -> None:
+        await self.server.set_role(slug, str(user_id), role)
         # Tells open pages (their sockets' role changed in place; the page adapts its controls).
         await self.server.emit_event(
-            slug, "member.role", {"user_id": user_id, "role": str(role)}, persist=False
+            slug, "member.role", {"user_id": user_id, "role": role.value}, persist=False
         )
 
     async def close_room(self, slug: str, reason: str = "room closed") -> None:
@@ -214,8 +214,8 @@ class RoomsComponent:
                 await self.server.kick(
                     slug, connection_id=conn.connection_id, reason="access changed"
                 )
-            elif conn.role is not Role(role):
-                conn.role = Role(role)
+            elif conn.role is not role:
+                conn.role = role
 
     async def _retention_loop(self) -> None:
         settings = self.ctx.settings

@@ -82,7 +82,7 @@ class HubRoomsExtension(Extension):
             connection.display_name = GUEST_NAME
             return
         connection.authenticate(
-            user_id=str(actor.user_id), display_name=actor.display_name, role=Role(role)
+            user_id=str(actor.user_id), display_name=actor.display_name, role=role
         )
         connection.data["hub_user_id"] = actor.user_id
 

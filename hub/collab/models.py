@@ -26,9 +26,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from hub.db import UTCDateTime, utcnow
+from rooms.types import Role
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; Postgres gets a 64-bit identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -42,7 +44,10 @@ class Visibility(StrEnum):
     private = "private"  # members only; 404 to everyone else
 
 
-class RoomState(StrEnum):
+class RoomStatus(StrEnum):
+    """A room record's ``state`` column. Not :class:`rooms.room.RoomState`, which is whether a
+    live room is loading, ready or unloading in one process."""
+
     open = "open"
     closed = "closed"  # no sockets; readable
     archived = "archived"  # "deleted" by its owner: hidden, readable by the owner only
@@ -53,10 +58,18 @@ class Payer(StrEnum):
     owner = "owner"  # the room owner pays for everyone's generations
 
 
-class MemberRole(StrEnum):
-    owner = "owner"
-    editor = "editor"
-    viewer = "viewer"
+class RoleColumn(TypeDecorator[Role]):
+    """A room role: stored as its value in ``String(16)`` (the migrations' DDL), read back as
+    :class:`rooms.types.Role`, the one room-role type of the core and the hub."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: Role | None, dialect: Any) -> str | None:
+        return None if value is None else Role(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Role | None:
+        return None if value is None else Role(value)
 
 
 def _ts(*, nullable: bool = False) -> Any:
@@ -66,7 +79,10 @@ def _ts(*, nullable: bool = False) -> Any:
     return Field(default_factory=utcnow, sa_column=column)
 
 
-class Room(SQLModel, table=True):
+class RoomRecord(SQLModel, table=True):
+    """A room as a product: title, owner, visibility, status. The live room (document, sockets,
+    presence) is :class:`rooms.room.Room`; both are keyed by ``slug`` (the core's room id)."""
+
     __tablename__ = "rooms"
     __table_args__ = (
         UniqueConstraint("slug", name="uq_rooms_slug"),
@@ -89,7 +105,7 @@ class Room(SQLModel, table=True):
             nullable=False,
         )
     )
-    state: str = Field(default=RoomState.open, sa_column=Column(String(16), nullable=False))
+    state: str = Field(default=RoomStatus.open, sa_column=Column(String(16), nullable=False))
     payer: str = Field(default=Payer.member, sa_column=Column(String(16), nullable=False))
     max_members: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     created_at: datetime = _ts()
@@ -119,7 +135,7 @@ class RoomMember(SQLModel, table=True):
             nullable=False,
         )
     )
-    role: str = Field(sa_column=Column(String(16), nullable=False))
+    role: Role = Field(sa_column=Column(RoleColumn, nullable=False))
     joined_at: datetime = _ts()
 
 
@@ -140,7 +156,7 @@ class RoomInvite(SQLModel, table=True):
     )
     # sha256 hex of the token; the token itself is shown once, at creation.
     token_hash: str = Field(sa_column=Column(String(64), nullable=False))
-    role: str = Field(sa_column=Column(String(16), nullable=False))
+    role: Role = Field(sa_column=Column(RoleColumn, nullable=False))
     expires_at: datetime | None = _ts(nullable=True)
     max_uses: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     uses: int = Field(default=0, sa_column=Column(Integer, nullable=False))

@@ -1,16 +1,13 @@
-"""HTTP routes of the collab domain: the rooms API, the room sockets and the room pages."""
+"""Collab JSON API under ``/api/v1`` and the room sockets (the room pages are in pages.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket
 
-from hub.accounts.deps import Actor, csrf_token_for, current_actor, require_actor
+from hub.accounts.deps import current_actor, require_actor
 from hub.api import json_response, operation, parse_body, parse_query, path_int
 from hub.collab import service
 from hub.collab.component import get_rooms
@@ -27,6 +24,7 @@ from hub.collab.errors import (
     RoomNotFound,
 )
 from hub.collab.extensions import HANDSHAKE
+from hub.collab.pages import routes as page_routes
 from hub.collab.schemas import (
     ChatPage,
     ChatQuery,
@@ -50,7 +48,6 @@ from hub.collab.schemas import (
 )
 from hub.context import get_ctx
 from hub.errors import CSRFFailed, HubError, RateLimited, Unauthenticated
-from hub.pagination import MAX_LIMIT
 from rooms import close_codes
 
 API = "/api/v1"
@@ -84,7 +81,7 @@ async def create_room(request: Request) -> Response:
     actor = await require_actor(request)
     body = await parse_body(request, RoomCreateIn)
     ctx = get_ctx(request)
-    await ctx.limiter.hit(ctx.settings.rate_limit_room_create, "room-create", str(actor.user_id))
+    await service.check_room_create_rate(ctx.limiter, ctx.settings, actor)
     async with ctx.db.unit_of_work() as session:
         room = await service.create_room(session, actor, **body.model_dump())
     return json_response(room, 201)
@@ -406,86 +403,6 @@ async def events_socket(websocket: WebSocket) -> None:
     await _serve_socket(websocket, events=True)
 
 
-# --- pages ---------------------------------------------------------------------------------------
-
-
-def _render(request: Request, template: str, context: dict[str, Any]) -> Response:
-    templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(request, template, context)
-
-
-def _to_login(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-
-
-INVITES_SHOWN = 50
-# The invite form's expiry choices (seconds; None: never), within InviteCreateIn's bounds.
-INVITE_EXPIRY = ((3600, "1 hour"), (86400, "1 day"), (7 * 86400, "7 days"), (30 * 86400, "30 days"))
-
-
-async def _people(request: Request, actor: Actor | None) -> dict[str, Any]:
-    """The room page's data: the room, its members with roles, and (owner) its invites."""
-    ctx, slug = get_ctx(request), _slug(request)
-    live = get_rooms(ctx)
-    async with ctx.db.unit_of_work() as session:
-        room = await service.read_room(session, actor, slug, live=live)
-        members = await service.list_members(
-            session, actor, slug, cursor=None, limit=MAX_LIMIT, live=live
-        )
-        invites = None
-        if actor is not None and room.my_role == "owner":
-            listed = await service.list_invites(
-                session, actor, slug, cursor=None, limit=INVITES_SHOWN
-            )
-            invites = listed.items
-    return {"room": room, "actor": actor, "members": members, "invites": invites}
-
-
-async def room_page(request: Request) -> Response:
-    actor = await current_actor(request)
-    try:
-        data = await _people(request, actor)
-    except (Unauthenticated, RoomNotFound):
-        if actor is None:
-            return _to_login(request)  # a member who is signed out sees "sign in", not 404
-        raise
-    data.update(csrf_token=csrf_token_for(request) or "", expiry_choices=INVITE_EXPIRY)
-    return _render(request, "collab/room.html", data)
-
-
-async def people_fragment(request: Request) -> Response:
-    """The room page's members and invites panel alone; the page's script swaps it in after a
-    change (same access rules as the page: 401/404 for those who may not see the room)."""
-    actor = await current_actor(request)
-    return _render(request, "collab/_people.html", await _people(request, actor))
-
-
-async def join_page(request: Request) -> Response:
-    """Shows which room and role the invite offers; joining is the form's POST (a link preview
-    or a prefetch must not use up an invite). Members it would not promote go straight in."""
-    actor = await current_actor(request)
-    if actor is None:
-        return _to_login(request)
-    token = str(request.path_params["token"])
-    async with get_ctx(request).db.unit_of_work() as session:
-        preview = await service.preview_invite(session, actor, token)
-    if not preview.would_change:
-        return RedirectResponse(preview.room.page_url, status_code=303)
-    context = {"actor": actor, "csrf_token": csrf_token_for(request) or "", "token": token}
-    return _render(request, "collab/join.html", {**context, "preview": preview})
-
-
-async def join_submit(request: Request) -> Response:
-    """The form on /join/{token}: accepts (CSRF-checked by require_actor) and opens the room."""
-    actor = await require_actor(request)
-    ctx = get_ctx(request)
-    async with ctx.db.unit_of_work() as session:
-        accepted = await service.accept_invite(
-            session, actor, str(request.path_params["token"]), live=get_rooms(ctx)
-        )
-    return RedirectResponse(accepted.room.page_url, status_code=303)
-
-
 routes: list[BaseRoute] = [
     Route(f"{API}/rooms", create_room, methods=["POST"]),
     Route(f"{API}/rooms", list_rooms, methods=["GET"]),
@@ -506,8 +423,5 @@ routes: list[BaseRoute] = [
     Route(f"{API}/rooms/{{slug}}/history", history, methods=["GET"]),
     WebSocketRoute("/yjs/{slug}", yjs_socket, name="rooms-yjs"),
     WebSocketRoute("/rooms/{slug}/events", events_socket, name="rooms-events"),
-    Route("/r/{slug}", room_page, methods=["GET"], name="room_page"),
-    Route("/r/{slug}/people", people_fragment, methods=["GET"], name="room_people"),
-    Route("/join/{token}", join_page, methods=["GET"], name="join_page"),
-    Route("/join/{token}", join_submit, methods=["POST"], name="join_submit"),
+    *page_routes,
 ]

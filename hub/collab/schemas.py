@@ -9,11 +9,14 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from hub.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from rooms.types import Role
 
 VisibilityName = Literal["public", "unlisted", "private"]
 PayerName = Literal["member", "owner"]
-RoleName = Literal["owner", "editor", "viewer"]
+# The roles an owner may grant: values of rooms.types.Role (ownership moves only by transfer).
+# A Literal of the wire values keeps the OpenAPI enum and the 422 message of a wrong role plain.
 GrantableRole = Literal["editor", "viewer"]
+InviteState = Literal["active", "expired", "revoked", "exhausted"]
 Scope = Literal["mine", "public", "live"]
 
 MAX_EXPIRES_IN = 30 * 24 * 3600
@@ -113,7 +116,7 @@ class RoomOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
-    my_role: RoleName | None = Field(
+    my_role: Role | None = Field(
         None, description="Your role here (viewer when you watch a room you are not a member of)."
     )
     online: int = Field(0, description="Sockets connected to the room's document right now.")
@@ -139,7 +142,7 @@ class MemberOut(BaseModel):
     user_id: int
     username: str
     display_name: str
-    role: RoleName
+    role: Role
     joined_at: datetime
     online: bool
 
@@ -147,7 +150,7 @@ class MemberOut(BaseModel):
 class OnlineOut(BaseModel):
     user_id: int | None = Field(description="null for visitors who are not signed in.")
     name: str | None
-    role: RoleName
+    role: Role
     connections: int
 
 
@@ -171,7 +174,7 @@ class InviteCreateIn(_In):
 class InviteOut(BaseModel):
     invite_id: int
     role: GrantableRole
-    state: Literal["active", "expired", "revoked", "exhausted"]
+    state: InviteState
     expires_at: datetime | None
     max_uses: int | None
     uses: int
@@ -193,7 +196,7 @@ class InvitePage(BaseModel):
 
 class InviteAccepted(BaseModel):
     room: RoomOut
-    role: RoleName
+    role: Role
     joined: bool = Field(description="False when you were a member already (role kept or raised).")
 
 

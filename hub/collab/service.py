@@ -45,26 +45,26 @@ from hub.collab.errors import (
     RoomNotFound,
 )
 from hub.collab.models import (
-    MemberRole,
-    Room,
     RoomInvite,
     RoomMember,
-    RoomState,
+    RoomRecord,
+    RoomStatus,
     Visibility,
 )
 from hub.collab.schemas import (
     ChatMessageOut,
     ChatPage,
     DocumentOut,
+    GrantableRole,
     HistoryPage,
     InviteAccepted,
     InviteCreated,
     InviteOut,
     InvitePage,
+    InviteState,
     MemberOut,
     MemberPage,
     OnlineOut,
-    RoleName,
     RoomOut,
     RoomPage,
     SnapshotOut,
@@ -74,19 +74,18 @@ from hub.db import settings_of, utcnow
 from hub.errors import BadRequest, Conflict, Unauthenticated
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
+from hub.ratelimit import RateLimiter
+from hub.settings import Settings
 from rooms.room import new_document, read_document
-from rooms.types import is_valid_room_id
+from rooms.types import Role, is_valid_room_id
 
 if TYPE_CHECKING:
     from hub.collab.component import RoomsComponent
 
-RANK = {MemberRole.viewer: 0, MemberRole.editor: 1, MemberRole.owner: 2}
+# Who outranks whom: an invite never lowers a member, and access_room checks at_least.
+RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.OWNER: 2}
 CHAT_EVENT = "chat.message"
 SLUG_SUFFIX_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no look-alikes (l/1, o/0)
-
-
-def _rank(role: str) -> int:
-    return RANK[MemberRole(role)]
 
 
 # --- slugs and tokens ----------------------------------------------------------------------------
@@ -114,9 +113,9 @@ def hash_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class RoomAccess:
-    room: Room
+    room: RoomRecord
     room_id: int
-    role: MemberRole
+    role: Role
     member: RoomMember | None
 
 
@@ -133,10 +132,12 @@ def _plausible_slug(slug: str) -> bool:
     return is_valid_room_id(slug)
 
 
-async def get_room(session: AsyncSession, slug: str) -> Room | None:
+async def get_room(session: AsyncSession, slug: str) -> RoomRecord | None:
     if not _plausible_slug(slug):
         return None
-    room: Room | None = await session.scalar(select(Room).where(col(Room.slug) == slug))
+    room: RoomRecord | None = await session.scalar(
+        select(RoomRecord).where(col(RoomRecord.slug) == slug)
+    )
     return room
 
 
@@ -145,21 +146,21 @@ async def _get_member(session: AsyncSession, room_id: int, user_id: int) -> Room
     return member
 
 
-def resolve_role(room: Room, user_id: int | None, member: RoomMember | None) -> MemberRole:
+def resolve_role(room: RoomRecord, user_id: int | None, member: RoomMember | None) -> Role:
     """The role ``user_id`` (None: not signed in) has in ``room``; raises when it has none."""
-    if room.state == RoomState.archived:
-        if member is not None and member.role == MemberRole.owner:
-            return MemberRole.owner
+    if room.state == RoomStatus.archived:
+        if member is not None and member.role == Role.OWNER:
+            return Role.OWNER
         raise RoomNotFound()
     if member is not None:
-        return MemberRole(member.role)
+        return member.role
     if room.visibility == Visibility.private:
         raise RoomNotFound()
     if user_id is None:
         if room.visibility == Visibility.public and room.allow_anonymous_view:
-            return MemberRole.viewer
+            return Role.VIEWER
         raise Unauthenticated("Sign in to see this room.")
-    return MemberRole.viewer
+    return Role.VIEWER
 
 
 def _uid(actor: Actor | None) -> int | None:
@@ -171,15 +172,15 @@ async def access_room(
     actor: Actor | None,
     slug: str,
     *,
-    at_least: MemberRole = MemberRole.viewer,
+    at_least: Role = Role.VIEWER,
     for_update: bool = False,
 ) -> RoomAccess:
     """The room and the caller's role in it; RoomNotFound when it is not visible to the caller,
     NotRoomOwner when the role is below ``at_least`` (only owner-level checks exist)."""
-    query = select(Room).where(col(Room.slug) == slug)
+    query = select(RoomRecord).where(col(RoomRecord.slug) == slug)
     if for_update:
         query = query.with_for_update()
-    room: Room | None = await session.scalar(query) if _plausible_slug(slug) else None
+    room: RoomRecord | None = await session.scalar(query) if _plausible_slug(slug) else None
     if room is None or room.room_id is None:
         raise RoomNotFound()
     member = await _get_member(session, room.room_id, actor.user_id) if actor else None
@@ -189,20 +190,20 @@ async def access_room(
     return RoomAccess(room, room.room_id, role, member)
 
 
-async def socket_role(session: AsyncSession, actor: Actor | None, slug: str) -> MemberRole:
+async def socket_role(session: AsyncSession, actor: Actor | None, slug: str) -> Role:
     """The role a socket joins with; RoomClosed for rooms that are not open."""
     access = await access_room(session, actor, slug)
-    if access.room.state != RoomState.open:
+    if access.room.state != RoomStatus.open:
         raise RoomClosed()
     return access.role
 
 
 async def recheck_sockets(
     session: AsyncSession, slug: str, user_ids: Sequence[int | None]
-) -> list[MemberRole | None]:
+) -> list[Role | None]:
     """For sockets already in the room: the role each may keep (None: must leave)."""
     room = await get_room(session, slug)
-    if room is None or room.room_id is None or room.state != RoomState.open:
+    if room is None or room.room_id is None or room.state != RoomStatus.open:
         return [None] * len(user_ids)
     wanted = sorted({uid for uid in user_ids if uid is not None})
     members: dict[int, RoomMember] = {}
@@ -213,7 +214,7 @@ async def recheck_sockets(
             )
         )
         members = {m.user_id: m for m in rows}
-    verdicts: list[MemberRole | None] = []
+    verdicts: list[Role | None] = []
     for uid in user_ids:
         try:
             verdicts.append(resolve_role(room, uid, members.get(uid) if uid else None))
@@ -232,22 +233,22 @@ def _user_ref(user: UserPublic | None) -> UserRef | None:
 
 
 def room_out(
-    room: Room, *, owner: UserPublic | None, my_role: MemberRole | None, online: int = 0
+    room: RoomRecord, *, owner: UserPublic | None, my_role: Role | None, online: int = 0
 ) -> RoomOut:
     return RoomOut(
         slug=room.slug,
         title=room.title,
         description=room.description,
-        visibility=room.visibility,  # type: ignore[arg-type]
+        visibility=room.visibility,
         allow_anonymous_view=room.allow_anonymous_view,
         owner=_user_ref(owner),
-        state=room.state,  # type: ignore[arg-type]
-        payer=room.payer,  # type: ignore[arg-type]
+        state=room.state,
+        payer=room.payer,
         max_members=room.max_members,
         created_at=room.created_at,
         updated_at=room.updated_at,
         closed_at=room.closed_at,
-        my_role=my_role.value if my_role is not None else None,
+        my_role=my_role,
         online=online,
         page_url=f"/r/{room.slug}",
         yjs_path=f"/yjs/{room.slug}",
@@ -256,13 +257,19 @@ def room_out(
 
 
 async def _room_out(
-    session: AsyncSession, room: Room, role: MemberRole | None, online: int = 0
+    session: AsyncSession, room: RoomRecord, role: Role | None, online: int = 0
 ) -> RoomOut:
     owners = await get_users(session, [room.owner_id])
     return room_out(room, owner=owners.get(room.owner_id), my_role=role, online=online)
 
 
 # --- rooms ---------------------------------------------------------------------------------------
+
+
+async def check_room_create_rate(limiter: RateLimiter, settings: Settings, actor: Actor) -> None:
+    """RateLimited (429) past ``HUB_RATE_LIMIT_ROOM_CREATE`` rooms for this user. Apart from
+    :func:`create_room` so that server-side callers and tests may create rooms freely."""
+    await limiter.hit(settings.rate_limit_room_create, "room-create", str(actor.user_id))
 
 
 async def create_room(
@@ -283,14 +290,14 @@ async def create_room(
             break
     else:  # pragma: no cover - five collisions in a row
         raise Conflict("Could not pick a free room address; try again.")
-    room = Room(
+    room = RoomRecord(
         slug=slug,
         title=title,
         description=description,
         visibility=visibility,
         allow_anonymous_view=allow_anonymous_view,
         owner_id=actor.user_id,
-        state=RoomState.open,
+        state=RoomStatus.open,
         payer=payer,
         max_members=max_members,
         created_at=now,
@@ -299,11 +306,11 @@ async def create_room(
     session.add(room)
     await session.flush()
     owner = RoomMember(
-        room_id=_id(room.room_id), user_id=actor.user_id, role=MemberRole.owner, joined_at=now
+        room_id=_id(room.room_id), user_id=actor.user_id, role=Role.OWNER, joined_at=now
     )
     session.add(owner)
     await session.flush()
-    return await _room_out(session, room, MemberRole.owner)
+    return await _room_out(session, room, Role.OWNER)
 
 
 def _page_filter(
@@ -329,34 +336,41 @@ async def list_rooms(
     live: RoomsComponent,
 ) -> RoomPage:
     counts = await live.live_counts()
-    query = select(Room).where(col(Room.state) != RoomState.archived)
+    query = select(RoomRecord).where(col(RoomRecord.state) != RoomStatus.archived)
     if scope == "mine":
         if actor is None:
             raise Unauthenticated("Sign in to list your rooms.")
-        query = query.join(RoomMember, col(RoomMember.room_id) == col(Room.room_id)).where(
+        query = query.join(RoomMember, col(RoomMember.room_id) == col(RoomRecord.room_id)).where(
             col(RoomMember.user_id) == actor.user_id
         )
     elif scope == "public":
         query = query.where(
-            col(Room.visibility) == Visibility.public, col(Room.state) == RoomState.open
+            col(RoomRecord.visibility) == Visibility.public,
+            col(RoomRecord.state) == RoomStatus.open,
         )
     else:  # live: public rooms with people in them now, and the caller's own live rooms
-        visible = col(Room.visibility) == Visibility.public
+        visible = col(RoomRecord.visibility) == Visibility.public
         if actor is not None:
             mine = select(col(RoomMember.room_id)).where(col(RoomMember.user_id) == actor.user_id)
-            visible = or_(visible, col(Room.room_id).in_(mine))
+            visible = or_(visible, col(RoomRecord.room_id).in_(mine))
         query = query.where(
-            col(Room.slug).in_(sorted(counts)), col(Room.state) == RoomState.open, visible
+            col(RoomRecord.slug).in_(sorted(counts)),
+            col(RoomRecord.state) == RoomStatus.open,
+            visible,
         )
-    condition = _page_filter(col(Room.created_at), col(Room.room_id), cursor, descending=True)
+    condition = _page_filter(
+        col(RoomRecord.created_at), col(RoomRecord.room_id), cursor, descending=True
+    )
     if condition is not None:
         query = query.where(condition)
-    query = query.order_by(col(Room.created_at).desc(), col(Room.room_id).desc()).limit(limit + 1)
+    query = query.order_by(col(RoomRecord.created_at).desc(), col(RoomRecord.room_id).desc()).limit(
+        limit + 1
+    )
     rooms = list(await session.scalars(query))
     more = len(rooms) > limit
     rooms = rooms[:limit]
     owners = await get_users(session, [r.owner_id for r in rooms])
-    roles: dict[int, MemberRole] = {}
+    roles: dict[int, Role] = {}
     if actor is not None and rooms:
         rows = await session.execute(
             select(col(RoomMember.room_id), col(RoomMember.role)).where(
@@ -364,12 +378,12 @@ async def list_rooms(
                 col(RoomMember.room_id).in_([r.room_id for r in rooms]),
             )
         )
-        roles = {room_id: MemberRole(role) for room_id, role in rows}
+        roles = {room_id: role for room_id, role in rows}
     items = []
     for room in rooms:
         my_role = roles.get(room.room_id or 0)
         if my_role is None and actor is not None:
-            my_role = MemberRole.viewer  # listed rooms are public (or yours): you may watch
+            my_role = Role.VIEWER  # listed rooms are public (or yours): you may watch
         items.append(
             room_out(
                 room,
@@ -399,7 +413,7 @@ async def update_room(
     changes: dict[str, Any],
     live: RoomsComponent,
 ) -> RoomOut:
-    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    access = await access_room(session, actor, slug, at_least=Role.OWNER)
     room = access.room
     # Any visibility change may shut someone out (public -> unlisted drops anonymous
     # viewers); so does turning anonymous viewing off.
@@ -421,10 +435,10 @@ async def close_room(
     session: AsyncSession, actor: Actor, slug: str, *, live: RoomsComponent
 ) -> RoomOut:
     """Idempotent: closing a closed room changes nothing but still drops stray sockets."""
-    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    access = await access_room(session, actor, slug, at_least=Role.OWNER)
     room = access.room
-    if room.state == RoomState.open:
-        room.state = RoomState.closed
+    if room.state == RoomStatus.open:
+        room.state = RoomStatus.closed
         room.closed_at = room.updated_at = utcnow()
         await session.flush()
     after_commit(session, lambda: live.close_room(slug))
@@ -435,11 +449,11 @@ async def archive_room(
     session: AsyncSession, actor: Actor, slug: str, *, live: RoomsComponent
 ) -> None:
     """ "Delete": the room disappears for everyone but its owner; its data stays."""
-    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    access = await access_room(session, actor, slug, at_least=Role.OWNER)
     room = access.room
     now = utcnow()
-    if room.state != RoomState.archived:
-        room.state = RoomState.archived
+    if room.state != RoomStatus.archived:
+        room.state = RoomStatus.archived
         room.closed_at = room.closed_at or now
         room.updated_at = now
         await session.flush()
@@ -449,7 +463,7 @@ async def archive_room(
 async def transfer_room(
     session: AsyncSession, actor: Actor, slug: str, *, user_id: int, live: RoomsComponent
 ) -> RoomOut:
-    access = await access_room(session, actor, slug, at_least=MemberRole.owner, for_update=True)
+    access = await access_room(session, actor, slug, at_least=Role.OWNER, for_update=True)
     room = access.room
     if user_id == room.owner_id:
         raise Conflict("That user already owns the room.")
@@ -459,18 +473,18 @@ async def transfer_room(
     previous = access.member
     if previous is None:  # the owner is always a member (create_room makes the row)
         raise RuntimeError("room owner without a membership row")
-    previous.role = MemberRole.editor
-    target.role = MemberRole.owner
+    previous.role = Role.EDITOR
+    target.role = Role.OWNER
     room.owner_id = user_id
     room.updated_at = utcnow()
     await session.flush()
 
     async def apply_live() -> None:
-        await live.set_role(slug, previous.user_id, MemberRole.editor)
-        await live.set_role(slug, user_id, MemberRole.owner)
+        await live.set_role(slug, previous.user_id, Role.EDITOR)
+        await live.set_role(slug, user_id, Role.OWNER)
 
     after_commit(session, apply_live)
-    return await _room_out(session, room, MemberRole.editor)
+    return await _room_out(session, room, Role.EDITOR)
 
 
 # --- members -------------------------------------------------------------------------------------
@@ -504,7 +518,7 @@ async def list_members(
             user_id=m.user_id,
             username=users[m.user_id].username if m.user_id in users else "",
             display_name=users[m.user_id].display_name if m.user_id in users else "",
-            role=m.role,  # type: ignore[arg-type]
+            role=m.role,
             joined_at=m.joined_at,
             online=m.user_id in online_ids,
         )
@@ -526,7 +540,7 @@ def _aggregate_online(entries: Iterable[dict[str, Any]]) -> list[OnlineOut]:
         user_id = int(raw) if isinstance(raw, str) and raw.isdigit() else None
         key = f"u{user_id}" if user_id is not None else f"c{entry.get('connection_id')}"
         raw_role = entry.get("role")
-        role: RoleName = raw_role if raw_role in ("owner", "editor") else "viewer"
+        role = Role(raw_role) if raw_role in (Role.OWNER, Role.EDITOR) else Role.VIEWER
         if key in people:
             current = people[key]
             people[key] = current.model_copy(update={"connections": current.connections + 1})
@@ -543,25 +557,25 @@ async def change_member_role(
     slug: str,
     user_id: int,
     *,
-    role: str,
+    role: GrantableRole,
     live: RoomsComponent,
 ) -> MemberOut:
-    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    access = await access_room(session, actor, slug, at_least=Role.OWNER)
     member = await _get_member(session, access.room_id, user_id)
     if member is None:
         raise NotAMember()
-    if member.role == MemberRole.owner:
+    if member.role == Role.OWNER:
         raise OwnerCannotLeave()
-    member.role = MemberRole(role)
+    member.role = granted = Role(role)
     await session.flush()
-    after_commit(session, lambda: live.set_role(slug, user_id, role))
+    after_commit(session, lambda: live.set_role(slug, user_id, granted))
     users = await get_users(session, [user_id])
     online = _aggregate_online(await live.online(slug) or [])
     return MemberOut(
         user_id=user_id,
         username=users[user_id].username if user_id in users else "",
         display_name=users[user_id].display_name if user_id in users else "",
-        role=member.role,  # type: ignore[arg-type]
+        role=member.role,
         joined_at=member.joined_at,
         online=any(entry.user_id == user_id for entry in online),
     )
@@ -573,12 +587,12 @@ async def remove_member(
     """The owner removes (kicks) a member; a member may remove themselves (leave)."""
     leaving = user_id == actor.user_id
     access = await access_room(
-        session, actor, slug, at_least=MemberRole.viewer if leaving else MemberRole.owner
+        session, actor, slug, at_least=Role.VIEWER if leaving else Role.OWNER
     )
     member = await _get_member(session, access.room_id, user_id)
     if member is None:
         raise NotAMember()
-    if member.role == MemberRole.owner:
+    if member.role == Role.OWNER:
         raise OwnerCannotLeave()
     await session.delete(member)
     await session.flush()
@@ -589,7 +603,7 @@ async def remove_member(
 # --- invites -------------------------------------------------------------------------------------
 
 
-def _invite_state(invite: RoomInvite, now: datetime) -> str:
+def _invite_state(invite: RoomInvite, now: datetime) -> InviteState:
     if invite.revoked_at is not None:
         return "revoked"
     if invite.expires_at is not None and invite.expires_at <= now:
@@ -602,8 +616,8 @@ def _invite_state(invite: RoomInvite, now: datetime) -> str:
 def invite_out(invite: RoomInvite, now: datetime | None = None) -> InviteOut:
     return InviteOut(
         invite_id=_id(invite.invite_id),
-        role=invite.role,  # type: ignore[arg-type]
-        state=_invite_state(invite, now or utcnow()),  # type: ignore[arg-type]
+        role=invite.role,
+        state=_invite_state(invite, now or utcnow()),
         expires_at=invite.expires_at,
         max_uses=invite.max_uses,
         uses=invite.uses,
@@ -618,19 +632,19 @@ async def create_invite(
     actor: Actor,
     slug: str,
     *,
-    role: str,
+    role: GrantableRole,
     expires_in: int | None,
     max_uses: int | None,
 ) -> InviteCreated:
-    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
-    if access.room.state != RoomState.open:
+    access = await access_room(session, actor, slug, at_least=Role.OWNER)
+    if access.room.state != RoomStatus.open:
         raise RoomClosed()
     token = secrets.token_urlsafe(24)
     now = utcnow()
     invite = RoomInvite(
         room_id=access.room_id,
         token_hash=hash_token(token),
-        role=MemberRole(role),
+        role=Role(role),
         expires_at=now + timedelta(seconds=expires_in) if expires_in else None,
         max_uses=max_uses,
         uses=0,
@@ -646,7 +660,7 @@ async def create_invite(
 async def list_invites(
     session: AsyncSession, actor: Actor, slug: str, *, cursor: str | None, limit: int
 ) -> InvitePage:
-    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    access = await access_room(session, actor, slug, at_least=Role.OWNER)
     query = select(RoomInvite).where(col(RoomInvite.room_id) == access.room_id)
     condition = _page_filter(
         col(RoomInvite.created_at), col(RoomInvite.invite_id), cursor, descending=True
@@ -669,7 +683,7 @@ async def list_invites(
 
 async def revoke_invite(session: AsyncSession, actor: Actor, slug: str, invite_id: int) -> None:
     """Idempotent: revoking a revoked invite changes nothing."""
-    access = await access_room(session, actor, slug, at_least=MemberRole.owner)
+    access = await access_room(session, actor, slug, at_least=Role.OWNER)
     invite: RoomInvite | None = await session.get(RoomInvite, invite_id)
     if invite is None or invite.room_id != access.room_id:
         raise InviteNotFound()
@@ -689,18 +703,18 @@ async def accept_invite(
     if invite is None:
         raise InviteNotFound()
     # Lock the room row (Postgres) so concurrent accepts count members one at a time.
-    room: Room | None = await session.scalar(
-        select(Room).where(col(Room.room_id) == invite.room_id).with_for_update()
+    room: RoomRecord | None = await session.scalar(
+        select(RoomRecord).where(col(RoomRecord.room_id) == invite.room_id).with_for_update()
     )
-    if room is None or room.room_id is None or room.state == RoomState.archived:
+    if room is None or room.room_id is None or room.state == RoomStatus.archived:
         raise InviteNotFound()
-    if room.state != RoomState.open:
+    if room.state != RoomStatus.open:
         raise RoomClosed()
     member = await _get_member(session, room.room_id, actor.user_id)
-    if member is not None and _rank(member.role) >= _rank(invite.role):
+    if member is not None and RANK[member.role] >= RANK[invite.role]:
         return InviteAccepted(
-            room=await _room_out(session, room, MemberRole(member.role)),
-            role=member.role,  # type: ignore[arg-type]
+            room=await _room_out(session, room, member.role),
+            role=member.role,
             joined=False,
         )
     if member is None and room.max_members is not None:
@@ -724,10 +738,10 @@ async def accept_invite(
         await session.flush()
     except IntegrityError:
         raise Conflict("You just joined this room from another request.") from None
-    role = MemberRole(member.role)
+    role = member.role
     slug = room.slug
     after_commit(session, lambda: live.set_role(slug, actor.user_id, role))
-    return InviteAccepted(room=await _room_out(session, room, role), role=role.value, joined=True)
+    return InviteAccepted(room=await _room_out(session, room, role), role=role, joined=True)
 
 
 @dataclass(frozen=True)
@@ -736,8 +750,8 @@ class InvitePreview:
     visitor already has there (None: not a member) and whether accepting would change it."""
 
     room: RoomOut
-    role: RoleName
-    my_role: RoleName | None
+    role: Role
+    my_role: Role | None
     would_change: bool
 
 
@@ -748,13 +762,13 @@ async def preview_invite(session: AsyncSession, actor: Actor, token: str) -> Inv
         invite = await session.scalar(
             select(RoomInvite).where(col(RoomInvite.token_hash) == hash_token(token))
         )
-    room = await session.get(Room, invite.room_id) if invite is not None else None
-    if invite is None or room is None or room.state == RoomState.archived:
+    room = await session.get(RoomRecord, invite.room_id) if invite is not None else None
+    if invite is None or room is None or room.state == RoomStatus.archived:
         raise InviteNotFound()
-    if room.state != RoomState.open:
+    if room.state != RoomStatus.open:
         raise RoomClosed()
     member = await _get_member(session, _id(room.room_id), actor.user_id)
-    would_change = member is None or _rank(member.role) < _rank(invite.role)
+    would_change = member is None or RANK[member.role] < RANK[invite.role]
     if would_change:
         state = _invite_state(invite, utcnow())
         if state == "revoked":
@@ -763,11 +777,11 @@ async def preview_invite(session: AsyncSession, actor: Actor, token: str) -> Inv
             raise InviteExpired()
         if state == "exhausted":
             raise InviteExhausted()
-    my_role = MemberRole(member.role) if member is not None else None
+    my_role = member.role if member is not None else None
     return InvitePreview(
         room=await _room_out(session, room, my_role),
-        role=MemberRole(invite.role).value,  # type: ignore[arg-type]
-        my_role=my_role.value if my_role is not None else None,  # type: ignore[arg-type]
+        role=invite.role,
+        my_role=my_role,
         would_change=would_change,
     )
 
@@ -809,7 +823,7 @@ async def read_document_of(
 ) -> DocumentOut:
     await access_room(session, actor, slug)
     document, source = await live.read_document(session, slug)
-    return DocumentOut(**document, source=source)  # type: ignore[arg-type]
+    return DocumentOut(**document, source=source)
 
 
 def _author_id(raw: Any) -> int | None:

@@ -1,7 +1,8 @@
 """Credits: lazily created wallets, reservations for jobs and the append-only ledger.
 
 Every movement is ONE conditional statement on the wallet row plus one ledger row, in the caller's
-transaction (FACTS.md "Data layer": a read-check-write debit double-spends)::
+transaction (a read-check-write debit double-spends: 50 concurrent debits of a 10-credit balance
+were all accepted; ADR 0005)::
 
     UPDATE wallets SET balance = balance + :spendable, reserved = reserved + :held
     WHERE user_id = :u AND balance + :spendable >= 0 AND reserved + :held >= 0

@@ -265,8 +265,7 @@ def database_route_lookup(db: Database) -> RouteLookup:
     """Looks up a job's room role and owner name through the collab and accounts services."""
     from hub.accounts.users import get_users
     from hub.collab import service as collab_service
-    from hub.collab.models import MemberRole
-    from rooms.types import is_valid_room_id
+    from rooms.types import Role, is_valid_room_id
 
     async def lookup(job: JobRef) -> JobRoute:
         room: str | None = None
@@ -274,7 +273,7 @@ def database_route_lookup(db: Database) -> RouteLookup:
             users = await get_users(session, [job.owner_id])
             if job.room_id is not None and is_valid_room_id(job.room_id):
                 (role,) = await collab_service.recheck_sockets(session, job.room_id, [job.owner_id])
-                if role in (MemberRole.editor, MemberRole.owner):
+                if role in (Role.EDITOR, Role.OWNER):
                     room = job.room_id
         owner = users.get(job.owner_id)
         return JobRoute(room=room, owner_name=owner.display_name if owner else None)

@@ -21,7 +21,7 @@ from hub.accounts.deps import Actor
 from hub.accounts.roles import UserRole, has_role, require_role
 from hub.collab import service as collab_service
 from hub.collab.errors import RoomClosed
-from hub.collab.models import MemberRole, Payer, RoomState
+from hub.collab.models import Payer, RoomStatus
 from hub.credits import service as credits_service
 from hub.credits.schemas import BalanceOut
 from hub.db import settings_of, utcnow
@@ -54,6 +54,7 @@ from hub.generation.schemas import (
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.storage import service as storage_service
+from rooms.types import Role
 
 log = logging.getLogger(__name__)
 
@@ -470,9 +471,9 @@ async def submit_room_job(
     """
     # access_room answers 404 for slugs that cannot exist before any query (NUL bytes, junk).
     access = await collab_service.access_room(session, actor, slug)
-    if access.room.state != RoomState.open:
+    if access.room.state != RoomStatus.open:
         raise RoomClosed("The room is closed; nothing can be generated in it.")
-    if access.role == MemberRole.viewer:
+    if access.role is Role.VIEWER:
         raise NotRoomEditor()
     presets = presets if presets is not None else default_presets()
     document, _source = await read_document(session, slug)

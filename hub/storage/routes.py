@@ -1,20 +1,18 @@
-"""HTTP routes of the storage domain: the image library API, uploads and avatars, the ``/images``
-page, and ``/media/{key}``, which serves stored objects when the backend has no public URL of its
+"""HTTP routes of the storage domain: the image library API, uploads and avatars, and
+``/media/{key}``, which serves stored objects when the backend has no public URL of its
 own (local files, or a private bucket: then a short-lived presigned redirect)."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
-from starlette.templating import Jinja2Templates
 
-from hub.accounts.deps import Actor, current_actor, require_actor
+from hub.accounts.deps import Actor, require_actor
 from hub.accounts.schemas import UserPrivate
 from hub.api import json_response, operation, parse_body, validate
 from hub.context import HubContext, get_ctx
@@ -28,7 +26,8 @@ from hub.errors import (
 )
 from hub.storage import service
 from hub.storage.archive import build_zip
-from hub.storage.backends import LocalStorage, Storage
+from hub.storage.backends import LocalStorage
+from hub.storage.component import get_storage
 from hub.storage.errors import (
     ArchiveTooLarge,
     ImageNotFound,
@@ -38,6 +37,7 @@ from hub.storage.errors import (
     UploadRejected,
 )
 from hub.storage.models import UploadPurpose
+from hub.storage.pages import routes as page_routes
 from hub.storage.schemas import (
     AvatarForm,
     DownloadIn,
@@ -52,11 +52,6 @@ API = "/api/v1"
 TAGS = ("images",)
 AUTH_ERRORS = (TokenInvalid, CSRFFailed)
 UPLOAD_ERRORS = (*AUTH_ERRORS, UploadRejected, UnsupportedMediaType, ValidationFailed, RateLimited)
-
-
-def _storage(ctx: HubContext) -> Storage:
-    storage: Storage = ctx.extras["storage"]
-    return storage
 
 
 def _room_check(ctx: HubContext, actor: Actor) -> service.RoomCheck | None:
@@ -106,7 +101,7 @@ async def list_images(request: Request) -> Response:
     query = validate(ImageQuery, dict(request.query_params))
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        page = await service.list_images(session, actor, storage=_storage(ctx), query=query)
+        page = await service.list_images(session, actor, storage=get_storage(ctx), query=query)
     return json_response(page)
 
 
@@ -125,7 +120,7 @@ async def get_image(request: Request) -> Response:
         image = await service.access_image(
             session, actor, _image_id(request), can_see_room=_room_check(ctx, actor)
         )
-        view = service.image_view(_storage(ctx), image)
+        view = service.image_view(get_storage(ctx), image)
     return json_response(view)
 
 
@@ -155,7 +150,11 @@ async def download_image(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         download = await service.open_download(
-            session, actor, _storage(ctx), _image_id(request), can_see_room=_room_check(ctx, actor)
+            session,
+            actor,
+            get_storage(ctx),
+            _image_id(request),
+            can_see_room=_room_check(ctx, actor),
         )
     headers = {
         "content-disposition": service.attachment_header(download.filename),
@@ -182,7 +181,7 @@ async def download_zip(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         entries = await service.zip_entries(
-            session, actor, _storage(ctx), body.image_ids, can_see_room=_room_check(ctx, actor)
+            session, actor, get_storage(ctx), body.image_ids, can_see_room=_room_check(ctx, actor)
         )
     archive = await build_zip(entries)
     name = f"images-{utcnow():%Y%m%d-%H%M%S}.zip"
@@ -216,9 +215,14 @@ async def create_upload(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         upload = await service.upload_image(
-            session, actor, _storage(ctx), data=data, purpose=options.purpose, limiter=ctx.limiter
+            session,
+            actor,
+            get_storage(ctx),
+            data=data,
+            purpose=options.purpose,
+            limiter=ctx.limiter,
         )
-        view = service.upload_view(_storage(ctx), upload)
+        view = service.upload_view(get_storage(ctx), upload)
     return json_response(view, status=201)
 
 
@@ -238,7 +242,7 @@ async def set_avatar(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         user = await service.set_avatar(
-            session, actor, _storage(ctx), data=data, limiter=ctx.limiter
+            session, actor, get_storage(ctx), data=data, limiter=ctx.limiter
         )
     return json_response(user)
 
@@ -251,45 +255,15 @@ async def clear_avatar(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        user = await service.clear_avatar(session, actor, _storage(ctx))
+        user = await service.clear_avatar(session, actor, get_storage(ctx))
     return json_response(user)
-
-
-# --- pages ---------------------------------------------------------------------------------------
-
-
-def _next_page_url(request: Request, cursor: str | None) -> str | None:
-    if cursor is None:
-        return None
-    params = {k: v for k, v in request.query_params.items() if k != "cursor" and v}
-    return "/images?" + urlencode({**params, "cursor": cursor})
-
-
-async def images_page(request: Request) -> Response:
-    """``/images``: my images as a grid of squares, with search and a next-page link."""
-    actor = await current_actor(request)
-    if actor is None:
-        return RedirectResponse("/login?next=/images", status_code=303)
-    query = validate(ImageQuery, dict(request.query_params))
-    ctx = get_ctx(request)
-    async with ctx.db.unit_of_work() as session:
-        page = await service.list_images(session, actor, storage=_storage(ctx), query=query)
-    templates: Jinja2Templates = request.app.state.templates
-    context = {
-        "actor": actor,
-        "page": page,
-        "q": query.q or "",
-        "next_url": _next_page_url(request, page.next_cursor),
-        "is_first_page": query.cursor is None,
-    }
-    return templates.TemplateResponse(request, "storage/images.html", context)
 
 
 # --- media ---------------------------------------------------------------------------------------
 
 
 async def media(request: Request) -> Response:
-    storage = _storage(get_ctx(request))
+    storage = get_storage(get_ctx(request))
     key = request.path_params["key"]
     if not isinstance(storage, LocalStorage):
         url = storage.url_for(key)
@@ -314,6 +288,6 @@ routes: list[BaseRoute] = [
     Route(f"{API}/uploads", create_upload, methods=["POST"]),
     Route(f"{API}/me/avatar", set_avatar, methods=["POST"]),
     Route(f"{API}/me/avatar", clear_avatar, methods=["DELETE"]),
-    Route("/images", images_page, methods=["GET"], name="images_page"),
     Route("/media/{key:path}", media, methods=["GET"], name="media"),
+    *page_routes,
 ]

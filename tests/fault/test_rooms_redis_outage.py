@@ -130,13 +130,14 @@ async def _setup(tmp_path: Path) -> tuple[str, str, str]:
             from sqlalchemy import select
             from sqlmodel import col
 
-            from hub.collab.models import Room, RoomMember
+            from hub.collab.models import RoomMember, RoomRecord
+            from rooms.types import Role
 
-            row = await session.scalar(select(Room).where(col(Room.slug) == room.slug))
+            row = await session.scalar(select(RoomRecord).where(col(RoomRecord.slug) == room.slug))
             assert row is not None
             assert row.room_id is not None
             assert editor.user_id is not None
-            session.add(RoomMember(room_id=row.room_id, user_id=editor.user_id, role="editor"))
+            session.add(RoomMember(room_id=row.room_id, user_id=editor.user_id, role=Role.EDITOR))
     finally:
         await db.dispose()
     return room.slug, owner_token, editor_token

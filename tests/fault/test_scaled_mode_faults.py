@@ -79,7 +79,8 @@ async def _setup(db: Database) -> tuple[str, str, str]:
 
     from hub.accounts import tokens, users
     from hub.collab import service
-    from hub.collab.models import Room, RoomMember
+    from hub.collab.models import RoomMember, RoomRecord
+    from rooms.types import Role
 
     async with db.unit_of_work() as session:
         owner = await users.create_user(
@@ -95,11 +96,11 @@ async def _setup(db: Database) -> tuple[str, str, str]:
         )
         assert room is not None
     async with db.unit_of_work() as session:
-        row = await session.scalar(select(Room).where(col(Room.slug) == room.slug))
+        row = await session.scalar(select(RoomRecord).where(col(RoomRecord.slug) == room.slug))
         assert row is not None
         assert row.room_id is not None
         assert editor.user_id is not None
-        session.add(RoomMember(room_id=row.room_id, user_id=editor.user_id, role="editor"))
+        session.add(RoomMember(room_id=row.room_id, user_id=editor.user_id, role=Role.EDITOR))
     return room.slug, owner_token, editor_token
 
 

@@ -160,7 +160,7 @@ async def test_messages_keep_publish_order(make_bus: MakeBus) -> None:
 
 
 async def test_first_subscription_on_a_fresh_bus_receives_every_time(make_bus: MakeBus) -> None:
-    # broadcaster + redis-py 8 lost this first message in 300 of 300 runs (FACTS.md).
+    # broadcaster + redis-py 8 lost this first message in 300 of 300 runs (ADR 0003).
     publisher = await make_bus()
     for attempt in range(50):
         fresh = await make_bus()

@@ -69,7 +69,7 @@ def test_read_var_uint_is_strict(data: bytes, error: str) -> None:
 
 
 def test_var_string_uses_utf8_byte_length() -> None:
-    # pycrdt's Encoder.write_var_string writes len(text) (2 here), which is the FACTS.md trap.
+    # pycrdt's Encoder.write_var_string writes len(text) (2 here), not the UTF-8 byte length.
     encoded = write_var_string("你好")
     assert encoded == b"\x06" + "你好".encode()
     assert read_var_string(encoded, 0) == ("你好", 7)

@@ -7,13 +7,13 @@ the socket (``progress {value, max}``, binary preview frames, and ``executing {n
 ``/history/{prompt_id}`` and download each file with ``/view``. ``count`` images are queued one
 after the other with seeds seed, seed+1, ... so every image keeps its own seed.
 
-Things that bite (see FACTS.md): without ``client_id`` there is no done signal; ``/interrupt``
-without a prompt id stops whatever runs, anyone's job; a deleted queued prompt produces no
-event at all; an identical graph is answered from cache with the *old* file. We therefore use
-a fresh client id per job, always send the prompt id to ``/interrupt`` (and only when the queue
-says our prompt is running), stop waiting ourselves after deleting a queued prompt, and give
-every job its own ``filename_prefix`` so SaveImage writes a new file while the seed keeps its
-meaning (same seed, same picture).
+Things that bite (seen on a real 0.3.x server): without ``client_id`` there is no done signal;
+``/interrupt`` without a prompt id stops whatever runs, anyone's job; a deleted queued prompt
+produces no event at all; an identical graph is answered from cache with the *old* file. We
+therefore use a fresh client id per job, always send the prompt id to ``/interrupt`` (and only
+when the queue says our prompt is running), stop waiting ourselves after deleting a queued
+prompt, and give every job its own ``filename_prefix`` so SaveImage writes a new file while the
+seed keeps its meaning (same seed, same picture).
 """
 
 from __future__ import annotations

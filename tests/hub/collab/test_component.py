@@ -97,11 +97,11 @@ async def test_a_recheck_from_another_process_drops_sockets_here(
         from sqlalchemy import update
         from sqlmodel import col
 
-        from hub.collab.models import Room
+        from hub.collab.models import RoomRecord
 
         async with ctx.db.unit_of_work() as session:
             await session.execute(
-                update(Room).where(col(Room.slug) == slug).values(visibility="private")
+                update(RoomRecord).where(col(RoomRecord.slug) == slug).values(visibility="private")
             )
         rooms = get_rooms(ctx)
         message = json.dumps({"action": "recheck", "slug": slug}).encode()

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from hub.collab.component import emit_room_event, get_rooms
-from hub.collab.models import Room, RoomInvite, RoomMember
+from hub.collab.models import RoomInvite, RoomMember, RoomRecord
 from hub.context import HubContext
 from hub.db import utcnow
 from tests.helpers import BOTH_DATABASES
@@ -47,9 +47,9 @@ async def _room_with_members(client: httpx.AsyncClient, w: World, **fields: Any)
     return room
 
 
-async def _db_room(ctx: HubContext, slug: str) -> Room:
+async def _db_room(ctx: HubContext, slug: str) -> RoomRecord:
     async with ctx.db.unit_of_work() as session:
-        room = await session.scalar(select(Room).where(col(Room.slug) == slug))
+        room = await session.scalar(select(RoomRecord).where(col(RoomRecord.slug) == slug))
         assert room is not None
         return room
 
@@ -58,15 +58,15 @@ async def _members(ctx: HubContext, slug: str) -> dict[int, str]:
     async with ctx.db.unit_of_work() as session:
         rows = await session.execute(
             select(col(RoomMember.user_id), col(RoomMember.role))
-            .join(Room, col(Room.room_id) == col(RoomMember.room_id))
-            .where(col(Room.slug) == slug)
+            .join(RoomRecord, col(RoomRecord.room_id) == col(RoomMember.room_id))
+            .where(col(RoomRecord.slug) == slug)
         )
         return dict(rows.all())
 
 
 async def _count_rooms(ctx: HubContext) -> int:
     async with ctx.db.unit_of_work() as session:
-        return int(await session.scalar(select(func.count()).select_from(Room)) or 0)
+        return int(await session.scalar(select(func.count()).select_from(RoomRecord)) or 0)
 
 
 def _error(response: httpx.Response, status: int, code: str) -> None:

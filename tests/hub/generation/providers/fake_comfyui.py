@@ -1,6 +1,6 @@
 """A small fake ComfyUI server: the real HTTP + WebSocket API shapes, a queue, a fake sampler.
 
-It follows what a real 0.3.x server does (FACTS.md "Generation providers"): ``status`` on
+It follows what a real 0.3.x server was seen to do (docs/providers.md): ``status`` on
 connect, then per prompt ``execution_start`` → ``execution_cached`` → ``executing {node}`` /
 ``progress {value, max, prompt_id, node}`` with binary preview frames (types 1 and 4) →
 ``executed`` → ``execution_success`` → ``executing {node: null}``; failures end with

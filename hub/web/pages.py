@@ -1,0 +1,48 @@
+"""Pages that gather several domains: the start page ``/`` (your rooms, public rooms, and the
+create-room form, which posts to collab's ``/rooms/new``).
+
+hub/web is the top of the domain order: it may call any domain's service and no domain imports
+it. A page about one domain lives in that domain's pages.py instead (docs/architecture.md)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from hub.accounts.deps import csrf_token_for, current_actor
+from hub.collab import service as rooms
+from hub.collab.component import get_rooms
+from hub.context import get_ctx
+from hub.pages import render
+
+
+async def home(request: Request) -> Response:
+    ctx = get_ctx(request)
+    actor = await current_actor(request)
+    live = get_rooms(ctx)
+    async with ctx.db.unit_of_work() as session:
+        mine = (
+            await rooms.list_rooms(session, actor, scope="mine", cursor=None, limit=12, live=live)
+            if actor
+            else None
+        )
+        public = await rooms.list_rooms(
+            session, actor, scope="public", cursor=None, limit=12, live=live
+        )
+    return render(
+        request,
+        "web/home.html",
+        {
+            "actor": actor,
+            "mine": mine.items if mine else [],
+            "public": public.items,
+            "csrf": csrf_token_for(request),
+            "error": request.query_params.get("error"),
+        },
+    )
+
+
+routes: list[BaseRoute] = [
+    Route("/", home, name="home"),
+]
