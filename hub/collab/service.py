@@ -19,7 +19,7 @@ import hashlib
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -187,6 +187,25 @@ async def access_room(
     if RANK[role] < RANK[at_least]:
         raise NotRoomOwner()
     return RoomAccess(room, room.room_id, role, member)
+
+
+async def can_see_room(session: AsyncSession, actor: Actor, slug: str) -> bool:
+    """Whether ``actor`` may see the room (then also its jobs' prompts and its images). Other
+    domains call this; it reads through the caller's session, which holds a connection already."""
+    try:
+        await access_room(session, actor, slug)
+    except RoomNotFound:
+        return False
+    return True
+
+
+def room_visibility(actor: Actor) -> Callable[[AsyncSession, str], Awaitable[bool]]:
+    """:func:`can_see_room` for one actor, for services that take ``can_see_room=`` as a check."""
+
+    async def can_see(session: AsyncSession, slug: str) -> bool:
+        return await can_see_room(session, actor, slug)
+
+    return can_see
 
 
 async def socket_role(session: AsyncSession, actor: Actor | None, slug: str) -> MemberRole:

@@ -14,10 +14,11 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from hub.accounts.deps import Actor, current_actor, require_actor
+from hub.accounts.deps import current_actor, require_actor
 from hub.accounts.schemas import UserPrivate
 from hub.api import json_response, operation, parse_body, validate
-from hub.context import HubContext, get_ctx
+from hub.collab.service import room_visibility
+from hub.context import get_ctx
 from hub.db import utcnow
 from hub.errors import (
     CSRFFailed,
@@ -28,7 +29,7 @@ from hub.errors import (
 )
 from hub.storage import service
 from hub.storage.archive import build_zip
-from hub.storage.backends import LocalStorage, Storage
+from hub.storage.backends import LocalStorage
 from hub.storage.errors import (
     ArchiveTooLarge,
     ImageNotFound,
@@ -52,19 +53,6 @@ API = "/api/v1"
 TAGS = ("images",)
 AUTH_ERRORS = (TokenInvalid, CSRFFailed)
 UPLOAD_ERRORS = (*AUTH_ERRORS, UploadRejected, UnsupportedMediaType, ValidationFailed, RateLimited)
-
-
-def _storage(ctx: HubContext) -> Storage:
-    storage: Storage = ctx.extras["storage"]
-    return storage
-
-
-def _room_check(ctx: HubContext, actor: Actor) -> service.RoomCheck | None:
-    """Room members may see the images made in their room when the rooms domain registered a
-    check (see docs/images.md); otherwise images are visible to their owner only."""
-    factory = ctx.extras.get(service.ROOM_CHECK_KEY)
-    check: service.RoomCheck | None = factory(actor) if factory is not None else None
-    return check
 
 
 def _image_id(request: Request) -> str:
@@ -106,7 +94,7 @@ async def list_images(request: Request) -> Response:
     query = validate(ImageQuery, dict(request.query_params))
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        page = await service.list_images(session, actor, storage=_storage(ctx), query=query)
+        page = await service.list_images(session, actor, storage=ctx.storage, query=query)
     return json_response(page)
 
 
@@ -118,14 +106,14 @@ async def list_images(request: Request) -> Response:
     tags=TAGS,
 )
 async def get_image(request: Request) -> Response:
-    """Yours, or made in a room you can see (when the rooms domain provides that check)."""
+    """Yours, or made in a room you can see."""
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         image = await service.access_image(
-            session, actor, _image_id(request), can_see_room=_room_check(ctx, actor)
+            session, actor, _image_id(request), can_see_room=room_visibility(actor)
         )
-        view = service.image_view(_storage(ctx), image)
+        view = service.image_view(ctx.storage, image)
     return json_response(view)
 
 
@@ -155,7 +143,7 @@ async def download_image(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         download = await service.open_download(
-            session, actor, _storage(ctx), _image_id(request), can_see_room=_room_check(ctx, actor)
+            session, actor, ctx.storage, _image_id(request), can_see_room=room_visibility(actor)
         )
     headers = {
         "content-disposition": service.attachment_header(download.filename),
@@ -182,7 +170,7 @@ async def download_zip(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         entries = await service.zip_entries(
-            session, actor, _storage(ctx), body.image_ids, can_see_room=_room_check(ctx, actor)
+            session, actor, ctx.storage, body.image_ids, can_see_room=room_visibility(actor)
         )
     archive = await build_zip(entries)
     name = f"images-{utcnow():%Y%m%d-%H%M%S}.zip"
@@ -216,9 +204,9 @@ async def create_upload(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         upload = await service.upload_image(
-            session, actor, _storage(ctx), data=data, purpose=options.purpose, limiter=ctx.limiter
+            session, actor, ctx.storage, data=data, purpose=options.purpose, limiter=ctx.limiter
         )
-        view = service.upload_view(_storage(ctx), upload)
+        view = service.upload_view(ctx.storage, upload)
     return json_response(view, status=201)
 
 
@@ -237,9 +225,7 @@ async def set_avatar(request: Request) -> Response:
     data, _fields = await _read_upload(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        user = await service.set_avatar(
-            session, actor, _storage(ctx), data=data, limiter=ctx.limiter
-        )
+        user = await service.set_avatar(session, actor, ctx.storage, data=data, limiter=ctx.limiter)
     return json_response(user)
 
 
@@ -251,7 +237,7 @@ async def clear_avatar(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        user = await service.clear_avatar(session, actor, _storage(ctx))
+        user = await service.clear_avatar(session, actor, ctx.storage)
     return json_response(user)
 
 
@@ -273,7 +259,7 @@ async def images_page(request: Request) -> Response:
     query = validate(ImageQuery, dict(request.query_params))
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        page = await service.list_images(session, actor, storage=_storage(ctx), query=query)
+        page = await service.list_images(session, actor, storage=ctx.storage, query=query)
     templates: Jinja2Templates = request.app.state.templates
     context = {
         "actor": actor,
@@ -289,7 +275,7 @@ async def images_page(request: Request) -> Response:
 
 
 async def media(request: Request) -> Response:
-    storage = _storage(get_ctx(request))
+    storage = get_ctx(request).storage
     key = request.path_params["key"]
     if not isinstance(storage, LocalStorage):
         url = storage.url_for(key)

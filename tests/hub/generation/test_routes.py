@@ -11,9 +11,10 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
+from hub.collab import service as collab
 from hub.context import HubContext
 from hub.db import Database
-from hub.generation import queue, service
+from hub.generation import queue
 from hub.generation.providers.registry import OFFLINE_PRESETS, with_roles
 from tests.helpers import BOTH_DATABASES
 from tests.hub.credits.helpers import assert_books_balance, bearer, make_user, wallet
@@ -35,10 +36,10 @@ def text2img(**fields: Any) -> dict[str, Any]:
 
 @BOTH_DATABASES
 async def test_submit_text2img_reserves_credits_and_queues(
-    client: httpx.AsyncClient, db: Database, ctx: HubContext
+    client: httpx.AsyncClient, db: Database, ctx: HubContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events = EventLog()
-    ctx.extras[service.EVENTS_KEY] = events
+    monkeypatch.setattr(ctx.generation, "events", events)
     alice = await make_user(db, "alice")
     body = text2img(width=256, height=384, steps=4, seed=7, count=2, room_id="studio")
     response = await client.post(JOBS, json=body, headers=await bearer(db, alice))
@@ -200,11 +201,11 @@ async def test_non_json_submissions_are_rejected(client: httpx.AsyncClient, db: 
 
 
 async def test_model_restricted_to_other_roles_is_403(
-    client: httpx.AsyncClient, db: Database, ctx: HubContext
+    client: httpx.AsyncClient, db: Database, ctx: HubContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     presets = {p.id: p for p in OFFLINE_PRESETS}
     presets["offline-detail"] = with_roles(presets["offline-detail"], "admin")
-    ctx.extras[service.PRESETS_KEY] = presets
+    monkeypatch.setattr(ctx.generation, "presets", presets)
     alice = await make_user(db, "alice")
     admin = await make_user(db, "boss", role="admin")
     body = text2img(model="offline-detail")
@@ -330,10 +331,10 @@ async def test_list_my_jobs_by_state_with_cursor(client: httpx.AsyncClient, db: 
 
 @BOTH_DATABASES
 async def test_cancel_queued_refunds_at_once(
-    client: httpx.AsyncClient, db: Database, ctx: HubContext
+    client: httpx.AsyncClient, db: Database, ctx: HubContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events = EventLog()
-    ctx.extras[service.EVENTS_KEY] = events
+    monkeypatch.setattr(ctx.generation, "events", events)
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
     headers = await bearer(db, alice)
@@ -383,18 +384,13 @@ async def test_queue_view_hides_other_peoples_prompts_unless_same_room(
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
     carol = await make_user(db, "carol")
+    async with db.unit_of_work() as session:  # private: carol's, not bob's
+        room = await collab.create_room(session, carol, title="alpha")
+    alpha = room.slug
     await client.post(
-        JOBS, json=text2img(prompt="secret plan", room_id="alpha"), headers=await bearer(db, alice)
+        JOBS, json=text2img(prompt="secret plan", room_id=alpha), headers=await bearer(db, alice)
     )
     await client.post(JOBS, json=text2img(prompt="bob's idea"), headers=await bearer(db, bob))
-
-    def room_check(actor: Any) -> Any:
-        async def in_room(_session: Any, room_id: str) -> bool:
-            return actor.user_id == carol.user_id and room_id == "alpha"
-
-        return in_room
-
-    ctx.extras[service.ROOM_CHECK_KEY] = room_check
     as_bob = (await client.get("/api/v1/queue", headers=await bearer(db, bob))).json()
     assert as_bob["queued"] == 2
     assert as_bob["running"] == 0
@@ -405,7 +401,7 @@ async def test_queue_view_hides_other_peoples_prompts_unless_same_room(
     ]
     as_carol = (await client.get("/api/v1/queue", headers=await bearer(db, carol))).json()
     assert [(i["prompt"], i["room_id"]) for i in as_carol["items"]] == [
-        ("secret plan", "alpha"),
+        ("secret plan", alpha),
         (None, None),
     ]
 
