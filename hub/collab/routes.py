@@ -84,9 +84,10 @@ async def create_room(request: Request) -> Response:
     actor = await require_actor(request)
     body = await parse_body(request, RoomCreateIn)
     ctx = get_ctx(request)
-    await ctx.limiter.hit(ctx.settings.rate_limit_room_create, "room-create", str(actor.user_id))
     async with ctx.db.unit_of_work() as session:
-        room = await service.create_room(session, actor, **body.model_dump())
+        room = await service.create_room(
+            session, actor, settings=ctx.settings, limiter=ctx.limiter, **body.model_dump()
+        )
     return json_response(room, 201)
 
 

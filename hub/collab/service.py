@@ -19,7 +19,7 @@ import hashlib
 import re
 import secrets
 import unicodedata
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,8 @@ from hub.db import utcnow
 from hub.errors import BadRequest, Conflict, Unauthenticated
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
+from hub.ratelimit import RateLimiter
+from hub.settings import Settings
 from rooms.room import new_document, read_document
 from rooms.types import is_valid_room_id
 
@@ -288,6 +290,8 @@ async def create_room(
     session: AsyncSession,
     actor: Actor,
     *,
+    settings: Settings,
+    limiter: RateLimiter,
     title: str,
     description: str = "",
     visibility: str = Visibility.private,
@@ -295,6 +299,9 @@ async def create_room(
     payer: str = "member",
     max_members: int | None = None,
 ) -> RoomOut:
+    """The creator becomes the owner. Limited per user (``HUB_RATE_LIMIT_ROOM_CREATE``), from
+    the API and the start page's form alike."""
+    await limiter.hit(settings.rate_limit_room_create, "room-create", str(actor.user_id))
     now = utcnow()
     for _ in range(5):  # 40 random bits per slug: a collision is already unlikely
         slug = new_slug(title)
@@ -348,6 +355,33 @@ async def list_rooms(
     live: RoomsComponent,
 ) -> RoomPage:
     counts = await live.live_counts()
+    return await _list_rooms(session, actor, scope=scope, cursor=cursor, limit=limit, counts=counts)
+
+
+async def list_start_page(
+    session: AsyncSession, actor: Actor | None, *, limit: int, live: RoomsComponent
+) -> tuple[RoomPage | None, RoomPage]:
+    """The start page's first pages of your rooms (None for visitors) and of public rooms,
+    with one read of who is online."""
+    counts = await live.live_counts()
+
+    async def first_page(scope: str) -> RoomPage:
+        return await _list_rooms(
+            session, actor, scope=scope, cursor=None, limit=limit, counts=counts
+        )
+
+    return (await first_page("mine") if actor else None), await first_page("public")
+
+
+async def _list_rooms(
+    session: AsyncSession,
+    actor: Actor | None,
+    *,
+    scope: str,
+    cursor: str | None,
+    limit: int,
+    counts: Mapping[str, int],
+) -> RoomPage:
     query = select(Room).where(col(Room.state) != RoomState.archived)
     if scope == "mine":
         if actor is None:

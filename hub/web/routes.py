@@ -21,16 +21,8 @@ async def home(request: Request) -> Response:
     templates: Jinja2Templates = request.app.state.templates
     ctx = get_ctx(request)
     actor = await current_actor(request)
-    live = get_rooms(ctx)
     async with ctx.db.unit_of_work() as session:
-        mine = (
-            await rooms.list_rooms(session, actor, scope="mine", cursor=None, limit=12, live=live)
-            if actor
-            else None
-        )
-        public = await rooms.list_rooms(
-            session, actor, scope="public", cursor=None, limit=12, live=live
-        )
+        mine, public = await rooms.list_start_page(session, actor, limit=12, live=get_rooms(ctx))
     return templates.TemplateResponse(
         request,
         "home.html",
@@ -57,9 +49,15 @@ async def create_room_form(request: Request) -> Response:
         body = validate(RoomCreateIn, data)
     except ValidationFailed:
         return RedirectResponse("/?error=title", status_code=303)
-    await ctx.limiter.hit(ctx.settings.rate_limit_room_create, "room-create", str(actor.user_id))
     async with ctx.db.unit_of_work() as session:
-        room = await rooms.create_room(session, actor, title=body.title, visibility=body.visibility)
+        room = await rooms.create_room(
+            session,
+            actor,
+            settings=ctx.settings,
+            limiter=ctx.limiter,
+            title=body.title,
+            visibility=body.visibility,
+        )
     return RedirectResponse(room.page_url, status_code=303)
 
 

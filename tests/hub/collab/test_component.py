@@ -172,6 +172,7 @@ def test_access_errors_map_to_close_codes() -> None:
 
 
 async def test_room_creation_is_rate_limited(settings: Settings) -> None:
+    """One budget per user, whether the room comes from the API or the start page's form."""
     from hub.app import create_app
     from tests.hub.collab.conftest import create_test_user
 
@@ -180,8 +181,11 @@ async def test_room_creation_is_rate_limited(settings: Settings) -> None:
         owner = await create_test_user(application.state.ctx, "olivia")
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            for _ in range(2):
-                await create_room(http, owner)
+            await create_room(http, owner)
+            form = await http.post("/rooms/new", data={"title": "x"}, headers=owner.headers)
+            assert form.status_code == 303
+            refused = await http.post("/rooms/new", data={"title": "x"}, headers=owner.headers)
+            assert refused.status_code == 429
             third = await http.post("/api/v1/rooms", json={"title": "x"}, headers=owner.headers)
     assert third.status_code == 429
     assert third.json()["error"]["code"] == "rate_limited"

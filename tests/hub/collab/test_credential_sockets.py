@@ -21,6 +21,7 @@ import pytest
 from hub.accounts import service as accounts
 from hub.collab import service as collab
 from hub.collab.component import get_rooms
+from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from rooms import close_codes
 from rooms.bus import MemoryBus
@@ -149,7 +150,11 @@ async def scene(live: LiveServer, *, victim_role: str = "user") -> Scene:
         user = await accounts.get_user(session, owner.user_id)
         assert user is not None
         room = await collab.create_room(
-            session, accounts.actor_for(user, auth="api_token"), title="sockets"
+            session,
+            accounts.actor_for(user, auth="api_token"),
+            settings=ctx.settings,
+            limiter=RateLimiter(),  # seeding, not a request: no budget of the user's
+            title="sockets",
         )
     async with http(live) as api:
         await add_member(api, owner, room.slug, victim, "editor")

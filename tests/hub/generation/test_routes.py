@@ -16,6 +16,7 @@ from hub.context import HubContext
 from hub.db import Database
 from hub.generation import queue
 from hub.generation.providers.registry import OFFLINE_PRESETS, with_roles
+from hub.ratelimit import RateLimiter
 from tests.helpers import BOTH_DATABASES
 from tests.hub.credits.helpers import assert_books_balance, bearer, make_user, wallet
 from tests.hub.generation.helpers import EventLog, claim, load
@@ -385,7 +386,9 @@ async def test_queue_view_hides_other_peoples_prompts_unless_same_room(
     bob = await make_user(db, "bob")
     carol = await make_user(db, "carol")
     async with db.unit_of_work() as session:  # private: carol's, not bob's
-        room = await collab.create_room(session, carol, title="alpha")
+        room = await collab.create_room(
+            session, carol, settings=ctx.settings, limiter=RateLimiter(), title="alpha"
+        )
     alpha = room.slug
     await client.post(
         JOBS, json=text2img(prompt="secret plan", room_id=alpha), headers=await bearer(db, alice)
