@@ -1,4 +1,5 @@
-"""Application factory: wiring only. Rules live in the domain services."""
+"""Application factory: the HTTP shell of the web process (routes, middleware, lifespan). Its
+services are wired in :mod:`hub.compose`; rules live in the domain services."""
 
 from __future__ import annotations
 
@@ -20,26 +21,16 @@ from starlette.templating import Jinja2Templates
 from hub import __version__
 from hub.accounts.cookies import SessionCookieMiddleware
 from hub.api import openapi_document
+from hub.compose import web_context
 from hub.context import HubContext
-from hub.db import Database
 from hub.errors import install_handlers
 from hub.logs import configure_logging
 from hub.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
-from hub.ratelimit import RateLimiter
 from hub.settings import Settings
-from rooms.bus import Bus, MemoryBus
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def make_bus(settings: Settings) -> Bus:
-    if settings.redis_url:
-        from rooms.bus_redis import RedisBus
-
-        return RedisBus(settings.redis_url)
-    return MemoryBus()
 
 
 def make_templates() -> Jinja2Templates:
@@ -111,27 +102,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             from hub.migrate import upgrade_async
 
             await upgrade_async(settings)
-        db = Database(settings)
-        bus = make_bus(settings)
-        await bus.start()
-        ctx = HubContext(
-            settings=settings,
-            db=db,
-            bus=bus,
-            limiter=RateLimiter(settings.redis_url, key_prefix=settings.redis_key_prefix),
-        )
-        app.state.ctx = ctx
-        from hub.lifecycle import start_components, stop_components
-
-        await start_components(ctx)
-        log.info("hub started", extra={"db": db.engine.dialect.name, "bus": type(bus).__name__})
-        try:
+        async with web_context(settings) as ctx:
+            app.state.ctx = ctx
+            dialect = ctx.db.engine.dialect.name
+            log.info("hub started", extra={"db": dialect, "bus": type(ctx.bus).__name__})
             yield
-        finally:
-            await stop_components(ctx)
-            await bus.stop()
-            await db.dispose()
-            log.info("hub stopped")
+        log.info("hub stopped")
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, include_in_schema=False),

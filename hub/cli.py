@@ -59,7 +59,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        from hub.generation.component import run_worker
+        from hub.compose import run_worker
     except ImportError:
         print("The job worker is not available in this build.", file=sys.stderr)  # noqa: T201
         return 2

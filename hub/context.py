@@ -1,19 +1,27 @@
-"""The process-wide services the lifespan opens.
+"""The process-wide services of the web process, one typed field each.
 
-Reachable from requests as ``request.app.state.ctx`` (see :func:`get_ctx`).
+Built by the composition root (:mod:`hub.compose`) and reachable from requests as
+``request.app.state.ctx`` (see :func:`get_ctx`). The domain types are imported for annotations
+only: this module sits below every domain (the layers contract in pyproject.toml ignores exactly
+these imports), and each domain reads the fields it needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
 if TYPE_CHECKING:
+    from hub.accounts.credentials import SocketCloser
+    from hub.accounts.oidc import OIDCClient
+    from hub.collab.component import RoomsComponent
     from hub.db import Database
+    from hub.generation.component import GenerationComponent
     from hub.ratelimit import RateLimiter
     from hub.settings import Settings
+    from hub.storage.backends import Storage
     from rooms.bus import Bus
 
 
@@ -23,8 +31,15 @@ class HubContext:
     db: Database
     bus: Bus
     limiter: RateLimiter
-    # Filled by the domains that need process-wide objects (rooms server, storage, worker, ...).
-    extras: dict[str, Any] = field(default_factory=dict)
+    storage: Storage
+    # Discovery and key caches for sign-in with OIDC; tests swap in a client with a fake transport.
+    oidc: OIDCClient
+    # Set while they run (the composition root starts them after the fields above, and stops
+    # them first): None before start-up, after shutdown, or in a test that took them away.
+    rooms: RoomsComponent | None = None
+    generation: GenerationComponent | None = None
+    # Closes the sockets of ended credentials (the rooms component); None: no sockets here.
+    sockets: SocketCloser | None = None
 
 
 def get_ctx(conn: HTTPConnection) -> HubContext:

@@ -5,8 +5,8 @@ whatever ends a credential (logout, a revoked token, a password change, a lowere
 close the connections it admitted, on every process (docs/accounts.md, "Sockets end with their
 credential"). Accounts names credentials with opaque keys; the sockets remember theirs
 (``rooms.types.ConnectionContext.credentials``), and the services here queue a close of the keys
-they ended, run after the commit by whatever registered itself as the :class:`SocketCloser` in
-``ctx.extras`` (the rooms component does, see ``hub.collab.component``).
+they ended, run after the commit by the :class:`SocketCloser` in ``ctx.sockets`` (the composition
+root puts the rooms component there, see ``hub.compose``).
 
 After a bus outage, :func:`ended_credentials` tells which of the keys a process's sockets hold
 name credentials that ended meanwhile. :func:`purge_expired` deletes expired ones.
@@ -31,8 +31,6 @@ from hub.outbox import after_commit
 
 if TYPE_CHECKING:
     from hub.context import HubContext
-
-EXTRAS_KEY: Final = "accounts.socket_closer"
 
 # Close reasons (the close code is 4401 for all of them; the reason is for logs and pages).
 SIGNED_OUT: Final = "signed out"
@@ -99,8 +97,7 @@ NO_SOCKETS: Final[SocketCloser] = _NoSockets()
 
 
 def socket_closer(ctx: HubContext) -> SocketCloser:
-    closer: SocketCloser | None = ctx.extras.get(EXTRAS_KEY)
-    return closer if closer is not None else NO_SOCKETS
+    return ctx.sockets if ctx.sockets is not None else NO_SOCKETS
 
 
 def end_connections(

@@ -207,7 +207,7 @@ class _Cached:
 
 @dataclass
 class OIDCClient:
-    """Discovery and JWKS caches plus the provider calls. One per process (``ctx.extras``).
+    """Discovery and JWKS caches plus the provider calls. One per process (``ctx.oidc``).
 
     ``transport`` lets tests route the calls to an in-process fake provider.
     """

@@ -38,14 +38,7 @@ from hub.context import HubContext, get_ctx
 from hub.errors import CSRFFailed, HubError, NotFound, ValidationFailed
 from hub.pages import render
 
-OIDC_CLIENT_KEY = "accounts.oidc"
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-def oidc_client(ctx: HubContext) -> oidc.OIDCClient:
-    """The process's OIDC client (discovery and key caches); tests may put their own in extras."""
-    client: oidc.OIDCClient = ctx.extras.setdefault(OIDC_CLIENT_KEY, oidc.OIDCClient())
-    return client
 
 
 def _form_token(request: Request) -> str:
@@ -209,7 +202,7 @@ def _provider(ctx: HubContext, name: str) -> oidc.Provider:
 async def oidc_login(request: Request) -> Response:
     ctx = get_ctx(request)
     provider = _provider(ctx, request.path_params["provider"])
-    metadata = await oidc_client(ctx).metadata(provider)
+    metadata = await ctx.oidc.metadata(provider)
     next_url = request.query_params.get("next")
     url, flow_cookie = oidc.begin(ctx.settings, provider, metadata, next_url=next_url)
     response = RedirectResponse(url, status_code=302)
@@ -221,7 +214,7 @@ async def oidc_callback(request: Request) -> Response:
     ctx = get_ctx(request)
     provider = _provider(ctx, request.path_params["provider"])
     cookie = request.cookies.get(oidc.FLOW_COOKIE)
-    claims, next_url = await oidc_client(ctx).complete(
+    claims, next_url = await ctx.oidc.complete(
         ctx.settings, provider, query=dict(request.query_params), flow_cookie=cookie
     )
     async with ctx.db.unit_of_work() as session:

@@ -2,8 +2,10 @@
 lifespan and gives the collab services their live actions (kick, role change, close, "recheck
 who may stay") on every process.
 
-``start_rooms(ctx)`` puts a :class:`RoomsComponent` in ``ctx.extras["rooms"]``; other domains
-publish room events with :func:`emit_room_event` (generation sends its job events through it).
+The composition root (:mod:`hub.compose`) starts a :class:`RoomsComponent` with
+:func:`start_rooms` and keeps it in ``ctx.rooms``; other domains publish room events with
+:func:`emit_room_event` (generation sends its job events through it). A process without sockets
+(``hub worker``) publishes through :func:`start_room_publisher` instead.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from hub.collab import service
 from hub.collab.extensions import HubRoomsExtension, actor_user_id
 from hub.collab.store import SqlStore
 from hub.context import HubContext
+from hub.db import Database
 from hub.errors import Unavailable
 from hub.settings import Settings
 from rooms import close_codes
 from rooms.asgi import RoomEndpoints
-from rooms.bus import BusMessage, Subscription
+from rooms.bus import Bus, BusMessage, Subscription
 from rooms.config import RoomConfig
 from rooms.presence import MemoryPresence, Presence, PresenceUnavailable, RedisPresence
 from rooms.room import new_document, read_document
@@ -38,7 +41,6 @@ from rooms.types import Event, Role, is_valid_room_id
 
 log = logging.getLogger(__name__)
 
-EXTRAS_KEY = "rooms"
 # ``params`` a new room starts with; anyone in the room may change them.
 DEFAULT_PARAMS: Mapping[str, Any] = {"size": "1024x1024", "steps": 30, "count": 1, "strength": 0.75}
 
@@ -265,23 +267,25 @@ def build_rooms(ctx: HubContext) -> RoomsComponent:
 async def start_rooms(ctx: HubContext) -> RoomsComponent:
     component = build_rooms(ctx)
     await component.start()
-    ctx.extras[EXTRAS_KEY] = component
-    ctx.extras[credentials.EXTRAS_KEY] = component
     return component
 
 
-async def stop_rooms(ctx: HubContext) -> None:
-    component: RoomsComponent | None = ctx.extras.pop(EXTRAS_KEY, None)
-    ctx.extras.pop(credentials.EXTRAS_KEY, None)
-    if component is not None:
-        await component.stop()
+async def start_room_publisher(db: Database, bus: Bus, settings: Settings) -> RoomServer:
+    """A RoomServer for a process without sockets: it publishes room events only (seq from the
+    store, delivery over the bus to the web processes). Stop it with ``await server.stop()``."""
+    server = RoomServer(bus, SqlStore(db), config=room_config(settings))
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop()
+        raise
+    return server
 
 
 def get_rooms(ctx: HubContext) -> RoomsComponent:
-    component: RoomsComponent | None = ctx.extras.get(EXTRAS_KEY)
-    if component is None:
+    if ctx.rooms is None:
         raise Unavailable("Rooms are not running in this process.")
-    return component
+    return ctx.rooms
 
 
 async def emit_room_event(

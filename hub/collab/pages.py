@@ -106,10 +106,9 @@ async def create_room_form(request: Request) -> Response:
         body = validate(RoomCreateIn, data)
     except ValidationFailed:
         return RedirectResponse("/?error=title", status_code=303)
-    await service.check_room_create_rate(ctx.limiter, ctx.settings, actor)
     async with ctx.db.unit_of_work() as session:
         room = await service.create_room(
-            session, actor, title=body.title, visibility=body.visibility
+            session, actor, limiter=ctx.limiter, title=body.title, visibility=body.visibility
         )
     return RedirectResponse(room.page_url, status_code=303)
 

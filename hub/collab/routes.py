@@ -81,9 +81,8 @@ async def create_room(request: Request) -> Response:
     actor = await require_actor(request)
     body = await parse_body(request, RoomCreateIn)
     ctx = get_ctx(request)
-    await service.check_room_create_rate(ctx.limiter, ctx.settings, actor)
     async with ctx.db.unit_of_work() as session:
-        room = await service.create_room(session, actor, **body.model_dump())
+        room = await service.create_room(session, actor, limiter=ctx.limiter, **body.model_dump())
     return json_response(room, 201)
 
 

@@ -19,7 +19,7 @@ import hashlib
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -75,7 +75,6 @@ from hub.errors import BadRequest, Conflict, Unauthenticated
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
-from hub.settings import Settings
 from rooms.room import new_document, read_document
 from rooms.types import Role, is_valid_room_id
 
@@ -190,6 +189,25 @@ async def access_room(
     return RoomAccess(room, room.room_id, role, member)
 
 
+async def can_see_room(session: AsyncSession, actor: Actor, slug: str) -> bool:
+    """Whether ``actor`` may see the room (then also its jobs' prompts and its images). Other
+    domains call this; it reads through the caller's session, which holds a connection already."""
+    try:
+        await access_room(session, actor, slug)
+    except RoomNotFound:
+        return False
+    return True
+
+
+def room_visibility(actor: Actor) -> Callable[[AsyncSession, str], Awaitable[bool]]:
+    """:func:`can_see_room` for one actor, for services that take ``can_see_room=`` as a check."""
+
+    async def can_see(session: AsyncSession, slug: str) -> bool:
+        return await can_see_room(session, actor, slug)
+
+    return can_see
+
+
 async def socket_role(session: AsyncSession, actor: Actor | None, slug: str) -> Role:
     """The role a socket joins with; RoomClosed for rooms that are not open."""
     access = await access_room(session, actor, slug)
@@ -266,16 +284,11 @@ async def _room_out(
 # --- rooms ---------------------------------------------------------------------------------------
 
 
-async def check_room_create_rate(limiter: RateLimiter, settings: Settings, actor: Actor) -> None:
-    """RateLimited (429) past ``HUB_RATE_LIMIT_ROOM_CREATE`` rooms for this user. Apart from
-    :func:`create_room` so that server-side callers and tests may create rooms freely."""
-    await limiter.hit(settings.rate_limit_room_create, "room-create", str(actor.user_id))
-
-
 async def create_room(
     session: AsyncSession,
     actor: Actor,
     *,
+    limiter: RateLimiter,
     title: str,
     description: str = "",
     visibility: str = Visibility.private,
@@ -283,6 +296,10 @@ async def create_room(
     payer: str = "member",
     max_members: int | None = None,
 ) -> RoomOut:
+    """The creator becomes the owner. Limited per user (``HUB_RATE_LIMIT_ROOM_CREATE``), from
+    the API and the start page's form alike."""
+    rule = settings_of(session).rate_limit_room_create
+    await limiter.hit(rule, "room-create", str(actor.user_id))
     now = utcnow()
     for _ in range(5):  # 40 random bits per slug: a collision is already unlikely
         slug = new_slug(title)
@@ -336,6 +353,33 @@ async def list_rooms(
     live: RoomsComponent,
 ) -> RoomPage:
     counts = await live.live_counts()
+    return await _list_rooms(session, actor, scope=scope, cursor=cursor, limit=limit, counts=counts)
+
+
+async def list_start_page(
+    session: AsyncSession, actor: Actor | None, *, limit: int, live: RoomsComponent
+) -> tuple[RoomPage | None, RoomPage]:
+    """The start page's first pages of your rooms (None for visitors) and of public rooms,
+    with one read of who is online."""
+    counts = await live.live_counts()
+
+    async def first_page(scope: str) -> RoomPage:
+        return await _list_rooms(
+            session, actor, scope=scope, cursor=None, limit=limit, counts=counts
+        )
+
+    return (await first_page("mine") if actor else None), await first_page("public")
+
+
+async def _list_rooms(
+    session: AsyncSession,
+    actor: Actor | None,
+    *,
+    scope: str,
+    cursor: str | None,
+    limit: int,
+    counts: Mapping[str, int],
+) -> RoomPage:
     query = select(RoomRecord).where(col(RoomRecord.state) != RoomStatus.archived)
     if scope == "mine":
         if actor is None:

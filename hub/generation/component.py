@@ -1,18 +1,16 @@
-"""Generation in a running process: the provider registry, the job event sink, the room check for
-the queue view and, in embedded mode, a worker inside the web process.
+"""Generation in a running process: the provider registry, the job event sink and, in embedded
+mode, a worker inside the web process.
 
-``start_generation(ctx)`` (from :mod:`hub.lifecycle`, after storage and rooms) fills
-``ctx.extras``:
+The composition root (:mod:`hub.compose`) builds both processes from the parts here:
 
-* ``generation.presets`` — the model presets of the registry built from settings;
-* ``generation.events`` — the :class:`~hub.generation.events.JobEvents` sink (room streams,
-  personal streams, the bus);
-* ``generation.room_check`` — ``actor -> (room_id -> bool)``: may the actor see that room?
-* ``generation`` — this :class:`GenerationComponent` (the worker, when embedded).
-
-``hub worker`` runs :func:`run_worker`: the same runner (provider + storage service) and the same
-sink, with a publish-only :class:`rooms.server.RoomServer` of its own so that job events reach
-the rooms of every web process through the store and the bus.
+* the web process starts a :class:`GenerationComponent` with :func:`start_generation` (after
+  storage and rooms) and keeps it in ``ctx.generation``: the model presets of the registry built
+  from settings, the :class:`~hub.generation.events.JobEvents` sink (room streams, personal
+  streams, the bus) and the embedded worker, if any;
+* ``hub worker`` opens the database, bus, storage and registry itself and runs
+  :func:`run_separate_worker`: the same runner (provider + storage service) and the same sink,
+  with a publish-only :class:`rooms.server.RoomServer` so that job events reach the rooms of
+  every web process through the store and the bus.
 """
 
 from __future__ import annotations
@@ -22,11 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from hub.context import HubContext
 from hub.db import Database
-from hub.errors import HubError, Unavailable
 from hub.generation.events import (
     JobEvents,
     RoomEmitter,
@@ -34,10 +29,9 @@ from hub.generation.events import (
     preview_data_url,
 )
 from hub.generation.providers.base import GeneratedImage
-from hub.generation.providers.registry import ProviderRegistry
+from hub.generation.providers.registry import ModelPreset, ProviderRegistry
 from hub.generation.queue import ImageRef, JobRef
 from hub.generation.runners import ImageStore, SourceLoader, provider_runner
-from hub.generation.service import EVENTS_KEY, PRESETS_KEY, ROOM_CHECK_KEY, JobActor, RoomCheck
 from hub.generation.worker import (
     JobEventSink,
     JobRunner,
@@ -49,10 +43,10 @@ from hub.generation.worker import (
 )
 from hub.settings import Settings
 from hub.storage.backends import Storage
+from rooms.bus import Bus
+from rooms.server import RoomServer
 
 log = logging.getLogger(__name__)
-
-EXTRAS_KEY = "generation"
 
 
 def events_channel(settings: Settings) -> str:
@@ -143,25 +137,7 @@ def media_cleanup(
     return sweep
 
 
-# --- the room check and emitters -----------------------------------------------------------------
-
-
-def room_visibility() -> Callable[[JobActor], RoomCheck]:
-    """For the queue view: whether the actor can see a room (then its jobs' prompts show)."""
-    from hub.collab import service as collab_service
-
-    def for_actor(actor: JobActor) -> RoomCheck:
-        async def can_see(session: AsyncSession, room_id: str) -> bool:
-            # The caller's session: it holds a connection and must not wait for a second one.
-            try:
-                await collab_service.access_room(session, actor, room_id)  # type: ignore[arg-type]
-            except HubError:
-                return False
-            return True
-
-        return can_see
-
-    return for_actor
+# --- emitters ------------------------------------------------------------------------------------
 
 
 def _rooms_emitter(ctx: HubContext) -> RoomEmitter:
@@ -188,6 +164,8 @@ def _logged(events: JobEventSink) -> JobEventSink:
 class GenerationComponent:
     registry: ProviderRegistry
     events: JobEvents
+    # By id: the presets of ``registry`` (the routes read them; tests swap in their own).
+    presets: Mapping[str, ModelPreset]
     worker: Worker | None = None
 
     async def stop(self) -> None:
@@ -209,108 +187,54 @@ async def start_generation(ctx: HubContext) -> GenerationComponent:
         lookup=database_route_lookup(ctx.db),
         emit_room=_rooms_emitter(ctx),
     )
-    component = GenerationComponent(registry=registry, events=events)
+    presets = {preset.id: preset for preset in registry.presets}
+    component = GenerationComponent(registry=registry, events=events, presets=presets)
     try:
         await events.start()
-        ctx.extras[PRESETS_KEY] = {preset.id: preset for preset in registry.presets}
-        ctx.extras[EVENTS_KEY] = events
-        ctx.extras[ROOM_CHECK_KEY] = room_visibility()
         if settings.embedded_worker:
-            storage: Storage = ctx.extras["storage"]
             component.worker = Worker(
                 ctx.db,
                 settings,
-                build_runner(ctx.db, storage, registry),
+                build_runner(ctx.db, ctx.storage, registry),
                 events,
                 preview_sink=preview_data_url,
-                on_orphan_keys=orphan_sink(ctx.db, storage),
-                media_cleanup=media_cleanup(ctx.db, storage, settings),
+                on_orphan_keys=orphan_sink(ctx.db, ctx.storage),
+                media_cleanup=media_cleanup(ctx.db, ctx.storage, settings),
             )
             await component.worker.start()
     except BaseException:
-        for key in (PRESETS_KEY, EVENTS_KEY, ROOM_CHECK_KEY):
-            ctx.extras.pop(key, None)
         await component.stop()
         raise
-    ctx.extras[EXTRAS_KEY] = component
-    return component
-
-
-async def stop_generation(ctx: HubContext) -> None:
-    component: GenerationComponent | None = ctx.extras.pop(EXTRAS_KEY, None)
-    for key in (PRESETS_KEY, EVENTS_KEY, ROOM_CHECK_KEY):
-        ctx.extras.pop(key, None)
-    if component is not None:
-        await component.stop()
-
-
-def get_generation(ctx: HubContext) -> GenerationComponent:
-    component: GenerationComponent | None = ctx.extras.get(EXTRAS_KEY)
-    if component is None:
-        raise Unavailable("Generation is not running in this process.")
     return component
 
 
 # --- hub worker ----------------------------------------------------------------------------------
 
 
-async def run_worker(settings: Settings) -> int:
-    """``hub worker``: one worker with the web process's runner and event sink, until SIGTERM."""
-    from hub.app import make_bus
-    from hub.collab.component import room_config
-    from hub.collab.store import SqlStore
-    from hub.storage.component import open_storage
-    from rooms.server import RoomServer
+async def run_separate_worker(
+    settings: Settings,
+    *,
+    db: Database,
+    bus: Bus,
+    storage: Storage,
+    registry: ProviderRegistry,
+    rooms: RoomServer,
+) -> int:
+    """``hub worker``: one worker with the web process's runner and event sink, until SIGTERM.
+    ``rooms`` publishes the job events to the rooms (``hub.collab.component``'s publisher)."""
 
-    db = Database(settings)
-    bus = make_bus(settings)
-    await bus.start()
-    storage: Storage | None = None
-    registry: ProviderRegistry | None = None
-    rooms: RoomServer | None = None
-    try:
-        if not settings.redis_url:
-            log.warning(
-                "REDIS_URL is not set: this worker's job events reach no web process "
-                "(rooms see results only after a reload); set it when running hub worker"
-            )
-        storage = await open_storage(settings)
-        registry = ProviderRegistry.from_settings(settings)
-        # Publishes room events only (no sockets): seq from the store, delivery over the bus.
-        rooms = RoomServer(bus, SqlStore(db), config=room_config(settings))
-        await rooms.start()
-        server = rooms
+    async def emit(slug: str, kind: str, data: Mapping[str, Any], persist: bool) -> Any:
+        return await rooms.emit_event(slug, kind, data, persist=persist)
 
-        async def emit(slug: str, kind: str, data: Mapping[str, Any], persist: bool) -> Any:
-            return await server.emit_event(slug, kind, data, persist=persist)
-
-        events = JobEvents(
-            bus, channel=events_channel(settings), lookup=database_route_lookup(db), emit_room=emit
-        )
-        return await run_worker_process(
-            settings,
-            runner=build_runner(db, storage, registry),
-            on_job_event=_logged(events),
-            preview_sink=preview_data_url,
-            on_orphan_keys=orphan_sink(db, storage),
-            media_cleanup=media_cleanup(db, storage, settings),
-            db=db,
-        )
-    finally:
-        await _close_all(
-            rooms.stop() if rooms is not None else None,
-            registry.aclose() if registry is not None else None,
-            storage.aclose() if storage is not None else None,
-            bus.stop(),
-            db.dispose(),
-        )
-
-
-async def _close_all(*closers: Awaitable[Any] | None) -> None:
-    for closer in closers:
-        if closer is None:
-            continue
-        try:
-            await closer
-        except Exception:
-            log.exception("closing a worker component failed")
+    events = JobEvents(
+        bus, channel=events_channel(settings), lookup=database_route_lookup(db), emit_room=emit
+    )
+    return await run_worker_process(
+        settings,
+        runner=build_runner(db, storage, registry),
+        on_job_event=_logged(events),
+        preview_sink=preview_data_url,
+        on_orphan_keys=orphan_sink(db, storage),
+        media_cleanup=media_cleanup(db, storage, settings),
+        db=db,
+    )

@@ -4,7 +4,6 @@ model presets and admin pause/resume."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -12,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from hub.accounts.deps import require_actor
 from hub.api import json_response, operation, parse_body, parse_query
+from hub.collab import service as collab
 from hub.collab.component import get_rooms
 from hub.collab.errors import RoomClosed, RoomNotFound
 from hub.context import HubContext, get_ctx
@@ -53,12 +53,13 @@ SSE_KEEPALIVE_SECONDS = 15.0
 
 
 def _presets(ctx: HubContext) -> Mapping[str, ModelPreset]:
-    presets: Mapping[str, ModelPreset] | None = ctx.extras.get(service.PRESETS_KEY)
-    return presets if presets is not None else service.default_presets()
+    if ctx.generation is None:
+        return service.default_presets()
+    return ctx.generation.presets
 
 
-def _events(ctx: HubContext) -> Any:
-    return ctx.extras.get(service.EVENTS_KEY)
+def _events(ctx: HubContext) -> JobEvents | None:
+    return ctx.generation.events if ctx.generation is not None else None
 
 
 @operation(
@@ -155,8 +156,8 @@ async def job_events(request: Request) -> Response:
     ``{"type": "resync"}`` message, reload ``GET /api/v1/jobs``."""
     ctx = get_ctx(request)
     actor = await require_actor(request)
-    events = ctx.extras.get(service.EVENTS_KEY)
-    if not isinstance(events, JobEvents):
+    events = _events(ctx)
+    if events is None:
         raise Unavailable("Job events are not available in this process.")
     stream = events.streams.open(actor.user_id)
     body = sse_body(events.streams, stream, keepalive=SSE_KEEPALIVE_SECONDS)
@@ -214,10 +215,8 @@ async def get_queue(request: Request) -> Response:
     unless the job belongs to a room you are in."""
     ctx = get_ctx(request)
     actor = await require_actor(request)
-    room_check = ctx.extras.get(service.ROOM_CHECK_KEY)
-    can_see = room_check(actor) if room_check is not None else None
     async with ctx.db.unit_of_work() as session:
-        view = await service.get_queue(session, actor, can_see_room=can_see)
+        view = await service.get_queue(session, actor, can_see_room=collab.room_visibility(actor))
     return json_response(view)
 
 

@@ -66,11 +66,6 @@ JobEventSink = Callable[[JobRef, str, dict[str, Any]], Awaitable[None]]
 # (session, room_id) -> may the actor see the room; it reads through the caller's session.
 RoomCheck = Callable[[AsyncSession, str], Awaitable[bool]]
 
-# ctx.extras keys the lead fills when wiring the app (see docs/jobs.md).
-PRESETS_KEY = "generation.presets"
-EVENTS_KEY = "generation.events"
-ROOM_CHECK_KEY = "generation.room_check"
-
 
 class JobActor(Protocol):
     """What the job service needs to know about the caller (``hub.accounts.deps.Actor``)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from hub.context import HubContext
 from hub.settings import Settings
 from hub.storage.backends import LocalStorage, S3Storage, Storage
 from hub.storage.errors import StorageUnavailable
@@ -38,9 +37,3 @@ async def open_storage(settings: Settings) -> Storage:
         return storage
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     return LocalStorage(settings.media_dir, base_url="/media")
-
-
-def get_storage(ctx: HubContext) -> Storage:
-    """The web process's media backend (opened by the lifespan, see hub/lifecycle.py)."""
-    storage: Storage = ctx.extras["storage"]
-    return storage

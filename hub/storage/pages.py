@@ -13,7 +13,6 @@ from hub.api import validate
 from hub.context import get_ctx
 from hub.pages import render, to_login
 from hub.storage import service
-from hub.storage.component import get_storage
 from hub.storage.schemas import ImageQuery
 
 
@@ -32,7 +31,7 @@ async def images_page(request: Request) -> Response:
     query = validate(ImageQuery, dict(request.query_params))
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        page = await service.list_images(session, actor, storage=get_storage(ctx), query=query)
+        page = await service.list_images(session, actor, storage=ctx.storage, query=query)
     context = {
         "actor": actor,
         "page": page,

@@ -12,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from hub.accounts.deps import Actor, require_actor
+from hub.accounts.deps import require_actor
 from hub.accounts.schemas import UserPrivate
 from hub.api import json_response, operation, parse_body, validate
-from hub.context import HubContext, get_ctx
+from hub.collab.service import room_visibility
+from hub.context import get_ctx
 from hub.db import utcnow
 from hub.errors import (
     CSRFFailed,
@@ -27,7 +28,6 @@ from hub.errors import (
 from hub.storage import service
 from hub.storage.archive import build_zip
 from hub.storage.backends import LocalStorage
-from hub.storage.component import get_storage
 from hub.storage.errors import (
     ArchiveTooLarge,
     ImageNotFound,
@@ -52,14 +52,6 @@ API = "/api/v1"
 TAGS = ("images",)
 AUTH_ERRORS = (TokenInvalid, CSRFFailed)
 UPLOAD_ERRORS = (*AUTH_ERRORS, UploadRejected, UnsupportedMediaType, ValidationFailed, RateLimited)
-
-
-def _room_check(ctx: HubContext, actor: Actor) -> service.RoomCheck | None:
-    """Room members may see the images made in their room when the rooms domain registered a
-    check (see docs/images.md); otherwise images are visible to their owner only."""
-    factory = ctx.extras.get(service.ROOM_CHECK_KEY)
-    check: service.RoomCheck | None = factory(actor) if factory is not None else None
-    return check
 
 
 def _image_id(request: Request) -> str:
@@ -101,7 +93,7 @@ async def list_images(request: Request) -> Response:
     query = validate(ImageQuery, dict(request.query_params))
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        page = await service.list_images(session, actor, storage=get_storage(ctx), query=query)
+        page = await service.list_images(session, actor, storage=ctx.storage, query=query)
     return json_response(page)
 
 
@@ -113,14 +105,14 @@ async def list_images(request: Request) -> Response:
     tags=TAGS,
 )
 async def get_image(request: Request) -> Response:
-    """Yours, or made in a room you can see (when the rooms domain provides that check)."""
+    """Yours, or made in a room you can see."""
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         image = await service.access_image(
-            session, actor, _image_id(request), can_see_room=_room_check(ctx, actor)
+            session, actor, _image_id(request), can_see_room=room_visibility(actor)
         )
-        view = service.image_view(get_storage(ctx), image)
+        view = service.image_view(ctx.storage, image)
     return json_response(view)
 
 
@@ -150,11 +142,7 @@ async def download_image(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         download = await service.open_download(
-            session,
-            actor,
-            get_storage(ctx),
-            _image_id(request),
-            can_see_room=_room_check(ctx, actor),
+            session, actor, ctx.storage, _image_id(request), can_see_room=room_visibility(actor)
         )
     headers = {
         "content-disposition": service.attachment_header(download.filename),
@@ -181,7 +169,7 @@ async def download_zip(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         entries = await service.zip_entries(
-            session, actor, get_storage(ctx), body.image_ids, can_see_room=_room_check(ctx, actor)
+            session, actor, ctx.storage, body.image_ids, can_see_room=room_visibility(actor)
         )
     archive = await build_zip(entries)
     name = f"images-{utcnow():%Y%m%d-%H%M%S}.zip"
@@ -215,14 +203,9 @@ async def create_upload(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         upload = await service.upload_image(
-            session,
-            actor,
-            get_storage(ctx),
-            data=data,
-            purpose=options.purpose,
-            limiter=ctx.limiter,
+            session, actor, ctx.storage, data=data, purpose=options.purpose, limiter=ctx.limiter
         )
-        view = service.upload_view(get_storage(ctx), upload)
+        view = service.upload_view(ctx.storage, upload)
     return json_response(view, status=201)
 
 
@@ -241,9 +224,7 @@ async def set_avatar(request: Request) -> Response:
     data, _fields = await _read_upload(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        user = await service.set_avatar(
-            session, actor, get_storage(ctx), data=data, limiter=ctx.limiter
-        )
+        user = await service.set_avatar(session, actor, ctx.storage, data=data, limiter=ctx.limiter)
     return json_response(user)
 
 
@@ -255,15 +236,18 @@ async def clear_avatar(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        user = await service.clear_avatar(session, actor, get_storage(ctx))
+        user = await service.clear_avatar(session, actor, ctx.storage)
     return json_response(user)
+
+
+# --- pages ---------------------------------------------------------------------------------------
 
 
 # --- media ---------------------------------------------------------------------------------------
 
 
 async def media(request: Request) -> Response:
-    storage = get_storage(get_ctx(request))
+    storage = get_ctx(request).storage
     key = request.path_params["key"]
     if not isinstance(storage, LocalStorage):
         url = storage.url_for(key)

@@ -59,10 +59,8 @@ from hub.storage.schemas import ImagePage, ImageQuery, ImageView, UploadView
 
 log = logging.getLogger(__name__)
 
-# Where other domains put ``room_check(actor) -> ((session, room_id) -> Awaitable[bool])`` in
-# ctx.extras; the same callable the generation queue view uses
-# (hub.generation.service.ROOM_CHECK_KEY). It reads through the caller's session.
-ROOM_CHECK_KEY = "generation.room_check"
+# (session, room_id) -> may the actor see the room (``hub.collab.service.room_visibility``). It
+# reads through the caller's session.
 RoomCheck = Callable[[AsyncSession, str], Awaitable[bool]]
 
 THUMB_SIDE = 512

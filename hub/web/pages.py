@@ -20,16 +20,8 @@ from hub.pages import render
 async def home(request: Request) -> Response:
     ctx = get_ctx(request)
     actor = await current_actor(request)
-    live = get_rooms(ctx)
     async with ctx.db.unit_of_work() as session:
-        mine = (
-            await rooms.list_rooms(session, actor, scope="mine", cursor=None, limit=12, live=live)
-            if actor
-            else None
-        )
-        public = await rooms.list_rooms(
-            session, actor, scope="public", cursor=None, limit=12, live=live
-        )
+        mine, public = await rooms.list_start_page(session, actor, limit=12, live=get_rooms(ctx))
     return render(
         request,
         "web/home.html",

@@ -18,6 +18,7 @@ import pytest
 
 from hub.db import Database
 from hub.migrate import upgrade
+from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from tests.fault.redis_server import RedisServer
 from tests.helpers import eventually, free_port
@@ -123,7 +124,10 @@ async def _setup(tmp_path: Path) -> tuple[str, str, str]:
             _, owner_token = await create_personal_token(session, owner, name="t")
             _, editor_token = await create_personal_token(session, editor, name="t")
             room = await service.create_room(
-                session, actor_for(owner, auth="api_token"), title="outage"
+                session,
+                actor_for(owner, auth="api_token"),
+                limiter=RateLimiter(),
+                title="outage",
             )
             assert room is not None
         async with db.unit_of_work() as session:

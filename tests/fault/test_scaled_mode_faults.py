@@ -80,6 +80,7 @@ async def _setup(db: Database) -> tuple[str, str, str]:
     from hub.accounts import tokens, users
     from hub.collab import service
     from hub.collab.models import RoomMember, RoomRecord
+    from hub.ratelimit import RateLimiter
     from rooms.types import Role
 
     async with db.unit_of_work() as session:
@@ -92,7 +93,7 @@ async def _setup(db: Database) -> tuple[str, str, str]:
         _, owner_token = await tokens.create_personal_token(session, owner, name="t")
         _, editor_token = await tokens.create_personal_token(session, editor, name="t")
         room = await service.create_room(
-            session, users.actor_for(owner, auth="api_token"), title="faults"
+            session, users.actor_for(owner, auth="api_token"), limiter=RateLimiter(), title="faults"
         )
         assert room is not None
     async with db.unit_of_work() as session:

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from hub.accounts.models import Identity
 from hub.accounts.oidc import OIDCClient
-from hub.accounts.pages import OIDC_CLIENT_KEY
 from tests.helpers import BOTH_DATABASES
 
 from .fake_idp import CLIENT_ID, CLIENT_SECRET, ISSUER, FakeIdP, rsa_key
@@ -43,7 +42,7 @@ def idp(ctx: Any) -> FakeIdP:
             "oidc_name": "Test IdP",
         },
     )
-    ctx.extras[OIDC_CLIENT_KEY] = OIDCClient(transport=httpx.ASGITransport(app=provider.app))
+    ctx.oidc = OIDCClient(transport=httpx.ASGITransport(app=provider.app))
     return provider
 
 
@@ -390,7 +389,7 @@ async def test_unreachable_provider_is_a_clear_error(
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    ctx.extras[OIDC_CLIENT_KEY] = OIDCClient(transport=httpx.MockTransport(refuse))
+    ctx.oidc = OIDCClient(transport=httpx.MockTransport(refuse))
     response = await client.get("/auth/oidc/oidc/login", headers=HTML)
     assert response.status_code == 400
     assert "text/html" in response.headers["content-type"]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hub.collab import service
+from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from tests.conftest import LiveServer
 from tests.fault.redis_server import require_shared_redis
@@ -42,14 +43,20 @@ async def pair(settings: Settings) -> AsyncIterator[tuple[LiveServer, LiveServer
 
 
 async def _room(live: LiveServer, owner: TestUser, **fields: Any) -> str:
-    # Through the service, not POST /rooms: the shared Redis keeps rate-limit counters across runs.
-    async with hub_ctx(live).db.unit_of_work() as session:
+    # Through the service with a limiter of its own, not POST /rooms: the shared Redis keeps
+    # rate-limit counters across runs.
+    ctx = hub_ctx(live)
+    async with ctx.db.unit_of_work() as session:
         from hub.accounts.users import actor_for, get_user
 
         user = await get_user(session, owner.user_id)
         assert user is not None
         room = await service.create_room(
-            session, actor_for(user, auth="api_token"), title="cluster", **fields
+            session,
+            actor_for(user, auth="api_token"),
+            limiter=RateLimiter(),
+            title="cluster",
+            **fields,
         )
     return room.slug
 

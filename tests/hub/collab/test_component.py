@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 from websockets.exceptions import InvalidStatus
 
-from hub.collab.component import EXTRAS_KEY, get_rooms
+from hub.collab.component import get_rooms
 from hub.collab.errors import RoomClosed, RoomFull, RoomNotFound, close_code_for
 from hub.collab.extensions import HubRoomsExtension
 from hub.context import HubContext
@@ -66,7 +66,8 @@ async def test_stop_removes_the_component(settings: Settings) -> None:
     async with application.router.lifespan_context(application):
         ctx: HubContext = application.state.ctx
         assert get_rooms(ctx).server.instance_id == ctx.bus.instance_id
-    assert EXTRAS_KEY not in ctx.extras
+    assert ctx.rooms is None
+    assert ctx.sockets is None
     with pytest.raises(Unavailable):
         get_rooms(ctx)
 
@@ -144,13 +145,13 @@ async def test_presence_outage_degrades_to_no_online_list(
 
 async def test_sockets_are_refused_when_rooms_are_not_running(live_server: LiveServer) -> None:
     ctx: HubContext = live_server.app.state.ctx
-    component = ctx.extras.pop(EXTRAS_KEY)
+    component, ctx.rooms = ctx.rooms, None
     try:
         with pytest.raises(InvalidStatus) as refused:
             await open_ws(f"{live_server.ws_url}/yjs/some-room")
         assert refused.value.response.status_code == 403
     finally:
-        ctx.extras[EXTRAS_KEY] = component
+        ctx.rooms = component
 
 
 async def test_authentication_outside_the_hub_endpoint_is_refused(ctx: HubContext) -> None:
@@ -171,6 +172,7 @@ def test_access_errors_map_to_close_codes() -> None:
 
 
 async def test_room_creation_is_rate_limited(settings: Settings) -> None:
+    """One budget per user, whether the room comes from the API or the start page's form."""
     from hub.app import create_app
     from tests.hub.collab.conftest import create_test_user
 
@@ -179,8 +181,11 @@ async def test_room_creation_is_rate_limited(settings: Settings) -> None:
         owner = await create_test_user(application.state.ctx, "olivia")
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            for _ in range(2):
-                await create_room(http, owner)
+            await create_room(http, owner)
+            form = await http.post("/rooms/new", data={"title": "x"}, headers=owner.headers)
+            assert form.status_code == 303
+            refused = await http.post("/rooms/new", data={"title": "x"}, headers=owner.headers)
+            assert refused.status_code == 429
             third = await http.post("/api/v1/rooms", json={"title": "x"}, headers=owner.headers)
     assert third.status_code == 429
     assert third.json()["error"]["code"] == "rate_limited"

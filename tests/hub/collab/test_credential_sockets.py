@@ -23,6 +23,7 @@ from hub.accounts.tokens import create_personal_token
 from hub.accounts.users import actor_for, create_user, get_user
 from hub.collab import service as collab
 from hub.collab.component import get_rooms
+from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from rooms import close_codes
 from rooms.bus import MemoryBus
@@ -150,7 +151,12 @@ async def scene(live: LiveServer, *, victim_role: str = "user") -> Scene:
     async with ctx.db.unit_of_work() as session:
         user = await get_user(session, owner.user_id)
         assert user is not None
-        room = await collab.create_room(session, actor_for(user, auth="api_token"), title="sockets")
+        room = await collab.create_room(
+            session,
+            actor_for(user, auth="api_token"),
+            limiter=RateLimiter(),  # seeding, not a request: no budget of the user's
+            title="sockets",
+        )
     async with http(live) as api:
         await add_member(api, owner, room.slug, victim, "editor")
     witness = await open_sockets(live, room.slug, "witness", token=owner.token)

@@ -19,9 +19,9 @@ from PIL import Image
 from starlette.applications import Starlette
 
 from hub.collab.component import get_rooms
+from hub.collab.service import room_visibility
 from hub.context import HubContext
-from hub.generation import service
-from hub.generation.component import EXTRAS_KEY, get_generation, room_visibility
+from hub.generation.component import GenerationComponent
 from hub.generation.errors import TooManyJobStreams
 from hub.generation.events import (
     JobEvents,
@@ -75,26 +75,24 @@ async def run_app(settings: Settings) -> AsyncIterator[HubContext]:
         yield application.state.ctx
 
 
-async def test_startup_fills_the_extras_and_shutdown_empties_them(settings: Settings) -> None:
-    keys = (service.PRESETS_KEY, service.EVENTS_KEY, service.ROOM_CHECK_KEY, EXTRAS_KEY)
+def generation_of(ctx: HubContext) -> GenerationComponent:
+    assert ctx.generation is not None
+    return ctx.generation
+
+
+async def test_startup_starts_generation_and_shutdown_stops_it(settings: Settings) -> None:
     async with run_app(settings) as ctx:
-        assert set(ctx.extras[service.PRESETS_KEY]) == {
-            "offline-sketch",
-            "offline-paint",
-            "offline-detail",
-        }
-        assert isinstance(ctx.extras[service.EVENTS_KEY], JobEvents)
-        assert callable(ctx.extras[service.ROOM_CHECK_KEY])
-        assert get_generation(ctx).worker is None  # embedded_worker is off in the suite
+        generation = generation_of(ctx)
+        assert set(generation.presets) == {"offline-sketch", "offline-paint", "offline-detail"}
+        assert isinstance(generation.events, JobEvents)
+        assert generation.worker is None  # embedded_worker is off in the suite
         saved = ctx
-    assert not any(key in saved.extras for key in keys)
-    with pytest.raises(Exception, match="not running"):
-        get_generation(saved)
+    assert saved.generation is None
 
 
 async def test_the_embedded_worker_runs_with_the_web_process(settings: Settings) -> None:
     async with run_app(settings.model_copy(update={"embedded_worker": True, **FAST})) as ctx:
-        worker = get_generation(ctx).worker
+        worker = generation_of(ctx).worker
         assert worker is not None
         assert worker.started
     assert not worker.started
@@ -382,8 +380,7 @@ async def test_room_visibility_for_the_queue_view(
     outsider = await create_test_user(ctx, "oscar", "Oscar")
     private = (await create_room(client, owner))["slug"]
     public = (await create_room(client, owner, visibility="public"))["slug"]
-    check = room_visibility()
-    as_owner, as_outsider = check(actor_of(owner)), check(actor_of(outsider))
+    as_owner, as_outsider = room_visibility(actor_of(owner)), room_visibility(actor_of(outsider))
     async with ctx.db.unit_of_work() as session:
         assert await as_owner(session, private) is True
         assert await as_outsider(session, private) is False
@@ -414,17 +411,19 @@ async def test_the_personal_stream_needs_sign_in_and_is_capped(
     anonymous = await client.get(f"{API}/jobs/events")
     assert anonymous.status_code == 401
     user = await create_test_user(ctx, "mona", "Mona")
-    events: JobEvents = ctx.extras[service.EVENTS_KEY]
+    events = generation_of(ctx).events
     held = [events.streams.open(user.user_id) for _ in range(events.streams.per_user)]
     capped = await client.get(f"{API}/jobs/events", headers=user.headers)
     assert capped.status_code == 429
     assert capped.json()["error"]["code"] == "rate_limited"
     for stream in held:
         events.streams.release(stream)
-    ctx.extras[service.EVENTS_KEY] = None
-    missing = await client.get(f"{API}/jobs/events", headers=user.headers)
-    assert missing.status_code == 503
-    ctx.extras[service.EVENTS_KEY] = events
+    generation, ctx.generation = ctx.generation, None
+    try:
+        missing = await client.get(f"{API}/jobs/events", headers=user.headers)
+        assert missing.status_code == 503
+    finally:
+        ctx.generation = generation
 
 
 @pytest.fixture
@@ -481,22 +480,39 @@ async def test_the_personal_stream_follows_a_job_outside_rooms(live: LiveServer)
     assert image["thumb_url"]
     assert all(e["room_id"] is None for e in mine)
     # The stream was released when the client went away.
-    events: JobEvents = hub_ctx(live).extras[service.EVENTS_KEY]
+    events = generation_of(hub_ctx(live)).events
     await eventually(lambda: events.streams.count(user.user_id) == 0, message="released")
 
 
 # --- failure at startup, orphans, hub worker in this process ------------------------------------
 
 
-async def test_a_failed_start_leaves_nothing_behind(ctx: HubContext) -> None:
-    from hub.generation.component import start_generation, stop_generation
+async def test_a_failed_start_leaves_nothing_behind(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.generation import component
+    from hub.generation.worker import Worker
 
-    await stop_generation(ctx)  # the app's own; start again with no storage to save images to
-    embedded = ctx.settings.model_copy(update={"embedded_worker": True})
-    broken = HubContext(settings=embedded, db=ctx.db, bus=ctx.bus, limiter=ctx.limiter, extras={})
-    with pytest.raises(KeyError, match="storage"):
-        await start_generation(broken)
-    assert broken.extras == {}
+    stopped: list[GenerationComponent] = []
+    real_stop = component.GenerationComponent.stop
+
+    async def refuse(self: object) -> None:
+        raise RuntimeError("the worker cannot start")
+
+    async def stop(self: GenerationComponent) -> None:
+        stopped.append(self)
+        await real_stop(self)
+
+    monkeypatch.setattr(Worker, "start", refuse)
+    monkeypatch.setattr(component.GenerationComponent, "stop", stop)
+    embedded = settings.model_copy(update={"embedded_worker": True})
+    with pytest.raises(RuntimeError, match="cannot start"):
+        async with run_app(embedded):
+            pass  # pragma: no cover - the start fails
+    # The half-built component closed its sink and registry; nothing else was left running.
+    (half_built,) = stopped
+    assert half_built.worker is not None
+    assert not half_built.worker.started
 
 
 async def test_orphaned_images_are_deleted(client: httpx.AsyncClient, ctx: HubContext) -> None:
@@ -504,7 +520,7 @@ async def test_orphaned_images_are_deleted(client: httpx.AsyncClient, ctx: HubCo
     from hub.storage import service as storage_service
 
     user = await create_test_user(ctx, "olga", "Olga")
-    storage = ctx.extras["storage"]
+    storage = ctx.storage
     async with ctx.db.unit_of_work() as session:
         view = await storage_service.save_generated_image(
             session,
@@ -540,7 +556,7 @@ async def test_hub_worker_runs_room_jobs_with_the_same_wiring(
     import os
     import signal
 
-    from hub.generation.component import run_worker
+    from hub.compose import run_worker
 
     owner = await create_test_user(ctx, "olivia", "Olivia")
     slug = (await create_room(client, owner))["slug"]

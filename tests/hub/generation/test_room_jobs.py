@@ -527,8 +527,9 @@ async def test_a_separate_worker_process_reaches_the_room(
             serve_hub(settings, **{**GENERATE, **shared, "embedded_worker": False}) as live,
             http(live) as api,
         ):
-            assert "generation" in hub_ctx(live).extras
-            assert hub_ctx(live).extras["generation"].worker is None
+            generation = hub_ctx(live).generation
+            assert generation is not None
+            assert generation.worker is None
             studio = await Studio(live, api).open()
             await studio.write("两只猫 on a roof", size="64x64", steps=4, seed=3)
             member = await studio.listen(studio.viewer)

@@ -11,10 +11,13 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
+from hub.collab import service as collab
+from hub.collab.models import RoomMember
 from hub.context import HubContext
 from hub.db import Database
-from hub.generation import queue, service
+from hub.generation import queue
 from hub.generation.providers.registry import OFFLINE_PRESETS, with_roles
+from rooms.types import Role
 from tests.helpers import BOTH_DATABASES
 from tests.hub.credits.helpers import assert_books_balance, bearer, make_user, wallet
 from tests.hub.generation.helpers import EventLog, claim, load
@@ -44,10 +47,10 @@ async def make_room(client: httpx.AsyncClient, headers: dict[str, str], **fields
 
 @BOTH_DATABASES
 async def test_submit_text2img_reserves_credits_and_queues(
-    client: httpx.AsyncClient, db: Database, ctx: HubContext
+    client: httpx.AsyncClient, db: Database, ctx: HubContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events = EventLog()
-    ctx.extras[service.EVENTS_KEY] = events
+    monkeypatch.setattr(ctx.generation, "events", events)
     alice = await make_user(db, "alice")
     studio = await make_room(client, await bearer(db, alice))
     body = text2img(width=256, height=384, steps=4, seed=7, count=2, room_id=studio)
@@ -239,11 +242,11 @@ async def test_non_json_submissions_are_rejected(client: httpx.AsyncClient, db: 
 
 
 async def test_model_restricted_to_other_roles_is_403(
-    client: httpx.AsyncClient, db: Database, ctx: HubContext
+    client: httpx.AsyncClient, db: Database, ctx: HubContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     presets = {p.id: p for p in OFFLINE_PRESETS}
     presets["offline-detail"] = with_roles(presets["offline-detail"], "admin")
-    ctx.extras[service.PRESETS_KEY] = presets
+    monkeypatch.setattr(ctx.generation, "presets", presets)
     alice = await make_user(db, "alice")
     admin = await make_user(db, "boss", role="admin")
     body = text2img(model="offline-detail")
@@ -369,10 +372,10 @@ async def test_list_my_jobs_by_state_with_cursor(client: httpx.AsyncClient, db: 
 
 @BOTH_DATABASES
 async def test_cancel_queued_refunds_at_once(
-    client: httpx.AsyncClient, db: Database, ctx: HubContext
+    client: httpx.AsyncClient, db: Database, ctx: HubContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events = EventLog()
-    ctx.extras[service.EVENTS_KEY] = events
+    monkeypatch.setattr(ctx.generation, "events", events)
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
     headers = await bearer(db, alice)
@@ -422,19 +425,16 @@ async def test_queue_view_hides_other_peoples_prompts_unless_same_room(
     alice = await make_user(db, "alice")
     bob = await make_user(db, "bob")
     carol = await make_user(db, "carol")
-    alpha = await make_room(client, await bearer(db, alice))
+    alpha = await make_room(client, await bearer(db, alice))  # private: alice's and carol's
+    async with db.unit_of_work() as session:
+        record = await collab.get_room(session, alpha)
+        assert record is not None
+        assert record.room_id is not None
+        session.add(RoomMember(room_id=record.room_id, user_id=carol.user_id, role=Role.VIEWER))
     await client.post(
         JOBS, json=text2img(prompt="secret plan", room_id=alpha), headers=await bearer(db, alice)
     )
     await client.post(JOBS, json=text2img(prompt="bob's idea"), headers=await bearer(db, bob))
-
-    def room_check(actor: Any) -> Any:
-        async def in_room(_session: Any, room_id: str) -> bool:
-            return actor.user_id == carol.user_id and room_id == alpha
-
-        return in_room
-
-    ctx.extras[service.ROOM_CHECK_KEY] = room_check
     as_bob = (await client.get("/api/v1/queue", headers=await bearer(db, bob))).json()
     assert as_bob["queued"] == 2
     assert as_bob["running"] == 0

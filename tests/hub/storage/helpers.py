@@ -61,7 +61,7 @@ async def save_image(
     async with ctx.db.unit_of_work() as session:
         return await service.save_generated_image(
             session,
-            ctx.extras["storage"],
+            ctx.storage,
             owner_id=owner.user_id,
             job_id=job_id or service.new_media_id(),
             room_id=room_id,
@@ -97,4 +97,4 @@ async def upload_count(ctx: Any) -> int:
 
 
 async def stored_keys(ctx: Any, prefix: str = "") -> list[str]:
-    return [key async for key in ctx.extras["storage"].list_keys(prefix)]
+    return [key async for key in ctx.storage.list_keys(prefix)]

@@ -58,7 +58,7 @@ def test_attachment_header(filename: str, expected: str) -> None:
 async def test_download_missing_file_is_404(client: httpx.AsyncClient, ctx: Any) -> None:
     alice = await new_user(client, "alice")
     view = await save_image(ctx, alice)
-    await ctx.extras["storage"].delete(view.key)
+    await ctx.storage.delete(view.key)
     response = await client.get(view.download_url, headers=alice.headers)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
@@ -151,7 +151,7 @@ async def test_zip_of_a_missing_file_is_404_before_streaming(
     alice = await new_user(client, "alice")
     kept = await save_image(ctx, alice)
     lost = await save_image(ctx, alice)
-    await ctx.extras["storage"].delete(lost.key)
+    await ctx.storage.delete(lost.key)
     response = await client.post(
         "/api/v1/images/download",
         json={"image_ids": [kept.image_id, lost.image_id]},

@@ -3,7 +3,6 @@ one image, soft delete, and who may see what."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,9 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from hub.generation.service import ROOM_CHECK_KEY as GENERATION_ROOM_CHECK_KEY
 from hub.pagination import encode_cursor
-from hub.storage import service
 from hub.storage.images import read_png_metadata
 from tests.helpers import BOTH_DATABASES
 from tests.hub.storage.helpers import (
@@ -247,41 +244,41 @@ async def test_other_users_image_is_404_everywhere(client: httpx.AsyncClient, ct
     assert row.deleted_at is None
 
 
-def _room_check(
-    rooms: dict[int, set[str]],
-) -> Callable[[Any], Callable[[Any, str], Awaitable[bool]]]:
-    def for_actor(actor: Any) -> Callable[[Any, str], Awaitable[bool]]:
-        async def can_see(_session: Any, room_id: str) -> bool:
-            return room_id in rooms.get(actor.user_id, set())
+async def _room(client: httpx.AsyncClient, owner: User, title: str) -> str:
+    response = await client.post("/api/v1/rooms", json={"title": title}, headers=owner.headers)
+    assert response.status_code == 201, response.text
+    slug: str = response.json()["slug"]
+    return slug
 
-        return can_see
 
-    return for_actor
+async def _invite(client: httpx.AsyncClient, owner: User, slug: str, member: User) -> None:
+    invite = await client.post(
+        f"/api/v1/rooms/{slug}/invites", json={"role": "viewer"}, headers=owner.headers
+    )
+    assert invite.status_code == 201, invite.text
+    token = invite.json()["token"]
+    accepted = await client.post(f"/api/v1/invites/{token}/accept", headers=member.headers)
+    assert accepted.status_code == 200, accepted.text
 
 
 async def test_room_members_may_view_but_not_delete(client: httpx.AsyncClient, ctx: Any) -> None:
-    assert service.ROOM_CHECK_KEY == GENERATION_ROOM_CHECK_KEY
     alice = await new_user(client, "alice")
     bob = await new_user(client, "bob")
-    in_den = await save_image(ctx, alice, room_id="den")
-    elsewhere = await save_image(ctx, alice, room_id="attic")
+    den, attic = await _room(client, alice, "den"), await _room(client, alice, "attic")
+    await _invite(client, alice, den, bob)  # both rooms are private: bob is in the den only
+    in_den = await save_image(ctx, alice, room_id=den)
+    elsewhere = await save_image(ctx, alice, room_id=attic)
     private = await save_image(ctx, alice)
-    ctx.extras[service.ROOM_CHECK_KEY] = _room_check({bob.user_id: {"den"}})
-    try:
-        ok = await client.get(f"/api/v1/images/{in_den.image_id}", headers=bob.headers)
-        assert ok.status_code == 200
-        download = await client.get(
-            f"/api/v1/images/{in_den.image_id}/download", headers=bob.headers
-        )
-        assert download.status_code == 200
-        for other in (elsewhere, private):
-            hidden = await client.get(f"/api/v1/images/{other.image_id}", headers=bob.headers)
-            assert hidden.status_code == 404
-        delete = await client.delete(f"/api/v1/images/{in_den.image_id}", headers=bob.headers)
-        assert delete.status_code == 404
-        assert await _ids(client, bob) == []  # the library lists your own images only
-    finally:
-        del ctx.extras[service.ROOM_CHECK_KEY]
+    ok = await client.get(f"/api/v1/images/{in_den.image_id}", headers=bob.headers)
+    assert ok.status_code == 200
+    download = await client.get(f"/api/v1/images/{in_den.image_id}/download", headers=bob.headers)
+    assert download.status_code == 200
+    for other in (elsewhere, private):
+        hidden = await client.get(f"/api/v1/images/{other.image_id}", headers=bob.headers)
+        assert hidden.status_code == 404
+    delete = await client.delete(f"/api/v1/images/{in_den.image_id}", headers=bob.headers)
+    assert delete.status_code == 404
+    assert await _ids(client, bob) == []  # the library lists your own images only
 
 
 async def test_delete_is_soft_and_keeps_files(client: httpx.AsyncClient, ctx: Any) -> None:

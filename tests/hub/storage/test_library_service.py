@@ -94,7 +94,7 @@ def test_media_urls_never_expire() -> None:
 
 async def test_save_writes_three_files_and_a_row(client: Any, ctx: Any) -> None:
     alice = await new_user(client, "alice")
-    storage = ctx.extras["storage"]
+    storage = ctx.storage
     jpeg = image_bytes("JPEG", (300, 100))
     view = await _save(
         ctx,
@@ -135,7 +135,7 @@ async def test_save_writes_three_files_and_a_row(client: Any, ctx: Any) -> None:
 
 async def test_save_large_thumbnail_is_scaled_down(client: Any, ctx: Any) -> None:
     alice = await new_user(client, "alice")
-    storage = ctx.extras["storage"]
+    storage = ctx.storage
     view = await _save(ctx, storage, alice, data=image_bytes(size=(1024, 640)))
     thumb = PILImage.open(io.BytesIO(await storage.get(view.key.replace(".png", "-thumb.webp"))))
     assert thumb.size == (512, 320)
@@ -143,7 +143,7 @@ async def test_save_large_thumbnail_is_scaled_down(client: Any, ctx: Any) -> Non
 
 async def test_retried_job_replaces_the_earlier_attempts_image(client: Any, ctx: Any) -> None:
     alice = await new_user(client, "alice")
-    storage = ctx.extras["storage"]
+    storage = ctx.storage
     first = await _save(ctx, storage, alice, job_id="job-r", index=0)
     other_index = await _save(ctx, storage, alice, job_id="job-r", index=1)
     second = await _save(ctx, storage, alice, job_id="job-r", index=0)
@@ -169,7 +169,7 @@ async def test_save_refuses_bad_input_and_stores_nothing(
     client: Any, ctx: Any, overrides: dict[str, Any], error: type[Exception]
 ) -> None:
     alice = await new_user(client, "alice")
-    storage = ctx.extras["storage"]
+    storage = ctx.storage
     with pytest.raises(error):
         await _save(ctx, storage, alice, **overrides)
     assert await _keys(storage, "images/") == []
@@ -178,7 +178,7 @@ async def test_save_refuses_bad_input_and_stores_nothing(
 
 async def test_failed_transaction_leaves_only_orphan_files(client: Any, ctx: Any) -> None:
     alice = await new_user(client, "alice")
-    storage = ctx.extras["storage"]
+    storage = ctx.storage
 
     async def save_then_fail() -> None:
         async with ctx.db.unit_of_work() as session:
@@ -218,7 +218,7 @@ async def test_failed_transaction_leaves_only_orphan_files(client: Any, ctx: Any
 
 async def test_delete_images_by_key(client: Any, ctx: Any) -> None:
     alice = await new_user(client, "alice")
-    storage = ctx.extras["storage"]
+    storage = ctx.storage
     dropped = await _save(ctx, storage, alice, job_id="job-lost")
     kept = await _save(ctx, storage, alice, job_id="job-kept")
     await storage.put("steps/job-lost/0.txt", b"x", "text/plain")
@@ -245,7 +245,7 @@ async def test_delete_images_by_key(client: Any, ctx: Any) -> None:
 
 async def test_delete_images_by_key_rolled_back_keeps_everything(client: Any, ctx: Any) -> None:
     alice = await new_user(client, "alice")
-    storage = ctx.extras["storage"]
+    storage = ctx.storage
     view = await _save(ctx, storage, alice)
 
     async def delete_then_fail() -> None:

@@ -9,7 +9,7 @@ import httpx
 
 
 async def test_media_serves_a_stored_object(client: httpx.AsyncClient, ctx: Any) -> None:
-    await ctx.extras["storage"].put("images/a/b.png", b"\x89PNG-bytes", "image/png")
+    await ctx.storage.put("images/a/b.png", b"\x89PNG-bytes", "image/png")
     response = await client.get("/media/images/a/b.png")
     assert response.status_code == 200
     assert response.content == b"\x89PNG-bytes"

@@ -90,7 +90,7 @@ async def test_upload_source_image(
         assert (await service.access_upload(session, _actor(alice), body["upload_id"])).key == body[
             "key"
         ]
-        data = await service.load_image_bytes(session, ctx.extras["storage"], body["key"])
+        data = await service.load_image_bytes(session, ctx.storage, body["key"])
         assert data == served.content
 
 
@@ -258,7 +258,7 @@ async def test_access_upload_and_source_keys_are_owner_only(
     bob = await new_user(client, "bob")
     upload = (await _upload(client, alice, image_bytes())).json()
     image = await save_image(ctx, alice)
-    storage = ctx.extras["storage"]
+    storage = ctx.storage
     async with ctx.db.unit_of_work() as session:
         for ref in (upload["upload_id"], upload["key"]):
             assert await service.access_source_key(session, _actor(alice), ref) == upload["key"]

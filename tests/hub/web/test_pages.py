@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 
 
 async def _sign_up(client: httpx.AsyncClient, name: str) -> str:
@@ -66,3 +67,22 @@ async def test_create_room_form_with_empty_title_shows_the_error(
 async def test_create_room_form_signed_out_is_401(client: httpx.AsyncClient) -> None:
     response = await client.post("/rooms/new", data={"title": "x"})
     assert response.status_code == 401
+
+
+async def test_home_reads_who_is_online_once(
+    client: httpx.AsyncClient, ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _sign_up(client, "eve")  # signed in: both lists, yours and the public rooms
+    reads: list[None] = []
+    live_counts = ctx.rooms.live_counts
+
+    async def counted() -> dict[str, int]:
+        reads.append(None)
+        counts: dict[str, int] = await live_counts()
+        return counts
+
+    monkeypatch.setattr(ctx.rooms, "live_counts", counted)
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert "No rooms yet." in response.text
+    assert len(reads) == 1
