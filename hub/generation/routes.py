@@ -24,6 +24,8 @@ from hub.errors import (
     Unavailable,
 )
 from hub.generation import service
+from hub.generation.component import EXTRAS_KEY as GENERATION_KEY
+from hub.generation.component import GenerationComponent
 from hub.generation.errors import (
     JobAlreadyFinished,
     JobNotFound,
@@ -35,6 +37,7 @@ from hub.generation.errors import (
 )
 from hub.generation.events import JobEvents, sse_body
 from hub.generation.providers.registry import ModelPreset
+from hub.generation.queue import QueueSignals
 from hub.generation.schemas import (
     JobCreateIn,
     JobListQuery,
@@ -59,6 +62,14 @@ def _presets(ctx: HubContext) -> Mapping[str, ModelPreset]:
 
 def _events(ctx: HubContext) -> Any:
     return ctx.extras.get(service.EVENTS_KEY)
+
+
+def _signals(ctx: HubContext) -> QueueSignals | None:
+    # The wake-ups of the worker embedded in this process; None when it runs none (the
+    # workers of other processes poll).
+    component: GenerationComponent | None = ctx.extras.get(GENERATION_KEY)
+    worker = component.worker if component is not None else None
+    return worker.signals if worker is not None else None
 
 
 @operation(
@@ -93,6 +104,7 @@ async def create_job(request: Request) -> Response:
             presets=_presets(ctx),
             on_event=_events(ctx),
             check_source=True,
+            signals=_signals(ctx),
         )
     return json_response(submission.out(), status=201)
 
@@ -136,6 +148,7 @@ async def create_room_job(request: Request) -> Response:
             read_document=get_rooms(ctx).read_document,
             presets=_presets(ctx),
             on_event=_events(ctx),
+            signals=_signals(ctx),
         )
     return json_response(submission.out(), status=201)
 
@@ -201,7 +214,11 @@ async def cancel_job(request: Request) -> Response:
     actor = await require_actor(request)
     async with ctx.db.unit_of_work() as session:
         job = await service.cancel_job(
-            session, actor, request.path_params["job_id"], on_event=_events(ctx)
+            session,
+            actor,
+            request.path_params["job_id"],
+            on_event=_events(ctx),
+            signals=_signals(ctx),
         )
     return json_response(service.job_out(job))
 
@@ -259,9 +276,10 @@ async def pause_queue(request: Request) -> Response:
     tags=("jobs", "admin"),
 )
 async def resume_queue(request: Request) -> Response:
+    ctx = get_ctx(request)
     actor = await require_actor(request)
-    async with get_ctx(request).db.unit_of_work() as session:
-        status = await service.resume_queue(session, actor)
+    async with ctx.db.unit_of_work() as session:
+        status = await service.resume_queue(session, actor, signals=_signals(ctx))
     return json_response(status)
 
 

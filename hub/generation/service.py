@@ -36,7 +36,7 @@ from hub.generation.errors import (
 )
 from hub.generation.models import Job, JobKind, JobState
 from hub.generation.providers.registry import OFFLINE_PRESETS, ModelPreset
-from hub.generation.queue import JOBS, JobRef, job_ref
+from hub.generation.queue import JOBS, JobRef, QueueSignals, job_ref
 from hub.generation.schemas import (
     ImageOut,
     JobCreateIn,
@@ -216,6 +216,7 @@ async def submit_job(
     priority: int = 0,
     on_event: JobEventSink | None = None,
     check_source: bool = False,
+    signals: QueueSignals | None = None,
 ) -> Submission:
     """Queue one job (text2img/img2img) or one job per prompt (batch), reserving their credits
     from ``payer_id`` (default: the actor) in the same transaction.
@@ -225,7 +226,7 @@ async def submit_job(
     job keeps the storage key it resolves to. Raises UnknownModel (422), ModelNotAllowed (403),
     BadRequest (size above the model's cap), QueueLimitReached (429) or InsufficientCredits
     (402, ``details: {balance, required}``); on any of them nothing is queued and nothing
-    reserved.
+    reserved. ``signals`` (the in-process worker's, if any) is nudged after commit.
     """
     settings = queue.settings_of(session)
     plan = _plan(request, actor, presets if presets is not None else default_presets())
@@ -301,9 +302,10 @@ async def submit_job(
         for job in jobs:
             data = {"position": snapshot.positions.get(job.job_id)}
             _emit_after_commit(session, on_event, job_ref(job), "job.queued", data)
-    # After the job.queued events: a worker in this process that wakes first would otherwise
-    # announce job.started before the room heard of the job.
-    after_commit(session, queue.SIGNALS.enqueued)
+    if signals is not None:
+        # After the job.queued events: a worker in this process that wakes first would
+        # otherwise announce job.started before the room heard of the job.
+        after_commit(session, signals.enqueued)
     return Submission(jobs=jobs, batch_id=batch_id, cost=total_cost, balance=balance)
 
 
@@ -455,6 +457,7 @@ async def submit_room_job(
     read_document: DocumentReader,
     presets: Mapping[str, ModelPreset] | None = None,
     on_event: JobEventSink | None = None,
+    signals: QueueSignals | None = None,
 ) -> Submission:
     """Start a generation from a room's document (``POST /api/v1/rooms/{slug}/jobs``).
 
@@ -486,6 +489,7 @@ async def submit_room_job(
             payer_id=payer_id,
             on_event=on_event,
             check_source=True,
+            signals=signals,
         )
     except InsufficientCredits as exc:
         if not owner_pays:
@@ -556,12 +560,18 @@ async def list_jobs(session: AsyncSession, actor: JobActor, *, query: JobListQue
 
 
 async def cancel_job(
-    session: AsyncSession, actor: JobActor, job_id: str, *, on_event: JobEventSink | None = None
+    session: AsyncSession,
+    actor: JobActor,
+    job_id: str,
+    *,
+    on_event: JobEventSink | None = None,
+    signals: QueueSignals | None = None,
 ) -> Job:
     """Cancel a job the actor pressed generate for (admins: any job; others get 404).
 
     Queued: canceled and refunded now. Running: flagged; its worker stops the runner and
-    refunds. Already canceled: returned as is. Succeeded or failed: JobAlreadyFinished (409).
+    refunds (at once when ``signals`` reaches it). Already canceled: returned as is. Succeeded
+    or failed: JobAlreadyFinished (409).
     """
     job = await _find_job(session, job_id)
     if job is None or not (job.owner_id == actor.user_id or _is_admin(actor)):
@@ -575,7 +585,8 @@ async def cancel_job(
         elif job.state == JobState.running.value:
             flagged = await queue.request_cancel(session, job_id)
             if flagged is not None:
-                after_commit(session, queue.SIGNALS.canceled(job_id))
+                if signals is not None:
+                    after_commit(session, signals.canceled(job_id))
                 return flagged
         elif job.state == JobState.canceled.value:
             return job
@@ -653,9 +664,12 @@ async def pause_queue(session: AsyncSession, actor: JobActor) -> QueueStatusOut:
     return await _queue_status(session)
 
 
-async def resume_queue(session: AsyncSession, actor: JobActor) -> QueueStatusOut:
+async def resume_queue(
+    session: AsyncSession, actor: JobActor, *, signals: QueueSignals | None = None
+) -> QueueStatusOut:
     if not _is_admin(actor):
         raise Forbidden("Only admins can resume the queue.")
     await queue.set_paused(session, paused=False, actor_id=actor.user_id)
-    after_commit(session, queue.SIGNALS.enqueued)
+    if signals is not None:
+        after_commit(session, signals.enqueued)
     return await _queue_status(session)

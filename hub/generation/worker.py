@@ -38,7 +38,7 @@ from hub.db import Database
 from hub.generation import queue
 from hub.generation.errors import JobInterrupted
 from hub.generation.models import Job
-from hub.generation.queue import ImageRef, JobRef, Settled, job_ref
+from hub.generation.queue import ImageRef, JobRef, QueueSignals, Settled, job_ref
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,10 @@ class Worker:
     interrupts the rest and hands them back to the queue (not counted as an attempt).
     ``stop(release=False)`` drops everything without touching the database, as a crash would:
     the leases expire and another worker takes the jobs over.
+
+    While it runs, the worker listens on ``signals`` (its own when none is given): pass the same
+    :class:`~hub.generation.queue.QueueSignals` to the service calls of this process that
+    enqueue or cancel, and it reacts at once instead of at its next poll.
     """
 
     def __init__(
@@ -192,6 +196,7 @@ class Worker:
         on_orphan_keys: OrphanSink | None = None,
         cleanup_interval: float = CLEANUP_INTERVAL,
         media_cleanup: MediaCleanup | None = None,
+        signals: QueueSignals | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -203,6 +208,7 @@ class Worker:
         self.on_orphan_keys = on_orphan_keys
         self.cleanup_interval = cleanup_interval
         self.media_cleanup = media_cleanup
+        self.signals = signals if signals is not None else QueueSignals()
         self._running: dict[str, _Running] = {}
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -223,7 +229,7 @@ class Worker:
     async def start(self) -> None:
         if self._main is not None:
             raise RuntimeError("worker already started")
-        queue.SIGNALS.subscribe(self.wake, self._local_cancel)
+        self.signals.subscribe(self.wake, self._local_cancel)
         self._main = asyncio.create_task(self._loop(), name=f"worker:{self.worker_id}")
         self._beat = asyncio.create_task(self._heartbeat(), name=f"heartbeat:{self.worker_id}")
         log.info(
@@ -239,7 +245,7 @@ class Worker:
     async def stop(self, *, release: bool = True, grace: float | None = None) -> None:
         if self._main is None:
             return
-        queue.SIGNALS.unsubscribe(self.wake, self._local_cancel)
+        self.signals.unsubscribe(self.wake, self._local_cancel)
         self._stopping = True
         self._wakeup.set()
         if not release:

@@ -13,7 +13,7 @@ package is split by concept (docs/jobs.md, ADR 0005); import from here:
 * :mod:`.settle` — succeed, retry, fail, cancel, release, reap (with the credits);
 * :mod:`.snapshot` — expected order, positions and ETAs;
 * :mod:`.purge` — deleting old failures and reporting their orphaned images;
-* :mod:`.signals` — in-process wake-ups.
+* :mod:`.signals` — in-process wake-ups, owned by whoever runs the worker.
 """
 
 from hub.generation.queue.claim import CLAIM_USER_WINDOW, claim_jobs
@@ -41,7 +41,7 @@ from hub.generation.queue.settle import (
     request_cancel,
     retry_delay,
 )
-from hub.generation.queue.signals import SIGNALS, QueueSignals
+from hub.generation.queue.signals import QueueSignals
 from hub.generation.queue.snapshot import (
     DEFAULT_SECONDS_PER_STEP,
     ETA_SAMPLE_JOBS,
@@ -57,7 +57,6 @@ __all__ = [
     "JOBS",
     "QUEUE",
     "QUEUE_ID",
-    "SIGNALS",
     "ImageRef",
     "JobRef",
     "Outcome",

@@ -1,4 +1,10 @@
-"""In-process wake-ups between the job API and the workers of the same process."""
+"""In-process wake-ups between the job API and the workers of the same process.
+
+Whoever runs a worker owns one :class:`QueueSignals` and passes it explicitly: to the
+:class:`~hub.generation.worker.Worker` (which subscribes while it runs) and to the service calls
+that enqueue, resume or cancel (``signals=``), which fire it after commit. There is no
+process-wide instance: a call without ``signals`` simply nudges nobody.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +40,3 @@ class QueueSignals:
                 cancel(job_id)
 
         return notify
-
-
-SIGNALS = QueueSignals()
