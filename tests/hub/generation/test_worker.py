@@ -9,8 +9,9 @@ from typing import Any
 from hub.db import Database
 from hub.generation import queue, service
 from hub.generation.models import Job
+from hub.generation.runner_api import JobContext, JobResult
 from hub.generation.runners import step_runner
-from hub.generation.worker import JobContext, JobResult, Worker
+from hub.generation.worker import Worker
 from tests.helpers import BOTH_DATABASES, eventually
 from tests.hub.credits.helpers import assert_books_balance, make_user, wallet
 from tests.hub.generation.helpers import (
