@@ -49,6 +49,7 @@ from hub.generation.schemas import (
     QueueOut,
     QueueStatusOut,
     RoomJobIn,
+    job_out,
 )
 from hub.storage.errors import ImageNotFound
 
@@ -220,7 +221,7 @@ async def cancel_job(request: Request) -> Response:
             on_event=_events(ctx),
             signals=_signals(ctx),
         )
-    return json_response(service.job_out(job))
+    return json_response(job_out(job))
 
 
 @operation("The generation queue", response=QueueOut, auth=True, tags=("jobs",))
