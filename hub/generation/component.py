@@ -31,11 +31,10 @@ from hub.generation.events import (
 from hub.generation.providers.base import GeneratedImage
 from hub.generation.providers.registry import ModelPreset, ProviderRegistry
 from hub.generation.queue import ImageRef, JobRef
+from hub.generation.runner_api import JobRunner, JobSpec
 from hub.generation.runners import ImageStore, SourceLoader, provider_runner
 from hub.generation.worker import (
     JobEventSink,
-    JobRunner,
-    JobSpec,
     OrphanSink,
     Worker,
     log_job_event,

@@ -35,6 +35,7 @@ from hub.generation.errors import (
 )
 from hub.generation.events import JobEvents, sse_body
 from hub.generation.providers.registry import ModelPreset
+from hub.generation.queue import QueueSignals
 from hub.generation.schemas import (
     JobCreateIn,
     JobListQuery,
@@ -46,6 +47,7 @@ from hub.generation.schemas import (
     QueueOut,
     QueueStatusOut,
     RoomJobIn,
+    job_out,
 )
 from hub.storage.errors import ImageNotFound
 
@@ -60,6 +62,13 @@ def _presets(ctx: HubContext) -> Mapping[str, ModelPreset]:
 
 def _events(ctx: HubContext) -> JobEvents | None:
     return ctx.generation.events if ctx.generation is not None else None
+
+
+def _signals(ctx: HubContext) -> QueueSignals | None:
+    # The wake-ups of the worker embedded in this process; None when it runs none (the
+    # workers of other processes poll).
+    worker = ctx.generation.worker if ctx.generation is not None else None
+    return worker.signals if worker is not None else None
 
 
 @operation(
@@ -96,6 +105,7 @@ async def create_job(request: Request) -> Response:
             on_event=_events(ctx),
             check_source=True,
             check_room=True,
+            signals=_signals(ctx),
         )
     return json_response(submission.out(), status=201)
 
@@ -139,6 +149,7 @@ async def create_room_job(request: Request) -> Response:
             read_document=get_rooms(ctx).read_document,
             presets=_presets(ctx),
             on_event=_events(ctx),
+            signals=_signals(ctx),
         )
     return json_response(submission.out(), status=201)
 
@@ -204,9 +215,13 @@ async def cancel_job(request: Request) -> Response:
     actor = await require_actor(request)
     async with ctx.db.unit_of_work() as session:
         job = await service.cancel_job(
-            session, actor, request.path_params["job_id"], on_event=_events(ctx)
+            session,
+            actor,
+            request.path_params["job_id"],
+            on_event=_events(ctx),
+            signals=_signals(ctx),
         )
-    return json_response(service.job_out(job))
+    return json_response(job_out(job))
 
 
 @operation("The generation queue", response=QueueOut, auth=True, tags=("jobs",))
@@ -260,9 +275,10 @@ async def pause_queue(request: Request) -> Response:
     tags=("jobs", "admin"),
 )
 async def resume_queue(request: Request) -> Response:
+    ctx = get_ctx(request)
     actor = await require_actor(request)
-    async with get_ctx(request).db.unit_of_work() as session:
-        status = await service.resume_queue(session, actor)
+    async with ctx.db.unit_of_work() as session:
+        status = await service.resume_queue(session, actor, signals=_signals(ctx))
     return json_response(status)
 
 

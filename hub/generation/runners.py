@@ -1,10 +1,8 @@
 """Job runners: turn a claimed job into stored images.
 
 * :func:`provider_runner` runs a job through a generation provider (``hub.generation.providers``)
-  and stores each image with a caller-supplied ``store`` function (the lead wires storage and
-  image rows there);
-* :func:`build_default_runner` is what ``hub worker`` uses when nothing else is wired: the
-  provider registry built from Settings plus local files under ``settings.media_dir``;
+  and stores each image with a caller-supplied ``store`` function (both processes wire the
+  storage service there: :func:`hub.generation.component.build_runner`);
 * :func:`step_runner` is a tiny runner without pixels: it reports N steps and returns fake keys.
   Tests and benchmarks use it to exercise the queue without image work.
 """
@@ -24,14 +22,11 @@ from hub.generation.providers.base import (
 )
 from hub.generation.providers.registry import ModelPreset
 from hub.generation.queue import ImageRef
-from hub.generation.worker import JobContext, JobResult, JobRunner, JobSpec
-from hub.settings import Settings
+from hub.generation.runner_api import JobContext, JobResult, JobRunner, JobSpec
 
 ImageStore = Callable[[JobSpec, int, GeneratedImage], Awaitable[ImageRef]]
 SourceLoader = Callable[[str], Awaitable[bytes]]
 Resolver = Callable[[str], tuple[ModelPreset, Provider]]
-
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
 def step_runner(steps: int = 5, delay: float = 0.0) -> JobRunner:
@@ -51,11 +46,6 @@ def step_runner(steps: int = 5, delay: float = 0.0) -> JobRunner:
         return JobResult(images=images)
 
     return run
-
-
-def image_key(job: JobSpec, index: int, image: GeneratedImage) -> str:
-    ext = _EXTENSIONS.get(image.mime, "bin")
-    return f"generations/{job.job_id}/{index}.{ext}"
 
 
 async def _load_source(load_source: SourceLoader | None, key: str) -> bytes:
@@ -118,33 +108,3 @@ def provider_runner(
         return JobResult(images=refs)
 
     return run
-
-
-def build_default_runner(
-    settings: Settings,
-) -> tuple[JobRunner, Callable[[], Awaitable[None]]]:
-    """The provider registry from Settings (offline engine always; remote ones when configured)
-    with images written under ``settings.media_dir``. Returns the runner and its closer."""
-    from hub.generation.providers.registry import ProviderRegistry
-    from hub.storage.backends import LocalStorage
-
-    registry = ProviderRegistry.from_settings(settings)
-    storage = LocalStorage(settings.media_dir)
-
-    async def store(job: JobSpec, index: int, image: GeneratedImage) -> ImageRef:
-        key = image_key(job, index, image)
-        await storage.put(key, image.data, image.mime)
-        return ImageRef(
-            key=key,
-            url=storage.url_for(key),
-            width=image.width,
-            height=image.height,
-            seed=image.seed,
-            mime=image.mime,
-        )
-
-    async def close() -> None:
-        await registry.aclose()
-        await storage.aclose()
-
-    return provider_runner(registry.resolve, store, storage.get), close

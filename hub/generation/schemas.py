@@ -2,7 +2,8 @@
 
 The limits here are the single source of truth for job input: ``submit_job`` takes a validated
 :class:`JobCreateIn`, so callers other than the HTTP route (rooms) get the same checks. Checks
-that depend on the model preset (size ceiling, role) live in the service.
+that depend on the model preset (size ceiling, role) live in the service. :func:`job_out` renders
+a job row as its API body.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.credits.schemas import BalanceOut
+from hub.generation.models import Job, JobState
 from hub.pagination import Page, PageParams
 
 MAX_PROMPT_CHARS = 2000
@@ -229,3 +231,39 @@ class ModelOut(BaseModel):
 
 class ModelList(BaseModel):
     items: list[ModelOut]
+
+
+def job_out(job: Job, *, position: int | None = None, eta_s: float | None = None) -> JobOut:
+    result = job.result if isinstance(job.result, dict) else {}
+    images = [ImageOut.model_validate(image) for image in result.get("images", [])]
+    error = None
+    if job.error_code and job.state in (JobState.failed.value, JobState.queued.value):
+        error = JobErrorOut(code=job.error_code, message=job.error_message or "")
+    return JobOut(
+        job_id=job.job_id,
+        kind=job.kind,
+        state=job.state,
+        model=job.model,
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        params=dict(job.params or {}),
+        source_image_key=job.source_image_key,
+        room_id=job.room_id,
+        batch_id=job.batch_id,
+        owner_id=job.owner_id,
+        user_id=job.user_id,
+        cost=job.cost,
+        priority=job.priority,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        step=job.step,
+        total_steps=job.total_steps,
+        cancel_requested=job.cancel_requested,
+        error=error,
+        images=images,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        position=position,
+        eta_s=eta_s,
+    )

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import ValidationError
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +24,7 @@ from hub.collab.models import Payer, RoomStatus
 from hub.credits import service as credits_service
 from hub.credits.schemas import BalanceOut
 from hub.db import settings_of, utcnow
-from hub.errors import BadRequest, InsufficientCredits, ValidationFailed
+from hub.errors import BadRequest, InsufficientCredits
 from hub.generation import queue
 from hub.generation.errors import (
     JobAlreadyFinished,
@@ -37,11 +36,10 @@ from hub.generation.errors import (
 )
 from hub.generation.models import Job, JobKind, JobState
 from hub.generation.providers.registry import OFFLINE_PRESETS, ModelPreset
-from hub.generation.queue import JOBS, JobRef, job_ref
+from hub.generation.queue import JOBS, JobRef, QueueSignals, job_ref
+from hub.generation.room_request import room_job_request
 from hub.generation.schemas import (
-    ImageOut,
     JobCreateIn,
-    JobErrorOut,
     JobListQuery,
     JobOut,
     JobPage,
@@ -50,9 +48,11 @@ from hub.generation.schemas import (
     QueueOut,
     QueueStatusOut,
     RoomJobIn,
+    job_out,
 )
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
+from hub.settings import Settings
 from hub.storage import service as storage_service
 from rooms.types import Role
 
@@ -81,43 +81,7 @@ def default_presets() -> dict[str, ModelPreset]:
     return {preset.id: preset for preset in OFFLINE_PRESETS}
 
 
-# --- rendering -----------------------------------------------------------------------------------
-
-
-def job_out(job: Job, *, position: int | None = None, eta_s: float | None = None) -> JobOut:
-    result = job.result if isinstance(job.result, dict) else {}
-    images = [ImageOut.model_validate(image) for image in result.get("images", [])]
-    error = None
-    if job.error_code and job.state in (JobState.failed.value, JobState.queued.value):
-        error = JobErrorOut(code=job.error_code, message=job.error_message or "")
-    return JobOut(
-        job_id=job.job_id,
-        kind=job.kind,
-        state=job.state,
-        model=job.model,
-        prompt=job.prompt,
-        negative_prompt=job.negative_prompt,
-        params=dict(job.params or {}),
-        source_image_key=job.source_image_key,
-        room_id=job.room_id,
-        batch_id=job.batch_id,
-        owner_id=job.owner_id,
-        user_id=job.user_id,
-        cost=job.cost,
-        priority=job.priority,
-        attempts=job.attempts,
-        max_attempts=job.max_attempts,
-        step=job.step,
-        total_steps=job.total_steps,
-        cancel_requested=job.cancel_requested,
-        error=error,
-        images=images,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        position=position,
-        eta_s=eta_s,
-    )
+# --- events ---------------------------------------------------------------------------------------
 
 
 def _emit_after_commit(
@@ -200,6 +164,103 @@ class Submission:
         )
 
 
+async def _check_limits(
+    session: AsyncSession, actor: JobActor, plan: _Plan, settings: Settings
+) -> None:
+    """The batch size cap and the owner's queued-jobs cap (BadRequest, QueueLimitReached)."""
+    if len(plan.prompts) > settings.job_batch_max_prompts:
+        raise BadRequest(
+            f"A batch takes at most {settings.job_batch_max_prompts} prompts.",
+            max_prompts=settings.job_batch_max_prompts,
+        )
+    queued = await queue.count_queued_by_owner(session, actor.user_id)
+    if queued + len(plan.prompts) > settings.jobs_per_user_queued:
+        raise QueueLimitReached(
+            f"You can have at most {settings.jobs_per_user_queued} queued jobs.",
+            queued=queued,
+            limit=settings.jobs_per_user_queued,
+        )
+
+
+def _new_job(
+    actor: JobActor,
+    request: JobCreateIn,
+    plan: _Plan,
+    settings: Settings,
+    prompt: str,
+    *,
+    payer: int,
+    batch_id: str | None,
+    priority: int,
+) -> Job:
+    return Job(
+        job_id=queue.new_job_id(),
+        user_id=payer,
+        owner_id=actor.user_id,
+        room_id=request.room_id,
+        kind=plan.kind.value,
+        batch_id=batch_id,
+        model=plan.preset.id,
+        prompt=prompt,
+        negative_prompt=request.negative_prompt,
+        params=dict(plan.params),
+        source_image_key=request.source_image_key,
+        priority=priority,
+        state=JobState.queued.value,
+        max_attempts=settings.job_max_attempts,
+        next_attempt_at=utcnow(),
+        cost=plan.cost_per_job,
+        total_steps=int(plan.params["steps"]) * request.count,
+        created_at=utcnow(),
+    )
+
+
+async def _reserve(
+    session: AsyncSession, actor: JobActor, job: Job, *, plan: _Plan, reserved: int
+) -> None:
+    """Reserve ``job``'s credits from its payer. ``reserved`` is what this submission already
+    reserved, so that a refusal states the whole submission's price against the whole
+    balance."""
+    if job.cost <= 0:
+        return
+    try:
+        await credits_service.reserve_credits(
+            session,
+            user_id=job.user_id,
+            amount=job.cost,
+            job_id=job.job_id,
+            memo=f"Generation ({plan.preset.id})",
+            actor_id=actor.user_id,
+        )
+    except InsufficientCredits as exc:
+        available = int(exc.details.get("balance", 0)) + reserved
+        total_cost = plan.cost_per_job * len(plan.prompts)
+        raise InsufficientCredits(
+            f"This needs {total_cost} credits; you have {available}.",
+            balance=available,
+            required=total_cost,
+        ) from None
+
+
+async def _enqueue(
+    session: AsyncSession,
+    jobs: list[Job],
+    *,
+    on_event: JobEventSink | None,
+    signals: QueueSignals | None,
+) -> None:
+    """After commit: ``job.queued`` with each job's position, then the in-process nudge."""
+    if on_event is not None:
+        snapshot = await queue.queue_snapshot(session)
+        for job in jobs:
+            data = {"position": snapshot.positions.get(job.job_id)}
+            _emit_after_commit(session, on_event, job_ref(job), "job.queued", data)
+    if signals is not None:
+        # After the job.queued events: a worker in this process that wakes first would
+        # otherwise announce job.started before the room heard of the job.
+        after_commit(session, signals.enqueued)
+
+
 async def submit_job(
     session: AsyncSession,
     actor: JobActor,
@@ -211,6 +272,7 @@ async def submit_job(
     on_event: JobEventSink | None = None,
     check_source: bool = False,
     check_room: bool = False,
+    signals: QueueSignals | None = None,
 ) -> Submission:
     """Queue one job (text2img/img2img) or one job per prompt (batch), reserving their credits
     from ``payer_id`` (default: the actor) in the same transaction.
@@ -222,7 +284,7 @@ async def submit_job(
     for a room that does not exist and someone else's private room). Raises UnknownModel (422),
     ModelNotAllowed (403), BadRequest (size above the model's cap), QueueLimitReached (429) or
     InsufficientCredits (402, ``details: {balance, required}``); on any of them nothing is queued
-    and nothing reserved.
+    and nothing reserved. ``signals`` (the in-process worker's, if any) is nudged after commit.
     """
     settings = settings_of(session)
     plan = _plan(request, actor, presets if presets is not None else default_presets())
@@ -235,211 +297,35 @@ async def submit_job(
             request.source_image_key,
         )
         request = request.model_copy(update={"source_image_key": key})
-    if len(plan.prompts) > settings.job_batch_max_prompts:
-        raise BadRequest(
-            f"A batch takes at most {settings.job_batch_max_prompts} prompts.",
-            max_prompts=settings.job_batch_max_prompts,
-        )
+    await _check_limits(session, actor, plan, settings)
     payer = payer_id if payer_id is not None else actor.user_id
-    queued = await queue.count_queued_by_owner(session, actor.user_id)
-    if queued + len(plan.prompts) > settings.jobs_per_user_queued:
-        raise QueueLimitReached(
-            f"You can have at most {settings.jobs_per_user_queued} queued jobs.",
-            queued=queued,
-            limit=settings.jobs_per_user_queued,
-        )
     batch_id = queue.new_job_id() if plan.kind is JobKind.batch_member else None
     total_cost = plan.cost_per_job * len(plan.prompts)
     jobs: list[Job] = []
-    reserved = 0
     for prompt in plan.prompts:
-        job = Job(
-            job_id=queue.new_job_id(),
-            user_id=payer,
-            owner_id=actor.user_id,
-            room_id=request.room_id,
-            kind=plan.kind.value,
+        job = _new_job(
+            actor,
+            request,
+            plan,
+            settings,
+            prompt,
+            payer=payer,
             batch_id=batch_id,
-            model=plan.preset.id,
-            prompt=prompt,
-            negative_prompt=request.negative_prompt,
-            params=dict(plan.params),
-            source_image_key=request.source_image_key,
             priority=priority,
-            state=JobState.queued.value,
-            max_attempts=settings.job_max_attempts,
-            next_attempt_at=utcnow(),
-            cost=plan.cost_per_job,
-            total_steps=int(plan.params["steps"]) * request.count,
-            created_at=utcnow(),
         )
-        if job.cost > 0:
-            try:
-                await credits_service.reserve_credits(
-                    session,
-                    user_id=payer,
-                    amount=job.cost,
-                    job_id=job.job_id,
-                    memo=f"Generation ({plan.preset.id})",
-                    actor_id=actor.user_id,
-                )
-            except InsufficientCredits as exc:
-                available = int(exc.details.get("balance", 0)) + reserved
-                raise InsufficientCredits(
-                    f"This needs {total_cost} credits; you have {available}.",
-                    balance=available,
-                    required=total_cost,
-                ) from None
-            reserved += job.cost
+        await _reserve(session, actor, job, plan=plan, reserved=sum(j.cost for j in jobs))
         session.add(job)
         jobs.append(job)
     await session.flush()
     balance = await credits_service.get_balance(session, payer)
-    if on_event is not None:
-        snapshot = await queue.queue_snapshot(session)
-        for job in jobs:
-            data = {"position": snapshot.positions.get(job.job_id)}
-            _emit_after_commit(session, on_event, job_ref(job), "job.queued", data)
-    # After the job.queued events: a worker in this process that wakes first would otherwise
-    # announce job.started before the room heard of the job.
-    after_commit(session, queue.SIGNALS.enqueued)
+    await _enqueue(session, jobs, on_event=on_event, signals=signals)
     return Submission(jobs=jobs, batch_id=batch_id, cost=total_cost, balance=balance)
 
 
 # --- from a room ---------------------------------------------------------------------------------
 
-# (session, slug) -> (the room document as ``rooms.room.read_document`` returns it, where it was
-# read from). It reads through the session: the caller holds its connection.
+# slug -> (the room document as ``rooms.room.read_document`` returns it, where it was read from)
 DocumentReader = Callable[[AsyncSession, str], Awaitable[tuple[Mapping[str, Any], str]]]
-
-_SIZE = re.compile(r"\s*(\d{1,5})\s*[xX\u00d7]\s*(\d{1,5})\s*")
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _room_param_error(name: str, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"The room's {name} {message}.",
-        fields=[{"field": f"params.{name}", "message": message, "type": "room_param"}],
-    )
-
-
-def _whole(params: Mapping[str, Any], name: str) -> int | None:
-    # Yjs numbers from browsers arrive as floats (30.0); other clients may write strings.
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
-        return int(value)
-    raise _room_param_error(name, f"must be a whole number, not {_shown(value)}")
-
-
-def _fraction(params: Mapping[str, Any], name: str) -> float | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _room_param_error(name, f"must be a number, not {_shown(value)}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise _room_param_error(name, f"must be a number, not {_shown(value)}") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise _room_param_error(name, f"must be a number, not {_shown(value)}")
-    return number
-
-
-def _size(params: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    value = params.get("size")
-    if value is None or value == "":
-        return None, None
-    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise _room_param_error("size", f"must look like 1024x1024, not {_shown(value)}")
-    return int(match[1]), int(match[2])
-
-
-def _first(*values: Any) -> Any:
-    return next((value for value in values if value is not None), None)
-
-
-def _text(document: Mapping[str, Any], name: str) -> str:
-    value = document.get(name)
-    return value if isinstance(value, str) else ""
-
-
-def room_job_request(
-    document: Mapping[str, Any], overrides: RoomJobIn, *, room_id: str, default_model: str | None
-) -> JobCreateIn:
-    """The job request a room's document makes, with the caller's overrides on top.
-
-    Raises ValidationFailed (422) with a message naming the room setting at fault: an empty
-    prompt, a parameter of the wrong shape, or a value outside the job limits.
-    """
-    raw_params = document.get("params")
-    params: Mapping[str, Any] = raw_params if isinstance(raw_params, Mapping) else {}
-    prompt = overrides.prompt if overrides.prompt is not None else _text(document, "prompt")
-    if not prompt.strip():
-        raise ValidationFailed(
-            "The room's prompt is empty: write a prompt first.",
-            fields=[{"field": "prompt", "message": "the prompt is empty", "type": "empty_prompt"}],
-        )
-    negative = overrides.negative_prompt
-    if negative is None:
-        negative = _text(document, "negative")
-    model = overrides.model
-    if model is None:
-        doc_model = params.get("model")
-        if doc_model is not None and not isinstance(doc_model, str):
-            raise _room_param_error("model", f"must be a model id, not {_shown(doc_model)}")
-        model = (doc_model or "").strip() or default_model
-    if model is None:
-        raise UnknownModel("No model is available to your account.")
-    width, height = _size(params)
-    seed = _first(overrides.seed, _whole(params, "seed"))
-    fields: dict[str, Any] = {
-        "kind": "img2img" if overrides.source_image_key else "text2img",
-        "model": model,
-        "prompt": prompt,
-        "negative_prompt": negative,
-        "width": _first(overrides.width, width),
-        "height": _first(overrides.height, height),
-        "steps": _first(overrides.steps, _whole(params, "steps")),
-        # A negative seed (the page's -1) means "pick one at random".
-        "seed": seed if seed is not None and seed >= 0 else None,
-        "count": _first(overrides.count, _whole(params, "count"), 1),
-        "room_id": room_id,
-    }
-    if overrides.source_image_key:
-        fields["source_image_key"] = overrides.source_image_key
-        fields["strength"] = _first(overrides.strength, _fraction(params, "strength"))
-    elif overrides.strength is not None:
-        raise ValidationFailed(
-            "'strength' is for img2img: send 'source_image_key' too.",
-            fields=[{"field": "strength", "message": "img2img only", "type": "img2img_only"}],
-        )
-    try:
-        return JobCreateIn.model_validate({k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        details = [
-            {
-                "field": ".".join(str(part) for part in error["loc"]) or "body",
-                "message": error["msg"],
-                "type": error["type"],
-            }
-            for error in exc.errors()
-        ]
-        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-        raise ValidationFailed(
-            f"The room's settings cannot be used: {summary}.", fields=details
-        ) from None
 
 
 def _default_model(presets: Mapping[str, ModelPreset], actor: JobActor) -> str | None:
@@ -455,6 +341,7 @@ async def submit_room_job(
     read_document: DocumentReader,
     presets: Mapping[str, ModelPreset] | None = None,
     on_event: JobEventSink | None = None,
+    signals: QueueSignals | None = None,
 ) -> Submission:
     """Start a generation from a room's document (``POST /api/v1/rooms/{slug}/jobs``).
 
@@ -486,6 +373,7 @@ async def submit_room_job(
             payer_id=payer_id,
             on_event=on_event,
             check_source=True,
+            signals=signals,
         )
     except InsufficientCredits as exc:
         if not owner_pays:
@@ -558,12 +446,18 @@ async def list_jobs(session: AsyncSession, actor: JobActor, *, query: JobListQue
 
 
 async def cancel_job(
-    session: AsyncSession, actor: JobActor, job_id: str, *, on_event: JobEventSink | None = None
+    session: AsyncSession,
+    actor: JobActor,
+    job_id: str,
+    *,
+    on_event: JobEventSink | None = None,
+    signals: QueueSignals | None = None,
 ) -> Job:
     """Cancel a job the actor pressed generate for (admins: any job; others get 404).
 
     Queued: canceled and refunded now. Running: flagged; its worker stops the runner and
-    refunds. Already canceled: returned as is. Succeeded or failed: JobAlreadyFinished (409).
+    refunds (at once when ``signals`` reaches it). Already canceled: returned as is. Succeeded
+    or failed: JobAlreadyFinished (409).
     """
     job = await _find_job(session, job_id)
     if job is None or not (job.owner_id == actor.user_id or has_role(actor, UserRole.ADMIN)):
@@ -577,7 +471,8 @@ async def cancel_job(
         elif job.state == JobState.running.value:
             flagged = await queue.request_cancel(session, job_id)
             if flagged is not None:
-                after_commit(session, queue.SIGNALS.canceled(job_id))
+                if signals is not None:
+                    after_commit(session, signals.canceled(job_id))
                 return flagged
         elif job.state == JobState.canceled.value:
             return job
@@ -658,8 +553,11 @@ async def pause_queue(session: AsyncSession, actor: JobActor) -> QueueStatusOut:
     return await _queue_status(session)
 
 
-async def resume_queue(session: AsyncSession, actor: JobActor) -> QueueStatusOut:
+async def resume_queue(
+    session: AsyncSession, actor: JobActor, *, signals: QueueSignals | None = None
+) -> QueueStatusOut:
     require_role(actor, UserRole.ADMIN, to="resume the queue")
     await queue.set_paused(session, paused=False, actor_id=actor.user_id)
-    after_commit(session, queue.SIGNALS.enqueued)
+    if signals is not None:
+        after_commit(session, signals.enqueued)
     return await _queue_status(session)

@@ -1,15 +1,9 @@
-"""The job worker: claims jobs, runs them through a pluggable runner, keeps their leases alive and
-settles them (state + credits) in one transaction each.
+"""The job worker: claims jobs, runs them through a runner, keeps their leases alive and settles
+them (state + credits) in one transaction each.
 
-The worker owns the state machine, leases, retries and credits; the *runner* owns the pixels::
-
-    JobRunner = Callable[[JobContext], Awaitable[JobResult]]
-
-A runner reads ``ctx.job`` (a :class:`JobSpec`), reports ``await ctx.progress(step, total,
-preview)``, stops when ``ctx.stop_requested`` (or ``ctx.raise_if_stopped()``), and returns the
-stored images as :class:`~hub.generation.queue.ImageRef`\\ s. It fails a job by raising: an
-exception with ``retryable = True`` (``ProviderError`` subclasses, :class:`JobError`) is retried
-with exponential backoff while attempts are left, anything else fails the job and refunds it.
+The runner contract (:class:`~hub.generation.runner_api.JobContext` in,
+:class:`~hub.generation.runner_api.JobResult` out, failures raised) is in
+:mod:`hub.generation.runner_api`; the queue mechanics are in :mod:`hub.generation.queue`.
 
 Events go to ``on_job_event(job_ref, type, data)`` after the transaction that caused them
 commits: ``job.started {attempt}``, ``job.progress {step, total, eta_s, preview_url?}``,
@@ -27,7 +21,7 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -36,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.db import Database
 from hub.generation import queue
-from hub.generation.errors import JobInterrupted
 from hub.generation.models import Job
-from hub.generation.queue import ImageRef, JobRef, Settled, job_ref
+from hub.generation.queue import JobRef, QueueSignals, Settled, job_ref
+from hub.generation.runner_api import JobContext, JobResult, JobRunner, JobSpec
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,80 +46,6 @@ MediaCleanup = Callable[[], Awaitable[object]]
 PROGRESS_WRITE_INTERVAL = 1.0
 CLEANUP_INTERVAL = 3600.0
 SETTLE_RETRIES = 3
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """The immutable view of a claimed job that a runner gets."""
-
-    job_id: str
-    user_id: int
-    owner_id: int
-    room_id: str | None
-    kind: str
-    batch_id: str | None
-    model: str
-    prompt: str
-    negative_prompt: str
-    params: Mapping[str, Any]
-    source_image_key: str | None
-    attempt: int
-    total_steps: int
-
-    @classmethod
-    def from_job(cls, job: Job) -> JobSpec:
-        return cls(
-            job_id=job.job_id,
-            user_id=job.user_id,
-            owner_id=job.owner_id,
-            room_id=job.room_id,
-            kind=job.kind,
-            batch_id=job.batch_id,
-            model=job.model,
-            prompt=job.prompt,
-            negative_prompt=job.negative_prompt,
-            params=dict(job.params or {}),
-            source_image_key=job.source_image_key,
-            attempt=job.attempts,
-            total_steps=job.total_steps,
-        )
-
-
-@dataclass(frozen=True)
-class JobResult:
-    images: Sequence[ImageRef] = ()
-
-
-ProgressReport = Callable[[int, int, bytes | None], Awaitable[None]]
-
-
-class JobContext:
-    """Handed to the runner: the job, a progress reporter and the stop signal."""
-
-    def __init__(self, job: JobSpec, *, report: ProgressReport, stop: asyncio.Event) -> None:
-        self.job = job
-        self._report = report
-        self._stop = stop
-        self.stop_reason: str | None = None  # "cancel", "shutdown" or "lost"
-
-    async def progress(self, step: int, total: int, preview: bytes | None = None) -> None:
-        total = max(1, int(total))
-        step = min(max(0, int(step)), total)
-        await self._report(step, total, preview)
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    async def wait_stopped(self) -> None:
-        await self._stop.wait()
-
-    def raise_if_stopped(self) -> None:
-        if self._stop.is_set():
-            raise JobInterrupted(self.stop_reason or "stopped")
-
-
-JobRunner = Callable[[JobContext], Awaitable[JobResult]]
 
 
 @dataclass
@@ -177,6 +97,10 @@ class Worker:
     interrupts the rest and hands them back to the queue (not counted as an attempt).
     ``stop(release=False)`` drops everything without touching the database, as a crash would:
     the leases expire and another worker takes the jobs over.
+
+    While it runs, the worker listens on ``signals`` (its own when none is given): pass the same
+    :class:`~hub.generation.queue.QueueSignals` to the service calls of this process that
+    enqueue or cancel, and it reacts at once instead of at its next poll.
     """
 
     def __init__(
@@ -192,6 +116,7 @@ class Worker:
         on_orphan_keys: OrphanSink | None = None,
         cleanup_interval: float = CLEANUP_INTERVAL,
         media_cleanup: MediaCleanup | None = None,
+        signals: QueueSignals | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -203,6 +128,7 @@ class Worker:
         self.on_orphan_keys = on_orphan_keys
         self.cleanup_interval = cleanup_interval
         self.media_cleanup = media_cleanup
+        self.signals = signals if signals is not None else QueueSignals()
         self._running: dict[str, _Running] = {}
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -223,7 +149,7 @@ class Worker:
     async def start(self) -> None:
         if self._main is not None:
             raise RuntimeError("worker already started")
-        queue.SIGNALS.subscribe(self.wake, self._local_cancel)
+        self.signals.subscribe(self.wake, self._local_cancel)
         self._main = asyncio.create_task(self._loop(), name=f"worker:{self.worker_id}")
         self._beat = asyncio.create_task(self._heartbeat(), name=f"heartbeat:{self.worker_id}")
         log.info(
@@ -239,7 +165,7 @@ class Worker:
     async def stop(self, *, release: bool = True, grace: float | None = None) -> None:
         if self._main is None:
             return
-        queue.SIGNALS.unsubscribe(self.wake, self._local_cancel)
+        self.signals.unsubscribe(self.wake, self._local_cancel)
         self._stopping = True
         self._wakeup.set()
         if not release:
@@ -621,7 +547,7 @@ async def log_job_event(job: JobRef, kind: str, data: dict[str, Any]) -> None:
 async def run_worker_process(
     settings: Settings,
     *,
-    runner: JobRunner | None = None,
+    runner: JobRunner,
     on_job_event: JobEventSink | None = None,
     preview_sink: PreviewSink | None = None,
     on_orphan_keys: OrphanSink | None = None,
@@ -631,15 +557,11 @@ async def run_worker_process(
     """Run one worker until SIGTERM/SIGINT, then stop gracefully. ``hub worker`` calls it
     through :func:`hub.generation.component.run_worker`, which wires the runner and sink; a
     ``db`` passed in stays open (its owner disposes it)."""
-    from hub.generation.runners import build_default_runner
     from hub.logs import configure_logging
 
     configure_logging(settings.log_level, json_logs=settings.log_json)
     own_db = db is None
     db = db if db is not None else Database(settings)
-    close_runner: Callable[[], Awaitable[None]] | None = None
-    if runner is None:
-        runner, close_runner = build_default_runner(settings)
     worker = Worker(
         db,
         settings,
@@ -661,8 +583,6 @@ async def run_worker_process(
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        if close_runner is not None:
-            await close_runner()
         if own_db:
             await db.dispose()
     return 0

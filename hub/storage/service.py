@@ -160,6 +160,56 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return int(width), int(height)
 
 
+def _check_generated(job_id: str, index: int, seed: int) -> None:
+    if not _JOB_ID_RE.match(job_id):
+        raise ValueError("job_id must be 1-36 letters, digits, '-' or '_'")
+    if index < 0:
+        raise ValueError("index must be >= 0")
+    if not 0 <= seed < 2**64:
+        raise ValueError("seed must be in [0, 2**64)")
+
+
+async def _generated_png(
+    data: bytes, prompt: str, negative_prompt: str, params: dict[str, Any], *, model: str, seed: int
+) -> bytes:
+    """The original as PNG with the prompt and the parameters (plus model and seed) embedded."""
+    metadata = {**params, "model": model, "seed": seed}
+    try:
+        return await png_with_metadata_async(
+            data, prompt=prompt, negative=negative_prompt, params=metadata
+        )
+    except UploadRejected as exc:
+        # Not the user's upload: a provider returned something that is not a usable image.
+        raise ValueError(f"The generated image cannot be stored: {exc.message}") from exc
+
+
+async def _put_generated(storage: Storage, base: str, png: bytes) -> tuple[str, str, str]:
+    """Write the original, its thumbnail and its square; returns their keys."""
+    thumb, square = await make_previews_async(png, thumb_side=THUMB_SIDE, square_side=SQUARE_SIDE)
+    key, thumb_key, square_key = f"{base}.png", f"{base}-thumb.webp", f"{base}-square.webp"
+    await asyncio.gather(
+        storage.put(key, png, "image/png"),
+        storage.put(thumb_key, thumb.data, thumb.content_type),
+        storage.put(square_key, square.data, square.content_type),
+    )
+    return key, thumb_key, square_key
+
+
+async def _retire_earlier_attempts(
+    session: AsyncSession, job_id: str, index: int, *, now: datetime
+) -> None:
+    """A retried job replaces what an earlier attempt stored for the same ``(job_id, index)``."""
+    await session.execute(
+        update(Image)
+        .where(
+            col(Image.job_id) == job_id,
+            col(Image.index) == index,
+            col(Image.deleted_at).is_(None),
+        )
+        .values(deleted_at=now)
+    )
+
+
 async def save_generated_image(
     session: AsyncSession,
     storage: Storage,
@@ -187,40 +237,14 @@ async def save_generated_image(
     retried job replaces what an earlier attempt stored for the same ``(job_id, index)``.
     Raises ``ValueError`` for undecodable image data.
     """
-    if not _JOB_ID_RE.match(job_id):
-        raise ValueError("job_id must be 1-36 letters, digits, '-' or '_'")
-    if index < 0:
-        raise ValueError("index must be >= 0")
-    if not 0 <= seed < 2**64:
-        raise ValueError("seed must be in [0, 2**64)")
+    _check_generated(job_id, index, seed)
     image_id = new_media_id()
     base = validate_key(f"images/{job_id}/{index}/{image_id}")
-    metadata = {**params, "model": model, "seed": seed}
-    try:
-        png = await png_with_metadata_async(
-            data, prompt=prompt, negative=negative_prompt, params=metadata
-        )
-    except UploadRejected as exc:
-        # Not the user's upload: a provider returned something that is not a usable image.
-        raise ValueError(f"The generated image cannot be stored: {exc.message}") from exc
-    thumb, square = await make_previews_async(png, thumb_side=THUMB_SIDE, square_side=SQUARE_SIDE)
-    key, thumb_key, square_key = f"{base}.png", f"{base}-thumb.webp", f"{base}-square.webp"
-    await asyncio.gather(
-        storage.put(key, png, "image/png"),
-        storage.put(thumb_key, thumb.data, thumb.content_type),
-        storage.put(square_key, square.data, square.content_type),
-    )
+    png = await _generated_png(data, prompt, negative_prompt, params, model=model, seed=seed)
+    key, thumb_key, square_key = await _put_generated(storage, base, png)
     real_width, real_height = _png_size(png)
     now = utcnow()
-    await session.execute(
-        update(Image)
-        .where(
-            col(Image.job_id) == job_id,
-            col(Image.index) == index,
-            col(Image.deleted_at).is_(None),
-        )
-        .values(deleted_at=now)
-    )
+    await _retire_earlier_attempts(session, job_id, index, now=now)
     image = Image(
         image_id=image_id,
         owner_id=owner_id,

@@ -15,6 +15,7 @@ from PIL import Image
 
 from . import _offline_art as art
 from ._common import IMAGE_FORMATS, JobTracker, load_source_image
+from ._offline_prompt import STYLES
 from .base import (
     GeneratedImage,
     GenerationRequest,
@@ -23,8 +24,6 @@ from .base import (
     ProgressCallback,
     validate_request,
 )
-
-STYLES = art.STYLES
 
 
 @dataclass(frozen=True)

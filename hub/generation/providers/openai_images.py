@@ -192,22 +192,7 @@ class OpenAIImagesProvider(HttpProvider):
         source: tuple[bytes, str] | None,
     ) -> list[bytes]:
         cfg = self.config
-        fields: dict[str, Any] = {
-            "model": model,
-            "prompt": prompt_text(request.prompt, request.negative_prompt),
-            "size": size,
-        }
-        if cfg.max_images_per_call > 1 or n > 1:
-            fields["n"] = n
-        response_format = cfg.response_format
-        if response_format is None and not model.startswith("gpt-image"):
-            response_format = "b64_json"
-        if response_format:
-            fields["response_format"] = response_format
-        if cfg.send_seed:
-            fields["seed"] = seed % 2**31  # Seedream takes a 32-bit signed seed
-        if cfg.watermark is not None:
-            fields["watermark"] = cfg.watermark
+        fields = self._fields(request, model, size, n, seed)
         headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
         if source is not None and cfg.img2img == "edits":
             data = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()}
@@ -233,6 +218,33 @@ class OpenAIImagesProvider(HttpProvider):
                 headers=headers,
                 json=fields,
             )
+        return await self._images(result)
+
+    def _fields(
+        self, request: GenerationRequest, model: str, size: str, n: int, seed: int
+    ) -> dict[str, Any]:
+        """The request body's fields shared by generations and edits."""
+        cfg = self.config
+        fields: dict[str, Any] = {
+            "model": model,
+            "prompt": prompt_text(request.prompt, request.negative_prompt),
+            "size": size,
+        }
+        if cfg.max_images_per_call > 1 or n > 1:
+            fields["n"] = n
+        response_format = cfg.response_format
+        if response_format is None and not model.startswith("gpt-image"):
+            response_format = "b64_json"
+        if response_format:
+            fields["response_format"] = response_format
+        if cfg.send_seed:
+            fields["seed"] = seed % 2**31  # Seedream takes a 32-bit signed seed
+        if cfg.watermark is not None:
+            fields["watermark"] = cfg.watermark
+        return fields
+
+    async def _images(self, result: HttpResult) -> list[bytes]:
+        """The image bytes of an answer (inline base64 or fetched URLs), or its error."""
         if result.status != 200:
             raise self._error(result)
         body = parse_json_object(result, self.label)

@@ -195,10 +195,106 @@ def _text(value: str | Secret, default: str = "") -> str:
     return text.strip() or default
 
 
+Transports = Mapping[str, httpx.AsyncBaseTransport]
+# A configured remote provider: how to create it (after every config validated) and its preset.
+_Configured = tuple[Callable[[], Provider], ModelPreset]
+
+
+def _comfyui(settings: ProviderSettings, transports: Transports) -> _Configured | None:
+    comfyui_url = _text(settings.comfyui_url)
+    if not comfyui_url:
+        return None
+    comfyui = ComfyUIConfig(
+        base_url=comfyui_url,
+        checkpoint=_text(settings.comfyui_checkpoint, ComfyUIConfig.checkpoint),
+    )
+    return (
+        lambda: ComfyUIProvider(comfyui, transport=transports.get("comfyui")),
+        ModelPreset(
+            "comfyui", "ComfyUI", "comfyui", comfyui.checkpoint, 25, 2048, cost_per_image=4
+        ),
+    )
+
+
+def _openai(settings: ProviderSettings, transports: Transports) -> _Configured | None:
+    openai_key = _text(settings.openai_api_key)
+    openai_url = _text(settings.openai_base_url, DEFAULT_OPENAI_BASE_URL)
+    # A key enables OpenAI; so does a non-default URL (a local compatible server needs no key).
+    if not openai_key and api_root(openai_url, "") == DEFAULT_OPENAI_BASE_URL:
+        return None
+    openai = OpenAIImagesConfig(
+        api_key=openai_key,
+        base_url=openai_url,
+        model=_text(settings.openai_model, DEFAULT_OPENAI_MODEL),
+    )
+    label = f"OpenAI {openai.model}"
+    return (
+        lambda: OpenAIImagesProvider(openai, transport=transports.get("openai")),
+        ModelPreset("openai", label, "openai", openai.model, 1, 1792, cost_per_image=10),
+    )
+
+
+def _seedream(settings: ProviderSettings, transports: Transports) -> _Configured | None:
+    seedream_key = _text(settings.seedream_api_key)
+    if not seedream_key:
+        return None
+    seedream = seedream_config(
+        seedream_key,
+        base_url=_text(settings.seedream_base_url, DEFAULT_SEEDREAM_BASE_URL),
+        model=_text(settings.seedream_model, DEFAULT_SEEDREAM_MODEL),
+        watermark=settings.seedream_watermark,
+    )
+    return (
+        lambda: OpenAIImagesProvider(seedream, transport=transports.get("seedream")),
+        ModelPreset("seedream", "Seedream", "seedream", seedream.model, 1, 4096, cost_per_image=6),
+    )
+
+
+def _gemini(settings: ProviderSettings, transports: Transports) -> _Configured | None:
+    gemini_key = _text(settings.gemini_api_key)
+    if not gemini_key:
+        return None
+    gemini = GeminiConfig(
+        api_key=gemini_key,
+        base_url=_text(settings.gemini_base_url, DEFAULT_GEMINI_BASE_URL),
+        model=_text(settings.gemini_model, DEFAULT_GEMINI_MODEL),
+    )
+    return (
+        lambda: GeminiProvider(gemini, transport=transports.get("gemini")),
+        ModelPreset("gemini", "Gemini", "gemini", gemini.model, 1, 2048, cost_per_image=8),
+    )
+
+
+def _openrouter(settings: ProviderSettings, transports: Transports) -> _Configured | None:
+    openrouter_key = _text(settings.openrouter_api_key)
+    if not openrouter_key:
+        return None
+    openrouter = OpenRouterConfig(
+        api_key=openrouter_key,
+        base_url=_text(settings.openrouter_base_url, DEFAULT_OPENROUTER_BASE_URL),
+        model=_text(settings.openrouter_model, DEFAULT_OPENROUTER_MODEL),
+    )
+    label = f"OpenRouter {openrouter.model}"
+    return (
+        lambda: OpenRouterProvider(openrouter, transport=transports.get("openrouter")),
+        ModelPreset("openrouter", label, "openrouter", openrouter.model, 1, 2048, cost_per_image=8),
+    )
+
+
+# The remote providers in preset order; each is enabled by its settings.
+_REMOTE: tuple[Callable[[ProviderSettings, Transports], _Configured | None], ...] = (
+    _comfyui,
+    _openai,
+    _seedream,
+    _gemini,
+    _openrouter,
+)
+
+
 def build_providers(
     settings: ProviderSettings,
     *,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Transports | None = None,
 ) -> tuple[dict[str, Provider], list[ModelPreset]]:
     """Providers and presets for ``settings`` (see :class:`ProviderSettings`).
 
@@ -211,94 +307,12 @@ def build_providers(
     )
     factories: dict[str, Callable[[], Provider]] = {"offline": lambda: OfflineProvider(offline)}
     presets = list(OFFLINE_PRESETS)
-
-    comfyui_url = _text(settings.comfyui_url)
-    if comfyui_url:
-        comfyui = ComfyUIConfig(
-            base_url=comfyui_url,
-            checkpoint=_text(settings.comfyui_checkpoint, ComfyUIConfig.checkpoint),
-        )
-        factories["comfyui"] = lambda: ComfyUIProvider(comfyui, transport=transports.get("comfyui"))
-        presets.append(
-            ModelPreset(
-                "comfyui", "ComfyUI", "comfyui", comfyui.checkpoint, 25, 2048, cost_per_image=4
-            )
-        )
-
-    openai_key = _text(settings.openai_api_key)
-    openai_url = _text(settings.openai_base_url, DEFAULT_OPENAI_BASE_URL)
-    # A key enables OpenAI; so does a non-default URL (a local compatible server needs no key).
-    if openai_key or api_root(openai_url, "") != DEFAULT_OPENAI_BASE_URL:
-        openai = OpenAIImagesConfig(
-            api_key=openai_key,
-            base_url=openai_url,
-            model=_text(settings.openai_model, DEFAULT_OPENAI_MODEL),
-        )
-        factories["openai"] = lambda: OpenAIImagesProvider(
-            openai, transport=transports.get("openai")
-        )
-        presets.append(
-            ModelPreset(
-                "openai",
-                f"OpenAI {openai.model}",
-                "openai",
-                openai.model,
-                1,
-                1792,
-                cost_per_image=10,
-            )
-        )
-
-    seedream_key = _text(settings.seedream_api_key)
-    if seedream_key:
-        seedream = seedream_config(
-            seedream_key,
-            base_url=_text(settings.seedream_base_url, DEFAULT_SEEDREAM_BASE_URL),
-            model=_text(settings.seedream_model, DEFAULT_SEEDREAM_MODEL),
-            watermark=settings.seedream_watermark,
-        )
-        factories["seedream"] = lambda: OpenAIImagesProvider(
-            seedream, transport=transports.get("seedream")
-        )
-        presets.append(
-            ModelPreset(
-                "seedream", "Seedream", "seedream", seedream.model, 1, 4096, cost_per_image=6
-            )
-        )
-
-    gemini_key = _text(settings.gemini_api_key)
-    if gemini_key:
-        gemini = GeminiConfig(
-            api_key=gemini_key,
-            base_url=_text(settings.gemini_base_url, DEFAULT_GEMINI_BASE_URL),
-            model=_text(settings.gemini_model, DEFAULT_GEMINI_MODEL),
-        )
-        factories["gemini"] = lambda: GeminiProvider(gemini, transport=transports.get("gemini"))
-        presets.append(
-            ModelPreset("gemini", "Gemini", "gemini", gemini.model, 1, 2048, cost_per_image=8)
-        )
-
-    openrouter_key = _text(settings.openrouter_api_key)
-    if openrouter_key:
-        openrouter = OpenRouterConfig(
-            api_key=openrouter_key,
-            base_url=_text(settings.openrouter_base_url, DEFAULT_OPENROUTER_BASE_URL),
-            model=_text(settings.openrouter_model, DEFAULT_OPENROUTER_MODEL),
-        )
-        factories["openrouter"] = lambda: OpenRouterProvider(
-            openrouter, transport=transports.get("openrouter")
-        )
-        presets.append(
-            ModelPreset(
-                "openrouter",
-                f"OpenRouter {openrouter.model}",
-                "openrouter",
-                openrouter.model,
-                1,
-                2048,
-                cost_per_image=8,
-            )
-        )
+    for configure in _REMOTE:
+        configured = configure(settings, transports)
+        if configured is not None:
+            factory, preset = configured
+            factories[preset.provider] = factory
+            presets.append(preset)
     return {name: factory() for name, factory in factories.items()}, presets
 
 

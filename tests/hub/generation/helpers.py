@@ -12,8 +12,8 @@ from hub.generation import queue, service
 from hub.generation.errors import JobError
 from hub.generation.models import Job
 from hub.generation.queue import ImageRef, JobRef
+from hub.generation.runner_api import JobContext, JobResult, JobRunner
 from hub.generation.schemas import JobCreateIn
-from hub.generation.worker import JobContext, JobResult, JobRunner
 
 
 def job_request(prompt: str = "a red fox in the snow", **fields: Any) -> JobCreateIn:

@@ -98,6 +98,30 @@ async def test_the_embedded_worker_runs_with_the_web_process(settings: Settings)
     assert not worker.started
 
 
+async def test_the_routes_wake_the_embedded_worker(settings: Settings) -> None:
+    from hub.app import create_app
+
+    # Polls 30 s apart: the job can only start this soon if the route nudged the worker.
+    slow = {"embedded_worker": True, **FAST, "job_poll_interval": 30.0}
+    application: Starlette = create_app(settings.model_copy(update=slow))
+    async with application.router.lifespan_context(application):
+        ctx: HubContext = application.state.ctx
+        user = await create_test_user(ctx, "nia", "Nia")
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+            await asyncio.sleep(0.05)  # the worker's first loop is over: it waits 30 s now
+            body = {"kind": "text2img", "model": "offline-sketch", "prompt": "a kite", "steps": 1}
+            created = await client.post(f"{API}/jobs", json=body, headers=user.headers)
+            assert created.status_code == 201, created.text
+            job_url = f"{API}/jobs/{created.json()['jobs'][0]['job_id']}"
+
+            async def finished() -> bool:
+                job = (await client.get(job_url, headers=user.headers)).json()
+                return bool(job["state"] == "succeeded")
+
+            await eventually(finished, 5)
+
+
 async def test_models_come_from_the_registry(client: httpx.AsyncClient, ctx: HubContext) -> None:
     user = await create_test_user(ctx, "mona", "Mona")
     models = (await client.get(f"{API}/models", headers=user.headers)).json()["items"]

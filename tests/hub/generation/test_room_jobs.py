@@ -634,8 +634,8 @@ class PersonalStream:
 
 
 def request_from(document: dict[str, Any], **overrides: Any) -> Any:
+    from hub.generation.room_request import room_job_request
     from hub.generation.schemas import RoomJobIn
-    from hub.generation.service import room_job_request
 
     return room_job_request(
         document, RoomJobIn(**overrides), room_id="studio", default_model="offline-sketch"
@@ -715,8 +715,8 @@ def test_a_document_without_params_uses_defaults() -> None:
 
 def test_no_model_for_your_account_is_422() -> None:
     from hub.errors import ValidationFailed
+    from hub.generation.room_request import room_job_request
     from hub.generation.schemas import RoomJobIn
-    from hub.generation.service import room_job_request
 
     with pytest.raises(ValidationFailed, match="No model"):
         room_job_request({"prompt": "x"}, RoomJobIn(), room_id="studio", default_model=None)

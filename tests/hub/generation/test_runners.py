@@ -8,12 +8,15 @@ from pathlib import Path
 from PIL import Image
 
 from hub.db import Database
+from hub.generation.component import build_runner
 from hub.generation.providers.base import GeneratedImage, Provider
 from hub.generation.providers.offline import OfflineConfig, OfflineProvider
-from hub.generation.providers.registry import OFFLINE_PRESETS, ModelPreset
+from hub.generation.providers.registry import OFFLINE_PRESETS, ModelPreset, ProviderRegistry
 from hub.generation.queue import ImageRef, JobRef
-from hub.generation.runners import build_default_runner, image_key, provider_runner
-from hub.generation.worker import JobRunner, JobSpec, Worker
+from hub.generation.runner_api import JobRunner, JobSpec
+from hub.generation.runners import provider_runner
+from hub.generation.worker import Worker
+from hub.storage import service as storage_service
 from hub.storage.backends import LocalStorage
 from tests.helpers import eventually
 from tests.hub.credits.helpers import make_user, wallet
@@ -31,7 +34,7 @@ def _runner(
         return presets[model], provider
 
     async def store(job: JobSpec, index: int, image: GeneratedImage) -> ImageRef:
-        key = image_key(job, index, image)
+        key = f"generations/{job.job_id}/{index}.png"
         await storage.put(key, image.data, image.mime)
         return ImageRef(key=key, width=image.width, height=image.height, seed=image.seed)
 
@@ -115,16 +118,28 @@ async def _state(db: Database, job_id: str, state: str) -> bool:
     return (await load(db, job_id)).state == state
 
 
-async def test_default_runner_uses_the_registry_and_media_dir(db: Database, tmp_path: Path) -> None:
-    settings = db.settings.model_copy(update={"media_dir": tmp_path / "m", "offline_step_delay": 0})
-    runner, close = build_default_runner(settings)
+async def test_the_worker_runner_stores_images_in_the_library(db: Database, tmp_path: Path) -> None:
+    # The runner both processes wire (component.build_runner): registry from Settings, images
+    # saved through the storage service, so they land in the owner's library.
+    settings = db.settings.model_copy(update={"offline_step_delay": 0})
+    registry = ProviderRegistry.from_settings(settings)
+    storage = LocalStorage(tmp_path / "media")
     alice = await make_user(db, "alice")
     (job,) = await submit(db, alice, width=64, height=64, steps=2)
-    worker = Worker(db, settings, runner, None)
+    worker = Worker(db, settings, build_runner(db, storage, registry), None)
     await worker.start()
     try:
         await eventually(lambda: _state(db, job.job_id, "succeeded"), 20)
     finally:
         await worker.stop()
-        await close()
-    assert (tmp_path / "m" / "generations" / job.job_id / "0.png").is_file()
+        await registry.aclose()
+        await storage.aclose()
+    result = (await load(db, job.job_id)).result
+    assert result is not None
+    (image,) = result["images"]
+    assert image["key"].startswith(f"images/{job.job_id}/0/")
+    async with db.unit_of_work() as session:
+        stored = await storage_service.get_image(session, image["image_id"])
+    assert stored is not None
+    assert stored.owner_id == alice.user_id
+    assert (tmp_path / "media" / image["key"]).is_file()

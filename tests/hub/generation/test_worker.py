@@ -9,14 +9,16 @@ from typing import Any
 from hub.db import Database
 from hub.generation import queue, service
 from hub.generation.models import Job
+from hub.generation.runner_api import JobContext, JobResult
 from hub.generation.runners import step_runner
-from hub.generation.worker import JobContext, JobResult, Worker
+from hub.generation.worker import Worker
 from tests.helpers import BOTH_DATABASES, eventually
 from tests.hub.credits.helpers import assert_books_balance, make_user, wallet
 from tests.hub.generation.helpers import (
     EventLog,
     flaky_runner,
     gated_runner,
+    job_request,
     load,
     submit,
 )
@@ -182,6 +184,28 @@ async def test_cancel_running_job_stops_the_runner_and_refunds(db: Database) -> 
     assert (await load(db, job.job_id)).state == "canceled"
     assert await wallet(db, alice.user_id) == (100, 0)
     await assert_books_balance(db, alice.user_id)
+
+
+async def test_signals_reach_the_worker_before_its_next_poll(db: Database) -> None:
+    # Polls 30 s apart: only the worker's own signals, passed to the service, can be this quick.
+    slow = db.settings.model_copy(update={"job_poll_interval": 30.0, "job_lease_seconds": 90.0})
+    alice = await make_user(db, "alice")
+    events = EventLog()
+    worker = Worker(db, slow, gated_runner(asyncio.Event()), events, concurrency=1)
+    await worker.start()
+    try:
+        await asyncio.sleep(0.05)  # the first loop finds nothing and starts its long wait
+        async with db.unit_of_work() as session:
+            submitted = await service.submit_job(
+                session, alice, request=job_request(), signals=worker.signals
+            )
+        (job,) = submitted.jobs
+        await eventually(lambda: "job.started" in events.kinds(job.job_id), 5)
+        async with db.unit_of_work() as session:
+            await service.cancel_job(session, alice, job.job_id, signals=worker.signals)
+        await eventually(lambda: "job.canceled" in events.kinds(job.job_id), 5)
+    finally:
+        await worker.stop()
 
 
 @BOTH_DATABASES

@@ -22,6 +22,7 @@ from hub.generation.providers import (
     no_progress,
 )
 from hub.generation.providers import _offline_art as art
+from hub.generation.providers import _offline_prompt as prompts
 from tests.helpers import eventually
 
 from .support import Recorder, decode, make_jpeg, make_png
@@ -246,16 +247,16 @@ async def test_rendering_runs_off_the_event_loop(
 
 
 def test_prompt_words_drive_palette_and_themes() -> None:
-    night = art.analyse_prompt("a starry night over snowy mountains")
+    night = prompts.analyse_prompt("a starry night over snowy mountains")
     assert {"night", "mountain"} <= set(night.themes)
     assert night.dark
-    chinese = art.analyse_prompt("夜晚的城市和红色的花")
+    chinese = prompts.analyse_prompt("夜晚的城市和红色的花")
     assert {"night", "city", "flower"} <= set(chinese.themes)
-    assert art.COLOR_WORDS["红"] in chinese.palette
-    blocked = art.analyse_prompt("a red sunset over the sea", negative="red, sea")
+    assert prompts.COLOR_WORDS["红"] in chinese.palette
+    blocked = prompts.analyse_prompt("a red sunset over the sea", negative="red, sea")
     assert "water" not in blocked.themes
-    assert art.COLOR_WORDS["red"] not in blocked.palette
-    assert art.analyse_prompt("a cat").palette != art.analyse_prompt("a dog").palette
+    assert prompts.COLOR_WORDS["red"] not in blocked.palette
+    assert prompts.analyse_prompt("a cat").palette != prompts.analyse_prompt("a dog").palette
 
 
 def test_config_validation() -> None:
