@@ -7,10 +7,10 @@ network cut) must be noticed and repaired under supervision, followed by a resyn
 
 Shape:
 
-* one **subscriber connection** (RESP2) for every channel, owned by a supervisor task. Each
-  session: connect, ``SUBSCRIBE`` all channels (500 per command), wait for every confirmation,
-  then run a reader and a ping watchdog side by side until either fails. Then back off (capped
-  exponential, jitter), reconnect, resubscribe, and call every ``on_reconnect`` callback.
+* one **subscriber connection** (RESP2) for every channel, kept alive by a supervisor
+  (rooms/redis_subscriber.py): each session subscribes every channel and waits for every
+  confirmation, then a reader and a ping watchdog run until either fails; then back off,
+  reconnect, resubscribe, and call every ``on_reconnect`` callback.
 * one **publisher connection**, used by a single task that pipelines whatever is queued (one
   round trip for many ``PUBLISH`` commands). ``publish()`` fails fast with
   :class:`~rooms.bus.BusUnavailable` while the bus is reconnecting, when the bounded queue is
@@ -21,26 +21,19 @@ Shape:
   far behind that the inbox overflows, messages are dropped and the ``on_reconnect`` callbacks run
   once the backlog is drained, because a gap needs the same repair as an outage.
 
-Wire frame: ``0x01 | len(instance_id) | instance_id | payload``. Frames from this instance are
-dropped (echoes); frames that do not parse are counted and dropped.
+The frame messages travel in and the connection helpers: rooms/redis_link.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import random
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.connection import AbstractConnection, Connection, parse_url
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ResponseError
 
 from rooms.bus import (
     BusMessage,
@@ -52,88 +45,23 @@ from rooms.bus import (
     check_payload,
     new_instance_id,
 )
+from rooms.redis_link import (
+    BusStats,
+    close_quietly,
+    connection_options,
+    decode_frame,
+    describe,
+    encode_frame,
+    frame_header,
+    new_connection,
+    open_connection,
+    redact_url,
+)
+from rooms.redis_subscriber import Channel, Subscriber, Timing
 
 log = logging.getLogger(__name__)
 
-FRAME_VERSION = 1
 _MAX_BATCH = 256  # PUBLISH commands per pipelined round trip
-_SUBSCRIBE_CHUNK = 500  # channels per SUBSCRIBE command when resubscribing many rooms
-_SECRET_QUERY_KEYS = frozenset({"password", "ssl_password", "username"})
-
-
-def redact_url(url: str) -> str:
-    """The URL with any user name, password (also ``?password=``) masked: safe for logs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "<unparseable redis url>"
-    rest, qsep, query = rest.partition("?")
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rsplit("@", 1)[1]
-    if query:
-        pairs = [pair.partition("=") for pair in query.split("&")]
-        query = "&".join(
-            f"{key}{eq}{'***' if key.lower() in _SECRET_QUERY_KEYS else value}"
-            for key, eq, value in pairs
-        )
-    return f"{scheme}://{authority}{slash}{path}{qsep}{query}"
-
-
-def encode_frame(header: bytes, payload: bytes) -> bytes:
-    return header + payload
-
-
-def frame_header(instance_id: str) -> bytes:
-    raw = instance_id.encode("ascii")
-    return bytes((FRAME_VERSION, len(raw))) + raw
-
-
-def decode_frame(data: bytes) -> tuple[str, bytes] | None:
-    """``(sender, payload)``, or ``None`` when ``data`` is not one of our frames."""
-    if len(data) < 3 or data[0] != FRAME_VERSION:
-        return None
-    size = data[1]
-    if size == 0 or len(data) < 2 + size:
-        return None
-    try:
-        sender = data[2 : 2 + size].decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    return sender, data[2 + size :]
-
-
-def _describe(exc: BaseException) -> str:
-    # redis-py messages name host:port only; the URL (with its password) never reaches them.
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class _DeadConnection(Exception):
-    """The watchdog's PING went unanswered: the connection is silently gone."""
-
-
-@dataclass
-class BusStats:
-    """Counters for metrics and tests."""
-
-    published: int = 0
-    publish_failures: int = 0
-    delivered: int = 0
-    echoes_dropped: int = 0
-    malformed_dropped: int = 0
-    overflow_dropped: int = 0
-    handler_errors: int = 0
-    sessions: int = 0
-    pings: int = 0
-    reconnects: int = 0
-    resyncs: int = 0
-
-
-@dataclass(eq=False)
-class _Channel:
-    name: str  # the logical channel rooms use
-    handlers: list[Handler] = field(default_factory=list)
-    confirmed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(eq=False)
@@ -183,46 +111,42 @@ class RedisBus:
         self.instance_id = instance_id or new_instance_id()
         if not self.instance_id.isascii() or not 0 < len(self.instance_id) < 256:
             raise ValueError("instance_id must be 1-255 ASCII characters")
-        for name, value in (
-            ("connect_timeout", connect_timeout),
-            ("op_timeout", op_timeout),
-            ("ping_interval", ping_interval),
-            ("ping_timeout", ping_timeout),
-            ("backoff_initial", backoff_initial),
-            ("backoff_max", backoff_max),
-        ):
-            if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive number of seconds")
+        _check_seconds(
+            connect_timeout=connect_timeout,
+            op_timeout=op_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+        )
         if min(max_inbox, max_outbox, max_payload) < 1:
             raise ValueError("max_inbox, max_outbox and max_payload must be positive")
         self.url = redact_url(url)
-        self._options = self._connection_options(url, connect_timeout)
+        self._options = connection_options(url, connect_timeout)
         self._prefix = channel_prefix.encode()
         self._header = frame_header(self.instance_id)
         self._connect_timeout = connect_timeout
         self._op_timeout = op_timeout
-        self._ping_interval = ping_interval
-        self._ping_timeout = ping_timeout
-        self._backoff_initial = backoff_initial
-        self._backoff_max = backoff_max
         self._max_inbox = max_inbox
         self._max_outbox = max_outbox
         self._max_payload = max_payload
         self.stats = BusStats()
-
-        self._channels: dict[bytes, _Channel] = {}
-        # SUBSCRIBE replies come back in command order: the FIFO says whose confirmation it is.
-        self._awaiting: dict[bytes, deque[_Channel]] = {}
+        self._channels: dict[bytes, Channel] = {}
+        self._subscriber = Subscriber(
+            url=self.url,
+            instance_id=self.instance_id,
+            connect=lambda: self._new_connection("sub"),
+            channels=self._channels,
+            timing=Timing(
+                connect_timeout, ping_interval, ping_timeout, backoff_initial, backoff_max
+            ),
+            stats=self.stats,
+            on_message=self._receive,
+            on_reconnect=lambda: self._run_callbacks("reconnect"),
+        )
         self._reconnect_callbacks: list[ReconnectCallback] = []
-        self._conn: AbstractConnection | None = None
-        self._connected = asyncio.Event()
-        self._refused = asyncio.Event()  # Redis answered but refused us (credentials, ACL)
-        self._rx = asyncio.Event()
-        self._generation = 0  # bumped per lost session: the publisher reopens its connection
-        self._last_error = "not connected yet"
         self._overflowed = False
         self._repair_scheduled = False
-        self._healthy = False
         self._running = False
         self._tasks: list[asyncio.Task[None]] = []
         self._callback_tasks: set[asyncio.Task[None]] = set()
@@ -237,12 +161,12 @@ class RedisBus:
     @property
     def connected(self) -> bool:
         """True while the subscriber connection is up and every channel is confirmed."""
-        return self._connected.is_set()
+        return self._subscriber.connected.is_set()
 
     @property
     def last_error(self) -> str:
         """Why the last session ended or the last connection attempt failed (no secrets)."""
-        return self._last_error
+        return self._subscriber.last_error
 
     async def start(self) -> None:
         """Connect, or raise :class:`BusUnavailable` after ``connect_timeout`` seconds.
@@ -253,16 +177,14 @@ class RedisBus:
         self._running = True
         self._inbox = asyncio.Queue(self._max_inbox)
         self._outbox = asyncio.Queue(self._max_outbox)
-        self._connected.clear()
-        self._refused.clear()
+        sub = self._subscriber
+        sub.reset()
         self._tasks = [
-            asyncio.create_task(self._supervise(), name=f"bus-supervisor-{self.instance_id}"),
+            asyncio.create_task(sub.supervise(), name=f"bus-supervisor-{self.instance_id}"),
             asyncio.create_task(self._dispatch(), name=f"bus-dispatch-{self.instance_id}"),
             asyncio.create_task(self._publish_loop(), name=f"bus-publish-{self.instance_id}"),
         ]
-        waiters = [
-            asyncio.ensure_future(event.wait()) for event in (self._connected, self._refused)
-        ]
+        waiters = [asyncio.ensure_future(event.wait()) for event in (sub.connected, sub.refused)]
         try:
             await asyncio.wait(
                 waiters, timeout=self._connect_timeout, return_when=asyncio.FIRST_COMPLETED
@@ -270,9 +192,9 @@ class RedisBus:
         finally:
             for waiter in waiters:
                 waiter.cancel()
-        if not self._connected.is_set():
+        if not sub.connected.is_set():
             # Unreachable: give up after connect_timeout. Refused: waiting would not help.
-            error = self._last_error
+            error = sub.last_error
             await self.stop()
             raise BusUnavailable(
                 f"redis bus could not connect to {self.url} within {self._connect_timeout} s"
@@ -295,8 +217,7 @@ class RedisBus:
             pending = self._outbox.get_nowait()
             _settle(pending, error=BusUnavailable("redis bus stopped"))
         self._channels.clear()
-        self._awaiting.clear()
-        self._connected.clear()
+        self._subscriber.reset()
 
     async def publish(self, channel: str, payload: bytes) -> None:
         key = self._key(check_channel(channel))
@@ -333,9 +254,9 @@ class RedisBus:
             raise BusUnavailable("redis bus is not started")
         entry = self._channels.get(key)
         if entry is None:
-            entry = self._channels[key] = _Channel(channel, [handler])
+            entry = self._channels[key] = Channel(channel, [handler])
             # When disconnected the supervisor subscribes it with the next session.
-            await self._send_subscribe([key])
+            await self._subscriber.subscribe([key])
         else:
             entry.handlers.append(handler)
         try:
@@ -345,7 +266,7 @@ class RedisBus:
             await self._remove_handler(key, handler)
             raise BusUnavailable(
                 f"redis did not confirm the subscription to {channel!r} within"
-                f" {self._op_timeout} s ({self._last_error})"
+                f" {self._op_timeout} s ({self._subscriber.last_error})"
             ) from None
         return _RedisSubscription(self, key, handler)
 
@@ -360,56 +281,13 @@ class RedisBus:
             return False
         return reply in (b"PONG", "PONG", True)
 
-    # -- connections -----------------------------------------------------------------------
-
-    def _connection_options(self, url: str, connect_timeout: float) -> dict[str, Any]:
-        options: dict[str, Any] = dict(parse_url(url))
-        options.update(
-            # We time every read and write ourselves; redis-py's own timeouts, retries and health
-            # checks would fight the supervisor (a retry inside a read would reconnect a socket
-            # the supervisor is about to replace).
-            socket_timeout=None,
-            socket_connect_timeout=connect_timeout,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            retry_on_error=[],
-            health_check_interval=0,
-            decode_responses=False,  # payloads are bytes, never text
-            protocol=2,  # pub/sub replies as plain arrays, identical for every server version
-        )
-        return options
+    # -- channels --------------------------------------------------------------------------
 
     def _new_connection(self, role: str) -> AbstractConnection:
-        options = dict(self._options)
-        connection_class: type[AbstractConnection] = options.pop("connection_class", Connection)
-        options["client_name"] = f"hub-bus-{role}-{self.instance_id}"
-        return connection_class(**options)
+        return new_connection(self._options, role, self.instance_id)
 
     def _key(self, channel: str) -> bytes:
         return self._prefix + channel.encode()
-
-    async def _write(self, conn: AbstractConnection, *args: Any) -> None:
-        # redis-py reconnects a closed connection on write; a dead session must stay dead.
-        if not conn.is_connected:
-            raise ConnectionError("subscriber connection is closed")
-        await conn.send_command(*args, check_health=False)
-
-    async def _send_subscribe(self, keys: Sequence[bytes]) -> None:
-        conn = self._conn
-        for start in range(0, len(keys), _SUBSCRIBE_CHUNK):
-            if conn is None or conn is not self._conn:
-                return  # no session, or it ended meanwhile: the next session subscribes them all
-            chunk = [key for key in keys[start : start + _SUBSCRIBE_CHUNK] if key in self._channels]
-            if not chunk:
-                continue
-            for key in chunk:
-                self._awaiting.setdefault(key, deque()).append(self._channels[key])
-            try:
-                await self._write(conn, "SUBSCRIBE", *chunk)
-            except Exception as exc:
-                # The reader sees the same failure and ends the session; the next one resubscribes.
-                log.debug("bus subscribe write failed: %s", _describe(exc))
-                return
 
     async def _remove_handler(self, key: bytes, handler: Handler) -> None:
         entry = self._channels.get(key)
@@ -419,131 +297,7 @@ class RedisBus:
         if entry.handlers:
             return
         del self._channels[key]
-        conn = self._conn
-        if conn is not None:
-            with contextlib.suppress(Exception):  # a dead session forgets the channel anyway
-                await self._write(conn, "UNSUBSCRIBE", key)
-
-    # -- supervisor: one subscriber session after another ----------------------------------
-
-    async def _supervise(self) -> None:
-        failures = 0  # consecutive sessions that never became healthy
-        while self._running:
-            conn = self._new_connection("sub")
-            self._healthy = False
-            try:
-                await _open(conn, self._connect_timeout)
-                self._conn = conn
-                self._rx = asyncio.Event()
-                await self._run_session(conn)
-            except Exception as exc:  # the session is over whatever happened; log and go again
-                self._last_error = _describe(exc)
-                refused = (AuthenticationError, AuthorizationError, ResponseError)
-                if isinstance(exc, refused):
-                    self._refused.set()
-                if self._healthy:
-                    log.warning(
-                        "redis bus lost its connection to %s (%s); reconnecting",
-                        self.url,
-                        self._last_error,
-                    )
-                else:
-                    # One line per ten failed attempts: a long outage must not flood the logs.
-                    log.log(
-                        logging.WARNING if failures % 10 == 0 else logging.DEBUG,
-                        "redis bus cannot connect to %s (attempt %d: %s)",
-                        self.url,
-                        failures + 1,
-                        self._last_error,
-                    )
-            finally:
-                await self._end_session(conn)
-            failures = 0 if self._healthy else failures + 1
-            await asyncio.sleep(self._backoff(failures))
-
-    async def _run_session(self, conn: AbstractConnection) -> None:
-        """Reader and watchdog side by side until either fails.
-
-        Not a TaskGroup: on Python 3.11 a TaskGroup whose child fails while the supervisor is
-        being cancelled raises an ExceptionGroup instead of CancelledError, and ``stop()`` would
-        then find the supervisor reconnecting instead of finished."""
-        reader = asyncio.create_task(self._read_loop(conn), name=f"bus-read-{self.instance_id}")
-        watcher = asyncio.create_task(
-            self._establish_and_watch(conn), name=f"bus-watch-{self.instance_id}"
-        )
-        try:
-            done, _ = await asyncio.wait((reader, watcher), return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # raises why the session ended
-        finally:
-            reader.cancel()
-            watcher.cancel()
-            await asyncio.gather(reader, watcher, return_exceptions=True)
-
-    def _backoff(self, failures: int) -> float:
-        ceiling = min(self._backoff_max, self._backoff_initial * 2.0 ** min(failures, 30))
-        # Jitter spreads the reconnects of many processes after a Redis restart; not security.
-        return ceiling * (0.5 + random.random() / 2)  # noqa: S311
-
-    async def _end_session(self, conn: AbstractConnection) -> None:
-        self._conn = None
-        self._connected.clear()
-        self._generation += 1
-        self._awaiting.clear()
-        for entry in self._channels.values():
-            entry.confirmed.clear()
-        with contextlib.suppress(Exception):
-            await conn.disconnect(nowait=True)
-
-    async def _establish_and_watch(self, conn: AbstractConnection) -> None:
-        keys = list(self._channels)
-        await self._send_subscribe(keys)
-        async with asyncio.timeout(self._connect_timeout):
-            for key in keys:
-                entry = self._channels.get(key)
-                if entry is not None:  # unsubscribed meanwhile
-                    await entry.confirmed.wait()
-        self._connected.set()
-        self._healthy = True
-        self.stats.sessions += 1
-        if self.stats.sessions > 1:
-            self.stats.reconnects += 1
-            log.info("redis bus reconnected to %s; resubscribed %d channels", self.url, len(keys))
-            self._run_callbacks("reconnect")
-        await self._watch(conn)
-
-    async def _watch(self, conn: AbstractConnection) -> None:
-        """A silent network cut leaves the socket open for minutes: PING and expect a reply."""
-        while True:
-            await asyncio.sleep(self._ping_interval)
-            self._rx.clear()
-            try:
-                async with asyncio.timeout(self._ping_timeout):
-                    await self._write(conn, "PING")
-                    await self._rx.wait()  # any frame proves the connection, not only the pong
-                self.stats.pings += 1
-            except TimeoutError:
-                raise _DeadConnection(f"no reply to PING within {self._ping_timeout} s") from None
-
-    async def _read_loop(self, conn: AbstractConnection) -> None:
-        while True:
-            reply = await conn.read_response()
-            self._rx.set()
-            if not isinstance(reply, list) or not reply:
-                continue  # b"PONG" outside subscribed mode
-            kind = reply[0]
-            if kind == b"message" and len(reply) == 3:
-                self._receive(reply[1], reply[2])
-            elif kind == b"subscribe":
-                self._confirm(reply[1])
-
-    def _confirm(self, key: bytes) -> None:
-        waiting = self._awaiting.get(key)
-        if waiting:
-            entry = waiting.popleft()
-            if not waiting:
-                del self._awaiting[key]
-            entry.confirmed.set()
+        await self._subscriber.unsubscribe(key)
 
     def _receive(self, key: bytes, data: bytes) -> None:
         frame = decode_frame(data)
@@ -607,16 +361,16 @@ class RedisBus:
     def _check_ready(self) -> None:
         if not self._running:
             raise BusUnavailable("redis bus is not started")
-        if not self._connected.is_set():
+        if not self._subscriber.connected.is_set():
             self.stats.publish_failures += 1
-            raise BusUnavailable(f"redis bus is reconnecting ({self._last_error})")
+            raise BusUnavailable(f"redis bus is reconnecting ({self._subscriber.last_error})")
 
     def _lost_nowait(self, count: int, error: BaseException) -> None:
         """Fire-and-forget publishes failed: nobody awaits them, so count, log and resync."""
         self.stats.publish_failures += count
-        log.warning("redis bus lost %d queued publishes (%s)", count, _describe(error))
+        log.warning("redis bus lost %d queued publishes (%s)", count, describe(error))
         # While disconnected the reconnect runs the callbacks anyway; one repair is enough.
-        if self._running and self._connected.is_set() and not self._repair_scheduled:
+        if self._running and self._subscriber.connected.is_set() and not self._repair_scheduled:
             self._repair_scheduled = True
             self._run_callbacks("publish failed")
 
@@ -651,27 +405,31 @@ class RedisBus:
                 if not batch:
                     continue
                 try:
-                    if conn is None or generation != self._generation or not conn.is_connected:
+                    if (
+                        conn is None
+                        or generation != self._subscriber.generation
+                        or not conn.is_connected
+                    ):
                         if conn is not None:
-                            await _close_quietly(conn)
-                        conn, generation = self._new_connection("pub"), self._generation
-                        await _open(conn, self._connect_timeout)
+                            await close_quietly(conn)
+                        conn, generation = self._new_connection("pub"), self._subscriber.generation
+                        await open_connection(conn, self._connect_timeout)
                     await self._send_batch(conn, batch)
                 except Exception as exc:
-                    error = BusUnavailable(f"redis publish failed ({_describe(exc)})")
+                    error = BusUnavailable(f"redis publish failed ({describe(exc)})")
                     for pending in batch:
                         _settle(pending, error=error)
                     lost = sum(1 for pending in batch if pending.future is None)
                     if lost:
                         self._lost_nowait(lost, error)
                     if conn is not None:
-                        await _close_quietly(conn)
+                        await close_quietly(conn)
                     conn = None
         finally:
             for pending in batch:  # stopped mid-flight: tell the callers now, not at their timeout
                 _settle(pending, error=BusUnavailable("redis bus stopped"))
             if conn is not None:
-                await _close_quietly(conn)
+                await close_quietly(conn)
 
     async def _send_batch(self, conn: AbstractConnection, batch: list[_Pending]) -> None:
         async with asyncio.timeout(self._op_timeout):
@@ -702,13 +460,7 @@ def _settle(pending: _Pending, *, result: Any = None, error: BaseException | Non
         pending.future.set_result(result)
 
 
-async def _open(conn: AbstractConnection, limit: float) -> None:
-    # The whole handshake is timed, not only the TCP connect: behind a dead link AUTH or
-    # CLIENT SETINFO would otherwise wait forever for a reply.
-    async with asyncio.timeout(limit):
-        await conn.connect()  # type: ignore[no-untyped-call]
-
-
-async def _close_quietly(conn: AbstractConnection) -> None:
-    with contextlib.suppress(Exception):
-        await conn.disconnect(nowait=True)
+def _check_seconds(**durations: float) -> None:
+    for name, value in durations.items():
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive number of seconds")

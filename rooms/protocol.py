@@ -319,3 +319,7 @@ def encode_json(message: Mapping[str, Any]) -> str:
 
 def error_message(code: str, message: str) -> str:
     return encode_json({"type": "error", "code": code, "message": message})
+
+
+# The answer to a client ``ping``, and what an idle event socket receives as a keepalive.
+PONG = encode_json({"type": "pong"})

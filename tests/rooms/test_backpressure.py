@@ -36,7 +36,7 @@ async def test_slow_consumer_is_closed_and_the_room_carries_on(cluster: Cluster)
     def slow_present() -> bool:
         return slow_id in {c.connection_id for c in s.server.local_connections(rid)}
 
-    room_text = s.server._rooms[rid].doc.get("prompt", type=Text)
+    room_text = s.server.runtime.rooms[rid].doc.get("prompt", type=Text)
     for n in range(2000):
         # Replace the whole prompt: 32 kB per update while the document stays small.
         writer.prompt.clear()

@@ -101,7 +101,7 @@ async def test_a_failed_update_leaves_the_document_untouched(cluster: Cluster) -
     a = await cluster.yclient(s.yjs_url(rid), "alice")
     a.insert(0, "intact")
     await eventually(lambda: _stored_is(s.store, rid, "intact"), message="stored")
-    room = s.server._rooms[rid]
+    room = s.server.runtime.rooms[rid]
     before = room.doc.get_update()
     offender = await open_ws(s.yjs_url(rid))
     good_then_bad = [encode_update(_valid_update()[:-5])]

@@ -15,7 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from rooms.bus import BusMessage, BusUnavailable
-from rooms.bus_redis import RedisBus, decode_frame, encode_frame, frame_header, redact_url
+from rooms.bus_redis import RedisBus
+from rooms.redis_link import decode_frame, encode_frame, frame_header, redact_url
 from tests.fault.redis_server import require_shared_redis
 from tests.helpers import eventually
 

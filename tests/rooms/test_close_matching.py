@@ -84,7 +84,9 @@ async def test_a_handshake_in_flight_when_its_key_ends_is_refused(cluster: Clust
     await asyncio.wait_for(keyed.waiting.wait(), 2)
     # The key ends while the handshake on process two is still authenticating it.
     assert await s1.server.close_matching(["login:a1"]) == 0
-    await eventually(lambda: s2.server._ended.get("login:a1"), timeout=1, message="close seen")
+    await eventually(
+        lambda: s2.server._credentials.ended.get("login:a1"), timeout=1, message="close seen"
+    )
     keyed.gate.set()
     assert await late.wait_closed(timeout=1) == close_codes.UNAUTHENTICATED
 
@@ -96,7 +98,7 @@ async def test_a_handshake_in_flight_when_its_key_ends_is_refused(cluster: Clust
     assert await fresh.wait_closed(timeout=1) == close_codes.UNAUTHENTICATED
     again = await cluster.yclient(s2.yjs_url(rid, "token=ann:a3"), "ann")
     again.insert(0, "welcome back")
-    await eventually(lambda: str(s2.server._rooms[rid].doc["prompt"]) == "welcome back")
+    await eventually(lambda: str(s2.server.runtime.rooms[rid].doc["prompt"]) == "welcome back")
 
 
 async def test_bad_close_requests_and_bus_messages_are_refused(cluster: Cluster) -> None:
@@ -113,7 +115,7 @@ async def test_bad_close_requests_and_bus_messages_are_refused(cluster: Cluster)
         await s1.server.close_matching(["x" * 201])
     assert await s1.server.close_matching([]) == 0
 
-    channel = s1.server._connections_channel()
+    channel = s1.server.runtime.connections_channel()
     bad = [
         b"",
         wire.encode_update(b"\x00\x00"),
@@ -170,7 +172,7 @@ async def test_a_message_in_handling_when_its_key_ends_is_not_applied(cluster: C
     assert await ann.wait_closed(timeout=1) == close_codes.UNAUTHENTICATED
     assert await chat.wait_closed(timeout=1) == close_codes.UNAUTHENTICATED
     bob.insert(0, "on time")
-    await eventually(lambda: str(served.server._rooms[rid].doc["prompt"]) == "on time")
+    await eventually(lambda: str(served.server.runtime.rooms[rid].doc["prompt"]) == "on time")
     events = await store.events_since(rid, 0, limit=100) or []
     assert [e for e in events if e.type == "chat.message"] == []
     assert "too late" not in bob.text

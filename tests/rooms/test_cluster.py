@@ -86,7 +86,7 @@ async def test_kick_on_one_process_disconnects_the_member_on_the_other(cluster: 
     assert await bob_events.wait_closed() == close_codes.KICKED
     alice.insert(0, "still fine")
     await eventually(
-        lambda: str(s2.server._rooms[rid].doc["prompt"]) == "still fine", message="s2 alive"
+        lambda: str(s2.server.runtime.rooms[rid].doc["prompt"]) == "still fine", message="s2 alive"
     )
     assert not alice.closed.is_set()
 
@@ -114,7 +114,9 @@ async def test_role_change_applies_on_every_process(cluster: Cluster) -> None:
     bob.insert(0, "ignored")
     alice.insert(0, "ok")
     await eventually(lambda: "ok" in bob.text, message="bob receives")
-    await eventually(lambda: str(s2.server._rooms[rid].doc["prompt"]) == "ok", message="s2 doc")
+    await eventually(
+        lambda: str(s2.server.runtime.rooms[rid].doc["prompt"]) == "ok", message="s2 doc"
+    )
     assert alice.text == "ok"
 
 
@@ -224,7 +226,7 @@ async def test_client_reconnecting_to_another_process_is_visible_at_once(
     await eventually(lambda: alice.peer_names() == {"bob", "carol"}, timeout=2, message="alice")
     await eventually(lambda: carol.peer_names() == {"alice", "bob"}, timeout=2, message="carol")
     assert bob.clock == 2  # re-announced once
-    room = s1.server._rooms[rid]
+    room = s1.server.runtime.rooms[rid]
     assert sorted(cid for conn in room.yjs for cid in room.awareness.owned_by(conn)) == sorted(
         [alice.client_id, bob.client_id]
     )

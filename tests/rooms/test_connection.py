@@ -124,8 +124,8 @@ async def test_create_app_lifespan_starts_and_stops_the_server() -> None:
     assert isinstance(app, Starlette)
     async with app.router.lifespan_context(app):
         assert server._started
-        assert not server._stopping
-    assert server._stopping
+        assert not server.runtime.stopping
+    assert server.runtime.stopping
     await bus.stop()
 
 

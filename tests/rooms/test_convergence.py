@@ -57,7 +57,7 @@ async def scenario(ops: list[tuple[int, str, float, str]]) -> None:
         await eventually(converged, timeout=10, message="clients converge")
         expected_text = clients[0].text
         expected_params = clients[0].params.to_py() or {}
-        room_doc = served.server._rooms[rid].doc
+        room_doc = served.server.runtime.rooms[rid].doc
         assert str(room_doc.get("prompt", type=Text)) == expected_text
 
         async def persisted() -> bool:

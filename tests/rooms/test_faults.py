@@ -118,7 +118,7 @@ async def _stored_text(store: MemoryStore, rid: str) -> str:
 
 
 def _text(process: Served, rid: str) -> str:
-    return str(process.server._rooms[rid].doc["prompt"])
+    return str(process.server.runtime.rooms[rid].doc["prompt"])
 
 
 async def test_edits_of_a_killed_process_are_stored_when_its_peer_unloads(
@@ -175,7 +175,7 @@ async def test_healthy_processes_do_not_store_each_others_edits(cluster: Cluster
     for word in ("one ", "two ", "three"):
         a.insert(len(a.text), word)
         await b.wait_text(a.text)
-    room2 = s2.server._rooms[rid]
+    room2 = s2.server.runtime.rooms[rid]
     await eventually(lambda: not room2.unconfirmed, message="process one confirmed every edit")
     await eventually(lambda: _stored_text(shared, rid), message="stored by process one")
     store1, store2 = s1.store, s2.store

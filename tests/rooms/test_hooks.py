@@ -229,7 +229,7 @@ async def test_load_hooks_fire_once_per_load_and_may_seed_or_refuse(cluster: Clu
     refused = await cluster.yclient(s.yjs_url("missing-room"), "x", sync=False)
     assert await refused.wait_closed() == close_codes.NO_SUCH_ROOM
     assert not s.server.is_loaded("missing-room")
-    assert "missing-room" not in s.server._rooms
+    assert "missing-room" not in s.server.runtime.rooms
 
 
 async def _stored(store: Any, rid: str) -> bool:

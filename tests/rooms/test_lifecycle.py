@@ -108,8 +108,8 @@ async def test_a_server_side_edit_after_unload_is_dropped(
     rid = room_id()
     async with s.server.direct(rid) as doc:
         kept = doc
-    await eventually(lambda: rid not in s.server._rooms, message="unloaded")
-    with caplog.at_level(logging.WARNING, logger="rooms.server"):
+    await eventually(lambda: rid not in s.server.runtime.rooms, message="unloaded")
+    with caplog.at_level(logging.WARNING, logger="rooms.fanout"):
         kept.get("params", type=Map)["seed"] = 1
         await eventually(lambda: "after unload" in caplog.text, message="warning")
     assert (await s.store.load(rid)).is_empty
@@ -141,7 +141,7 @@ async def test_everyone_waiting_on_a_failed_load_gets_1011(cluster: Cluster) -> 
     for client in clients:
         assert await client.wait_closed() == close_codes.INTERNAL_ERROR
     assert await events.wait_closed() == close_codes.INTERNAL_ERROR
-    assert rid not in s.server._rooms
+    assert rid not in s.server.runtime.rooms
 
 
 async def test_bus_messages_during_a_load_are_applied_after_it(cluster: Cluster) -> None:
@@ -176,7 +176,7 @@ async def test_stop_waits_for_a_room_that_is_loading(cluster: Cluster) -> None:
     store.gate.set()
     await asyncio.wait_for(stopping, 5)
     assert await client.wait_closed() == close_codes.GOING_AWAY
-    assert "slow" not in s.server._rooms
+    assert "slow" not in s.server.runtime.rooms
 
 
 async def test_junk_in_the_store_is_skipped(
@@ -190,7 +190,7 @@ async def test_junk_in_the_store_is_skipped(
     a = await cluster.yclient(s.yjs_url("junk"), "a")
     await a.wait_text("good")
     assert "cannot be applied" in caplog.text
-    room = s.server._rooms["junk"]
+    room = s.server.runtime.rooms["junk"]
     await eventually(
         lambda: room.last_reconcile > 0 and not a.closed.is_set(), message="reconciled"
     )
@@ -217,7 +217,9 @@ async def test_unload_gives_up_on_a_dead_store_after_retrying(
     a.insert(0, "lost")
     await eventually(lambda: "storing room updates failed" in caplog.text, message="failed")
     await a.close()
-    await eventually(lambda: rid not in s.server._rooms, timeout=5, message="unloaded anyway")
+    await eventually(
+        lambda: rid not in s.server.runtime.rooms, timeout=5, message="unloaded anyway"
+    )
     assert "unsaved updates" in caplog.text
 
 
@@ -239,7 +241,7 @@ async def test_unsubscribe_failures_are_logged(
     rid = room_id()
     a = await cluster.yclient(s.yjs_url(rid), "a")
     await a.close()
-    await eventually(lambda: rid not in s.server._rooms, message="unloaded")
+    await eventually(lambda: rid not in s.server.runtime.rooms, message="unloaded")
     assert "unsubscribe failed" in caplog.text
 
 
@@ -254,10 +256,10 @@ async def test_an_event_gap_too_old_after_reconnect_tells_sockets_to_resync(
     e2 = await cluster.events(s2.events_url(rid))
     await e2.wait_for("welcome")
     quiet = MemoryBus()  # a private hub: its publishes reach nobody, like lost messages
-    s1.server.bus, saved = quiet, s1.server.bus
+    s1.server.runtime.bus, saved = quiet, s1.server.runtime.bus
     for n in range(3):
         await s1.server.emit_event(rid, "chat.message", {"text": str(n)})
-    s1.server.bus = saved
+    s1.server.runtime.bus = saved
     await s2.server.resync(rid)
     assert (await e2.wait_for("resync"))[0]["seq"] == 3
     await s2.server.resync("not-loaded-here")  # nothing to do
@@ -290,7 +292,7 @@ async def test_failing_background_tasks_are_logged(
     async def boom() -> None:
         raise RuntimeError("background boom")
 
-    s.server._spawn(boom(), "test-boom")
+    s.server.runtime.spawn(boom(), "test-boom")
     await eventually(lambda: "background task failed" in caplog.text, message="logged")
 
 

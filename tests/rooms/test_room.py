@@ -72,7 +72,7 @@ async def test_two_clients_editing_concurrently_converge_with_chinese(cluster: C
         a.insert(len(a.text), f"猫{n}")
         b.insert(0, f"狗{n}")
     await eventually(lambda: a.text == b.text and len(a.text) == 40, message="convergence")
-    room_doc = s.server._rooms[rid].doc
+    room_doc = s.server.runtime.rooms[rid].doc
     assert str(room_doc.get("prompt", type=Text)) == a.text
     for n in range(10):
         assert f"猫{n}" in a.text
@@ -114,7 +114,7 @@ async def test_newcomer_gets_step1_and_everyones_awareness_at_once(cluster: Clus
     s = await cluster.server()
     rid = room_id()
     a = await cluster.yclient(s.yjs_url(rid), "alice")
-    await eventually(lambda: s.server._rooms[rid].awareness.entries(), message="awareness")
+    await eventually(lambda: s.server.runtime.rooms[rid].awareness.entries(), message="awareness")
     b = await cluster.yclient(s.yjs_url(rid), "bob")
     first, second = (decode_message(frame) for frame in b.received[:2])
     assert isinstance(first, SyncMessage)
@@ -144,7 +144,7 @@ async def test_echo_of_a_leavers_state_is_refuted_to_its_sender_only(cluster: Cl
     carol = await cluster.yclient(s.yjs_url(rid), "carol")
     bob = await cluster.yclient(s.yjs_url(rid), "bob")
     await eventually(lambda: alice.peer_names() == {"bob", "carol"}, message="alice sees bob")
-    bob_state = s.server._rooms[rid].awareness.entries()[-1]
+    bob_state = s.server.runtime.rooms[rid].awareness.entries()[-1]
     assert bob_state.client_id == bob.client_id
     await bob.close()
     await eventually(lambda: carol.peer_names() == {"alice"}, message="bob gone for carol")
@@ -163,7 +163,7 @@ async def test_echo_of_a_leavers_state_is_refuted_to_its_sender_only(cluster: Cl
         )
     ]
     assert carol.peer_names() == {"alice"}
-    assert [e.client_id for e in s.server._rooms[rid].awareness.entries()] == [
+    assert [e.client_id for e in s.server.runtime.rooms[rid].awareness.entries()] == [
         alice.client_id,
         carol.client_id,
     ]
@@ -215,7 +215,7 @@ async def test_viewer_updates_are_dropped_but_viewers_still_receive(cluster: Clu
     await eventually(lambda: stored_is(s.store, rid, "猫"), message="stored")
     await asyncio.sleep(0.1)  # give a (wrongly) accepted update time to arrive
     assert editor.text == "猫"
-    assert str(s.server._rooms[rid].doc.get("prompt", type=Text)) == "猫"
+    assert str(s.server.runtime.rooms[rid].doc.get("prompt", type=Text)) == "猫"
     # Viewers keep their awareness (cursors of spectators are fine).
     await eventually(lambda: editor.peer_names() == {"vi"}, message="viewer awareness")
 
@@ -306,7 +306,8 @@ async def test_empty_room_unloads_after_persisting(cluster: Cluster) -> None:
     await eventually(lambda: stored_is(s.store, rid, "bye"), message="stored")
     await a.close()
     await eventually(
-        lambda: not s.server.is_loaded(rid) and rid not in s.server._rooms, message="unloaded"
+        lambda: not s.server.is_loaded(rid) and rid not in s.server.runtime.rooms,
+        message="unloaded",
     )
     assert len(await s.store.history(rid)) == 1
     assert s.server.local_connections(rid) == []

@@ -86,7 +86,9 @@ async def test_stop_closes_sockets_with_1001_and_persists(cluster: Cluster) -> N
     events = await cluster.events(s.events_url(rid))
     await events.wait_for("welcome")
     a.insert(0, "saved on shutdown")
-    await eventually(lambda: str(s.server._rooms[rid].doc["prompt"]) == a.text, message="applied")
+    await eventually(
+        lambda: str(s.server.runtime.rooms[rid].doc["prompt"]) == a.text, message="applied"
+    )
     await s.server.stop()
     assert await a.wait_closed() == close_codes.GOING_AWAY
     assert await events.wait_closed() == close_codes.GOING_AWAY
@@ -117,7 +119,7 @@ async def test_a_failed_load_closes_1011_and_the_next_join_retries(cluster: Clus
     rid = room_id()
     first = await cluster.yclient(s.yjs_url(rid), "a", sync=False)
     assert await first.wait_closed() == close_codes.INTERNAL_ERROR
-    assert rid not in s.server._rooms
+    assert rid not in s.server.runtime.rooms
     store.broken = False
     second = await cluster.yclient(s.yjs_url(rid), "b")
     assert s.server.is_loaded(rid)
@@ -172,7 +174,9 @@ async def test_a_join_during_unload_waits_and_reloads_the_saved_state(cluster: C
     rid = room_id()
     a = await cluster.yclient(s.yjs_url(rid), "a")
     a.insert(0, "持久")
-    await eventually(lambda: str(s.server._rooms[rid].doc["prompt"]) == "持久", message="applied")
+    await eventually(
+        lambda: str(s.server.runtime.rooms[rid].doc["prompt"]) == "持久", message="applied"
+    )
     store.gate.clear()
     await a.close()
     await asyncio.wait_for(store.waiting.wait(), 5)  # the unload is stuck in its flush
@@ -295,13 +299,13 @@ async def test_bus_callbacks_tolerate_a_room_that_was_just_unloaded(cluster: Clu
     handlers = [h for channel, hs in bus._subscribers.items() if rid in channel for h in hs]
     assert len(handlers) == 2
     await a.close()
-    await eventually(lambda: rid not in s.server._rooms, message="unloaded")
+    await eventually(lambda: rid not in s.server.runtime.rooms, message="unloaded")
     message = BusMessage(
         f"{s.server.config.channel_prefix}{rid}", "other", wire.encode_update(update_for("x"))
     )
     for handler in handlers:
         await handler(message)  # must not raise nor resurrect the room
-    assert rid not in s.server._rooms
+    assert rid not in s.server.runtime.rooms
 
 
 # --- maintenance ----------------------------------------------------------------------------
@@ -335,9 +339,9 @@ async def test_stale_awareness_expires_and_presence_is_renewed(cluster: Cluster)
     s = await cluster.server(config=config, presence=presence)
     rid = room_id()
     a = await cluster.yclient(s.yjs_url(rid), "a")
-    await eventually(lambda: s.server._rooms[rid].awareness.entries(), message="awareness")
+    await eventually(lambda: s.server.runtime.rooms[rid].awareness.entries(), message="awareness")
     await eventually(
-        lambda: not s.server._rooms[rid].awareness.entries(), timeout=2, message="expired"
+        lambda: not s.server.runtime.rooms[rid].awareness.entries(), timeout=2, message="expired"
     )
     await asyncio.sleep(0.35)  # two TTLs: only renewal keeps the member listed
     assert await presence.count(rid) == 1
@@ -363,7 +367,7 @@ async def test_a_stuck_slow_consumer_is_aborted_after_the_close_timeout(cluster:
     slow = await open_ws(s.yjs_url(rid), max_queue=1, sock=sock)
     await slow.send(encode_sync_step1(b"\x00"))
     await eventually(lambda: len(s.server.local_connections(rid)) == 2, message="joined")
-    room_text = s.server._rooms[rid].doc.get("prompt", type=Text)
+    room_text = s.server.runtime.rooms[rid].doc.get("prompt", type=Text)
     for n in range(2000):
         writer.prompt.clear()
         writer.prompt.insert(0, f"{n:06d}" + "x" * 32_000)

@@ -74,7 +74,7 @@ async def test_stock_viewer_edits_are_dropped_and_bad_origins_refused(cluster: C
     # The viewer's socket is gone, so the server has read (and dropped) its update.
     await eventually(lambda: len(s.server.local_connections(rid)) == 1, message="viewer gone")
     assert editor.text == ""
-    assert str(s.server._rooms[rid].doc["prompt"]) == ""
+    assert str(s.server.runtime.rooms[rid].doc["prompt"]) == ""
     refused = await run_yclient(
         f"{s.base}/yjs", rid, origin="https://evil.example", expect_reject=403, timeout=10
     )
@@ -101,7 +101,9 @@ async def test_stock_clients_echo_does_not_resurrect_a_leaving_peer(cluster: Clu
     cluster.clients.append(bob)
 
     async def bob_moves_and_leaves() -> None:
-        await eventually(lambda: s.server._rooms.get(rid) and s.server._rooms[rid].yjs, timeout=10)
+        await eventually(
+            lambda: s.server.runtime.rooms.get(rid) and s.server.runtime.rooms[rid].yjs, timeout=10
+        )
         await bob.connect()
         await bob.wait_synced()
         await asyncio.sleep(0.2)  # the watcher has bob's first state (and has echoed it)
@@ -118,7 +120,7 @@ async def test_stock_clients_echo_does_not_resurrect_a_leaving_peer(cluster: Clu
     )
     assert watcher.ok, (watcher.unmet, watcher.stderr)
     assert watcher.peer_names == [], "bob came back as a ghost"
-    assert s.server._rooms[rid].awareness.entries() == []
+    assert s.server.runtime.rooms[rid].awareness.entries() == []
 
 
 async def test_echoing_a_busy_room_does_not_exhaust_the_rate_limit(cluster: Cluster) -> None:

@@ -1,0 +1,112 @@
+"""Closing sockets by credential key, in every room on every process (``close_matching``).
+
+An extension gives each socket opaque keys (``ConnectionContext.credentials``, e.g. a login and a
+user); when one ends (a sign-out, a revoked token) the hub closes every socket holding it. The
+request travels as one control message on the process-wide connections channel. A key closed
+here is remembered for ``ENDED_KEYS_TTL``, so a socket whose authentication began before the
+close arrived but finished after it (a handshake in flight) is refused the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Sequence
+
+from rooms import wire
+from rooms.bus import BusMessage, Subscription
+from rooms.connection import Connection
+from rooms.hooks import Reject
+from rooms.protocol import ProtocolError
+from rooms.runtime import Runtime
+from rooms.types import ConnectionContext
+
+log = logging.getLogger(__name__)
+
+ENDED_KEYS_TTL = 60.0
+MAX_KEY_LENGTH = 200
+
+
+class CredentialCloser:
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+        # Every socket being served, from accept to close (any room, in admission or joined),
+        # and the keys closed recently: key -> (monotonic time, close code, reason).
+        self.live: set[Connection] = set()
+        self.ended: dict[str, tuple[float, int, str]] = {}
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        self._subscription = await self._rt.bus.subscribe(
+            self._rt.connections_channel(), self._on_control
+        )
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+
+    async def close_matching(self, keys: Iterable[str], code: int, reason: str) -> int:
+        """``RoomServer.close_matching``: close here, then tell every other process."""
+        wanted = sorted({_check_key(key) for key in keys})
+        if not _is_close_code(code):
+            raise ValueError(f"invalid close code {code!r}")
+        if not wanted:
+            return 0
+        affected = self._close_local(wanted, code, reason)
+        data = {"action": "close_matching", "keys": wanted, "code": code, "reason": reason}
+        try:
+            # Awaited: when this returns, the message is on its way to every other process.
+            await self._rt.bus.publish(self._rt.connections_channel(), wire.encode_control(data))
+        except Exception:
+            log.warning("bus publish of close_matching failed", exc_info=True)
+        return affected
+
+    def refuse_ended(self, ctx: ConnectionContext, began: float) -> None:
+        """After ``on_authenticate``: a key closed since ``began`` may have been checked
+        before it ended (the close arrived while the handshake was in flight)."""
+        for key in ctx.credentials:
+            ended = self.ended.get(key)
+            if ended is not None and ended[0] >= began:
+                raise Reject(ended[1], ended[2])
+
+    def _close_local(self, keys: Sequence[str], code: int, reason: str) -> int:
+        now = time.monotonic()
+        for key, (at, _, _) in list(self.ended.items()):
+            if now - at > ENDED_KEYS_TTL:
+                del self.ended[key]
+        for key in keys:
+            self.ended[key] = (now, code, reason)
+        wanted = frozenset(keys)
+        targets = [c for c in self.live if not c.closing and c.context.credentials & wanted]
+        for conn in targets:
+            conn.close(code, reason)
+        return len(targets)
+
+    async def _on_control(self, message: BusMessage) -> None:
+        try:
+            payload = wire.decode(message.payload)
+            if not isinstance(payload, wire.BusControl):
+                raise ProtocolError("not a control message")
+            data = payload.data
+            keys, code, reason = data["keys"], data["code"], str(data.get("reason") or "")
+            if data.get("action") != "close_matching" or not isinstance(keys, list):
+                raise ProtocolError("unknown connections control message")
+            if not _is_close_code(code):
+                raise ProtocolError("bad close code")
+            checked = [_check_key(key) for key in keys]
+        except (ProtocolError, KeyError, ValueError):
+            log.warning("dropping malformed connections control message")
+            return
+        self._close_local(checked, code, reason)
+
+
+def _is_close_code(code: object) -> bool:
+    return isinstance(code, int) and not isinstance(code, bool) and 1000 <= code <= 4999
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise ValueError(f"credential keys are strings of 1..{MAX_KEY_LENGTH} characters")
+    return key
