@@ -112,11 +112,11 @@ def build_runner(db: Database, storage: Storage, registry: ProviderRegistry) -> 
 
 def orphan_sink(db: Database, storage: Storage) -> OrphanSink:
     """Deletes the images of jobs that did not keep them (lease lost, purged failures)."""
-    from hub.storage import service as storage_service
+    from hub.storage import cleanup as storage_cleanup
 
     async def drop(keys: list[str]) -> None:
         async with db.unit_of_work() as session:
-            await storage_service.delete_images_by_key(session, storage, keys)
+            await storage_cleanup.delete_images_by_key(session, storage, keys)
 
     return drop
 
@@ -127,11 +127,11 @@ def media_cleanup(
     """The worker's periodic sweep of media files no image row keeps (storage decides which)."""
     from datetime import timedelta
 
-    from hub.storage import service as storage_service
+    from hub.storage import cleanup as storage_cleanup
 
     async def sweep() -> object:
         grace = timedelta(seconds=settings.media_orphan_grace_seconds)
-        return await storage_service.cleanup_orphans(db, storage, older_than=grace)
+        return await storage_cleanup.cleanup_orphans(db, storage, older_than=grace)
 
     return sweep
 

@@ -2,8 +2,8 @@
 
 Files live in the storage backend; these rows say who owns them and what they are. Ids are
 time-ordered UUIDs (version 7 layout) and are part of every file's key, so a file can be matched to
-its row, and its age read from its name, without a query per file (see :mod:`hub.storage.service`,
-orphan cleanup). Other domains reference users by ``user_id`` only.
+its row, and its age read from its name, without a query per file (see :mod:`hub.storage.keys` and
+:mod:`hub.storage.cleanup`). Other domains reference users by ``user_id`` only.
 """
 
 from __future__ import annotations

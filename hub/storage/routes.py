@@ -25,7 +25,7 @@ from hub.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from hub.storage import service
+from hub.storage import downloads, service
 from hub.storage.archive import build_zip
 from hub.storage.backends import LocalStorage
 from hub.storage.errors import (
@@ -141,11 +141,11 @@ async def download_image(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        download = await service.open_download(
+        download = await downloads.open_download(
             session, actor, ctx.storage, _image_id(request), can_see_room=room_visibility(actor)
         )
     headers = {
-        "content-disposition": service.attachment_header(download.filename),
+        "content-disposition": downloads.attachment_header(download.filename),
         "cache-control": "private, no-store",
     }
     if download.stream.size is not None:
@@ -168,14 +168,14 @@ async def download_zip(request: Request) -> Response:
     body = await parse_body(request, DownloadIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        entries = await service.zip_entries(
+        entries = await downloads.zip_entries(
             session, actor, ctx.storage, body.image_ids, can_see_room=room_visibility(actor)
         )
     archive = await build_zip(entries)
     name = f"images-{utcnow():%Y%m%d-%H%M%S}.zip"
     headers = {
         "content-length": str(archive.size),
-        "content-disposition": service.attachment_header(name),
+        "content-disposition": downloads.attachment_header(name),
         "cache-control": "private, no-store",
     }
     return StreamingResponse(archive.iter_chunks(), media_type="application/zip", headers=headers)

@@ -1,17 +1,9 @@
 """The image library and uploads: rules, permissions and the rows behind the media files.
 
 Files first, then rows: every writer stores its files and only then inserts the row (in the
-caller's transaction). A crash or rollback in between leaves files that no row references; their
-names carry a time-ordered id, so :func:`cleanup_orphans` can tell such a file's age from its name
-and delete it once it is older than the grace period, without racing a save in progress.
-
-Key layout (ids are UUIDs in the version 7 layout; see :func:`new_media_id`)::
-
-    images/{job_id}/{index}/{image_id}.png           original, PNG with prompt metadata
-    images/{job_id}/{index}/{image_id}-thumb.webp    longer side <= 512 px
-    images/{job_id}/{index}/{image_id}-square.webp   200 x 200
-    uploads/{owner_id}/{upload_id}.{png|jpg|webp}    img2img sources, re-encoded
-    avatars/{owner_id}/{upload_id}.webp              256 x 256 avatars
+caller's transaction), so a crash or rollback leaves at most files that no row references; the
+orphan cleanup (:mod:`hub.storage.cleanup`) deletes those once they are old enough. Ids and the key
+layout are in :mod:`hub.storage.keys`; downloads and zip entries in :mod:`hub.storage.downloads`.
 
 Services take the session first, ``flush()`` and never commit (docs/images.md).
 """
@@ -19,18 +11,10 @@ Services take the session first, ``flush()`` and never commit (docs/images.md).
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import re
 import struct
-import time
-import unicodedata
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,14 +23,14 @@ from sqlmodel import col
 from hub.accounts.actor import Actor
 from hub.accounts.schemas import UserPrivate
 from hub.accounts.users import access_me, set_avatar_url, user_private
-from hub.db import Database, settings_of, utcnow
+from hub.db import settings_of, utcnow
 from hub.errors import ValidationFailed
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
-from hub.storage.archive import ZipEntry
-from hub.storage.backends import LocalStorage, ObjectStream, S3Storage, Storage, validate_key
-from hub.storage.errors import ImageNotFound, InvalidStorageKey, UploadNotFound, UploadRejected
+from hub.storage.backends import Storage, validate_key
+from hub.storage.cleanup import delete_keys
+from hub.storage.errors import ImageNotFound, UploadNotFound, UploadRejected
 from hub.storage.images import (
     EncodedImage,
     make_previews_async,
@@ -54,10 +38,16 @@ from hub.storage.images import (
     png_with_metadata_async,
     validate_upload_async,
 )
+from hub.storage.keys import (
+    IMAGE_KEY_RE,
+    JOB_ID_RE,
+    MEDIA_ID_RE,
+    UPLOAD_KEY_RE,
+    media_url,
+    new_media_id,
+)
 from hub.storage.models import Image, Upload, UploadPurpose
 from hub.storage.schemas import ImagePage, ImageQuery, ImageView, UploadView
-
-log = logging.getLogger(__name__)
 
 # (session, room_id) -> may the actor see the room (``hub.collab.service.room_visibility``). It
 # reads through the caller's session.
@@ -66,51 +56,9 @@ RoomCheck = Callable[[AsyncSession, str], Awaitable[bool]]
 THUMB_SIDE = 512
 SQUARE_SIDE = 200
 AVATAR_SIDE = 256
-MEDIA_PREFIXES = ("images/", "uploads/", "avatars/")
-_BATCH = 500
-_DELETE_CONCURRENCY = 16
-
-_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-_ID_RE = re.compile(rf"^{_ID}$")
-_JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
-_IMAGE_KEY_RE = re.compile(
-    rf"^images/[A-Za-z0-9_-]+/\d+/(?P<id>{_ID})(?P<variant>-thumb\.webp|-square\.webp|\.png)$"
-)
-_UPLOAD_KEY_RE = re.compile(rf"^(?P<dir>uploads|avatars)/\d+/(?P<id>{_ID})\.(?:png|jpg|webp)$")
 
 
-# --- ids and urls --------------------------------------------------------------------------------
-
-
-def new_media_id() -> str:
-    """A random UUID in the version 7 layout: 48-bit Unix milliseconds, then 74 random bits.
-    Ids made later sort later, and a file's age can be read from the id in its key."""
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big") >> 6  # 74 bits
-    value = (millis & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
-    return str(uuid.UUID(int=value))
-
-
-def media_id_time(media_id: str) -> datetime | None:
-    """When a :func:`new_media_id` id was made; None for anything else."""
-    if not _ID_RE.match(media_id):
-        return None
-    millis = uuid.UUID(media_id).int >> 80
-    return datetime.fromtimestamp(millis / 1000, tz=UTC)
-
-
-def media_url(storage: Storage, key: str) -> str:
-    """A URL for ``key`` that stays valid: the backend's own when it is stable (local files, a
-    public bucket), else ``/media/{key}``, which redirects to a fresh presigned URL. Safe to
-    store (avatars) and to send in room events, unlike a presigned URL that expires."""
-    if isinstance(storage, LocalStorage) or (
-        isinstance(storage, S3Storage) and storage.public_base_url
-    ):
-        url = storage.url_for(key)
-        if url:
-            return url
-    return "/media/" + quote(key)
+# --- views ----------------------------------------------------------------------------------------
 
 
 def image_view(storage: Storage, image: Image) -> ImageView:
@@ -161,7 +109,7 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 def _check_generated(job_id: str, index: int, seed: int) -> None:
-    if not _JOB_ID_RE.match(job_id):
+    if not JOB_ID_RE.match(job_id):
         raise ValueError("job_id must be 1-36 letters, digits, '-' or '_'")
     if index < 0:
         raise ValueError("index must be >= 0")
@@ -272,12 +220,12 @@ async def save_generated_image(
 
 async def _row_for_ref(session: AsyncSession, ref: str) -> Image | Upload | None:
     """The image or upload named by an id or by the key of its original/uploaded file."""
-    if _ID_RE.match(ref):
+    if MEDIA_ID_RE.match(ref):
         return await session.get(Image, ref) or await session.get(Upload, ref)
-    if match := _IMAGE_KEY_RE.match(ref):
+    if match := IMAGE_KEY_RE.match(ref):
         image = await session.get(Image, match["id"])
         return image if image is not None and image.key == ref else None
-    if match := _UPLOAD_KEY_RE.match(ref):
+    if match := UPLOAD_KEY_RE.match(ref):
         upload = await session.get(Upload, match["id"])
         return upload if upload is not None and upload.key == ref else None
     return None
@@ -299,7 +247,7 @@ async def load_image_bytes(session: AsyncSession, storage: Storage, key_or_image
 
 async def get_image(session: AsyncSession, image_id: str) -> Image | None:
     """A live (not deleted) image, or None."""
-    if not _ID_RE.match(image_id):
+    if not MEDIA_ID_RE.match(image_id):
         return None
     image = await session.get(Image, image_id)
     return image if image is not None and image.deleted_at is None else None
@@ -378,86 +326,6 @@ async def delete_image(session: AsyncSession, actor: Actor, image_id: str) -> No
     image = await access_image(session, actor, image_id)
     image.deleted_at = utcnow()
     await session.flush()
-
-
-# --- downloads -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Download:
-    stream: ObjectStream
-    filename: str
-    content_type: str
-
-
-def download_name(image: Image) -> str:
-    """``{first words of the prompt}-{8 id characters}.png``; Unicode kept (RFC 5987 header)."""
-    words = re.sub(r"\W+", "-", unicodedata.normalize("NFC", image.prompt)).strip("-_")
-    stem = words[:48].strip("-_").lower() or "image"
-    # The tail of a v7 id is random; its head is the timestamp, shared by a whole batch.
-    return f"{stem}-{image.image_id[-8:]}.png"
-
-
-def attachment_header(filename: str) -> str:
-    """``Content-Disposition`` for a download: an ASCII ``filename`` every client understands
-    and, when the name is not plain ASCII, the exact one as RFC 5987 ``filename*``."""
-    stem, ext = os.path.splitext(filename)
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
-    ascii_stem = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_stem).strip("._-") or "download"
-    ascii_name = ascii_stem + re.sub(r"[^A-Za-z0-9.]", "", ext)
-    header = f'attachment; filename="{ascii_name}"'
-    if ascii_name != filename:
-        header += f"; filename*=UTF-8''{quote(filename, safe='')}"
-    return header
-
-
-async def open_download(
-    session: AsyncSession,
-    actor: Actor,
-    storage: Storage,
-    image_id: str,
-    *,
-    can_see_room: RoomCheck | None = None,
-) -> Download:
-    """The original file of a visible image, opened (404 before any response if it is gone)."""
-    image = await access_image(session, actor, image_id, can_see_room=can_see_room)
-    stream = await storage.open_stream(image.key)
-    return Download(stream, download_name(image), image.mime)
-
-
-async def _lazy_stream(storage: Storage, key: str) -> AsyncIterator[bytes]:
-    # Opened only when the archive reaches this entry: a hundred bodies held open at once would
-    # exhaust an S3 client's connection pool.
-    async with await storage.open_stream(key) as stream:
-        async for chunk in stream:
-            yield chunk
-
-
-async def zip_entries(
-    session: AsyncSession,
-    actor: Actor,
-    storage: Storage,
-    image_ids: Sequence[str],
-    *,
-    can_see_room: RoomCheck | None = None,
-) -> list[ZipEntry]:
-    """Archive entries for visible images, in the order asked; ImageNotFound (with the ids in
-    ``details.missing``) when any of them is not visible, so nobody gets a silently short zip."""
-    images: list[Image] = []
-    missing: list[str] = []
-    for image_id in image_ids:
-        try:
-            images.append(await access_image(session, actor, image_id, can_see_room=can_see_room))
-        except ImageNotFound:
-            missing.append(image_id)
-    if missing:
-        raise ImageNotFound(
-            f"{len(missing)} of the selected images cannot be found.", missing=missing
-        )
-    return [
-        ZipEntry(download_name(image), _lazy_stream(storage, image.key), image.created_at)
-        for image in images
-    ]
 
 
 # --- uploads -------------------------------------------------------------------------------------
@@ -560,7 +428,7 @@ async def clear_avatar(session: AsyncSession, actor: Actor, storage: Storage) ->
 
 async def access_upload(session: AsyncSession, actor: Actor, upload_id: str) -> Upload:
     """The actor's upload; UploadNotFound when missing or someone else's."""
-    upload = await session.get(Upload, upload_id) if _ID_RE.match(upload_id) else None
+    upload = await session.get(Upload, upload_id) if MEDIA_ID_RE.match(upload_id) else None
     if upload is None or upload.owner_id != actor.user_id:
         raise UploadNotFound()
     return upload
@@ -575,139 +443,3 @@ async def access_source_key(session: AsyncSession, actor: Actor, ref: str) -> st
     if isinstance(row, Image) and row.deleted_at is not None:
         raise ImageNotFound("The source image does not exist.")
     return row.key
-
-
-# --- cleanup -------------------------------------------------------------------------------------
-
-
-async def delete_keys(storage: Storage, keys: Iterable[str]) -> int:
-    """Delete these files (missing ones are fine; invalid keys are logged and skipped); returns
-    how many deletes were issued. Concurrency is bounded for remote backends."""
-    valid: list[str] = []
-    for key in dict.fromkeys(keys):
-        try:
-            valid.append(validate_key(key))
-        except InvalidStorageKey:
-            log.warning("not deleting an invalid storage key", extra={"key": key})
-    for start in range(0, len(valid), _DELETE_CONCURRENCY):
-        chunk = valid[start : start + _DELETE_CONCURRENCY]
-        await asyncio.gather(*(storage.delete(key) for key in chunk))
-    return len(valid)
-
-
-async def delete_images_by_key(session: AsyncSession, storage: Storage, keys: Sequence[str]) -> int:
-    """The generation worker's ``on_orphan_keys`` sink: images of jobs that did not keep them
-    (lease lost, purged failures). Removes the library rows whose original is one of ``keys``
-    now and, after commit, their files (with thumbnail and square) and the other given keys,
-    except files of images that stay (a thumbnail key alone never breaks a live image). Returns
-    the number of rows removed."""
-    matches = {key: m for key in dict.fromkeys(keys) if (m := _IMAGE_KEY_RE.match(key))}
-    files = {key for key in keys if key not in matches}
-    rows: dict[str, Image] = {}
-    if matches:
-        ids = {m["id"] for m in matches.values()}
-        found = await session.scalars(select(Image).where(col(Image.image_id).in_(ids)))
-        rows = {row.image_id: row for row in found}
-    removed = 0
-    for key, match in matches.items():
-        row = rows.get(match["id"])
-        if row is None:
-            files.add(key)  # a file whose row is already gone
-        elif row.key == key:
-            files.update((row.key, row.thumb_key, row.square_key))
-            await session.delete(row)
-            removed += 1
-    await session.flush()
-
-    async def remove_files() -> None:
-        await delete_keys(storage, sorted(files))
-
-    after_commit(session, remove_files)
-    return removed
-
-
-@dataclass(frozen=True)
-class CleanupResult:
-    images_purged: int
-    files_deleted: int
-
-
-async def _purge_deleted_images(db: Database, storage: Storage, cutoff: datetime) -> CleanupResult:
-    purged = files = 0
-    while True:
-        async with db.unit_of_work() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        col(Image.image_id),
-                        col(Image.key),
-                        col(Image.thumb_key),
-                        col(Image.square_key),
-                    )
-                    .where(col(Image.deleted_at) < cutoff)
-                    .order_by(col(Image.deleted_at))
-                    .limit(_BATCH)
-                )
-            ).all()
-        if not rows:
-            return CleanupResult(purged, files)
-        # Files first: if deleting them fails, the rows stay and the next run tries again.
-        files += await delete_keys(storage, [k for row in rows for k in row[1:]])
-        async with db.unit_of_work() as session:
-            result = await session.execute(
-                delete(Image).where(
-                    col(Image.image_id).in_([row.image_id for row in rows]),
-                    col(Image.deleted_at).is_not(None),
-                )
-            )
-            purged += int(getattr(result, "rowcount", 0) or 0)
-
-
-async def _delete_unreferenced(
-    db: Database, storage: Storage, batch: dict[str, str], model: type[Image] | type[Upload]
-) -> int:
-    if not batch:
-        return 0
-    id_column = col(Image.image_id) if model is Image else col(Upload.upload_id)
-    async with db.unit_of_work() as session:
-        ids = set(batch.values())
-        known = set(await session.scalars(select(id_column).where(id_column.in_(ids))))
-    return await delete_keys(storage, [key for key, mid in batch.items() if mid not in known])
-
-
-async def _sweep_prefix(db: Database, storage: Storage, prefix: str, cutoff: datetime) -> int:
-    pattern, model = (_IMAGE_KEY_RE, Image) if prefix == "images/" else (_UPLOAD_KEY_RE, Upload)
-    deleted = 0
-    batch: dict[str, str] = {}
-    async for key in storage.list_keys(prefix):
-        match = pattern.match(key)
-        made = media_id_time(match["id"]) if match else None
-        # Files not named by us are not ours to delete; young ones may belong to a save whose
-        # row is not committed yet.
-        if match is None or made is None or made >= cutoff:
-            continue
-        batch[key] = match["id"]
-        if len(batch) >= _BATCH:
-            deleted += await _delete_unreferenced(db, storage, batch, model)
-            batch = {}
-    return deleted + await _delete_unreferenced(db, storage, batch, model)
-
-
-async def cleanup_orphans(
-    db: Database, storage: Storage, *, older_than: timedelta, now: datetime | None = None
-) -> CleanupResult:
-    """Delete the files (then the rows) of images soft-deleted more than ``older_than`` ago, and
-    every media file under ``images/``, ``uploads/`` and ``avatars/`` that is older than that and
-    that no row references (crashed saves, rolled-back uploads, replaced avatars). Idempotent;
-    safe to run from several processes at once."""
-    cutoff = (now or utcnow()) - older_than
-    purged = await _purge_deleted_images(db, storage, cutoff)
-    files = purged.files_deleted
-    for prefix in MEDIA_PREFIXES:
-        files += await _sweep_prefix(db, storage, prefix, cutoff)
-    if purged.images_purged or files:
-        log.info(
-            "media cleanup",
-            extra={"images_purged": purged.images_purged, "files_deleted": files},
-        )
-    return CleanupResult(purged.images_purged, files)

@@ -420,10 +420,10 @@ async def test_component_media_sweep_deletes_unreferenced_old_files(
     from hub.storage.backends import LocalStorage
 
     storage = LocalStorage(tmp_path / "media")
-    from hub.storage import service as storage_service
+    from hub.storage.keys import new_media_id
 
     # A file no row references, named like a save that never committed.
-    key = f"images/job-x/0/{storage_service.new_media_id()}.png"
+    key = f"images/job-x/0/{new_media_id()}.png"
     await storage.put(key, b"png", "image/png")
     keep = media_cleanup(db, storage, db.settings)  # default grace: a day
     await keep()

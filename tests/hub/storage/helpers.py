@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
-from hub.storage import service
+from hub.storage import keys, service
 from hub.storage.models import Image, Upload
 from hub.storage.schemas import ImageView
 from tests.hub.accounts.helpers import bearer, register, token_pair
@@ -63,7 +63,7 @@ async def save_image(
             session,
             ctx.storage,
             owner_id=owner.user_id,
-            job_id=job_id or service.new_media_id(),
+            job_id=job_id or keys.new_media_id(),
             room_id=room_id,
             index=index,
             data=data or image_bytes(),

@@ -25,6 +25,7 @@ from PIL import Image
 from hub.migrate import upgrade
 from hub.settings import Settings
 from hub.storage import images
+from hub.storage.images import decoding, previews
 from tests.helpers import eventually, free_port
 from tests.hub.storage.helpers import new_user
 
@@ -72,14 +73,14 @@ def test_previews_come_from_one_decode_and_match_the_separate_functions(
     Image.new("RGBA", (1200, 600), (10, 200, 30, 255)).save(buffer, "PNG")
     data = buffer.getvalue()
     loads = 0
-    original = images._load_upright
+    original = decoding.load_upright
 
     def counting(image: Any, draft: Any) -> Any:
         nonlocal loads
         loads += 1
         return original(image, draft)
 
-    monkeypatch.setattr(images, "_load_upright", counting)
+    monkeypatch.setattr(previews, "load_upright", counting)
     thumb, square = images.make_previews(data, thumb_side=512, square_side=200)
     assert loads == 1
     assert (thumb.width, thumb.height, square.width, square.height) == (512, 256, 200, 200)
@@ -96,7 +97,7 @@ def test_decode_slots_bound_concurrent_decodes(monkeypatch: pytest.MonkeyPatch) 
     active = peak = 0
     lock = threading.Lock()
     full = threading.Event()  # as many decodes running as the limit allows
-    original = images._load_upright
+    original = decoding.load_upright
 
     def slow(image: Any, draft: Any) -> Any:
         nonlocal active, peak
@@ -113,7 +114,7 @@ def test_decode_slots_bound_concurrent_decodes(monkeypatch: pytest.MonkeyPatch) 
             active -= 1
         return original(image, draft)
 
-    monkeypatch.setattr(images, "_load_upright", slow)
+    monkeypatch.setattr(previews, "load_upright", slow)
     previous = images.decode_concurrency()
     try:
         for limit in (1, 3):

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from hub.storage import service
+from hub.storage import downloads
 from tests.hub.storage.helpers import new_user, save_image
 
 
@@ -52,7 +52,7 @@ async def test_download_non_ascii_name_uses_rfc5987(client: httpx.AsyncClient, c
     ],
 )
 def test_attachment_header(filename: str, expected: str) -> None:
-    assert service.attachment_header(filename) == expected
+    assert downloads.attachment_header(filename) == expected
 
 
 async def test_download_missing_file_is_404(client: httpx.AsyncClient, ctx: Any) -> None:

@@ -26,7 +26,7 @@ from hub.storage import (
     validate_upload,
     validate_upload_async,
 )
-from hub.storage import images as images_module
+from hub.storage.images import decoding
 
 MB = 1 << 20
 LIMITS: dict[str, Any] = {"max_bytes": 5 * MB, "max_pixels": 4_000_000}
@@ -213,13 +213,13 @@ def test_animated_webp_is_flattened_to_its_first_frame() -> None:
 
 async def test_async_validation_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[str] = []
-    real = images_module.validate_upload
+    real = decoding.validate_upload
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         threads.append(threading.current_thread().name)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(images_module, "validate_upload", spy)
+    monkeypatch.setattr(decoding, "validate_upload", spy)
     result = await validate_upload_async(encode(noisy(8, 8), "PNG"), **LIMITS)
     assert result.width == 8
     assert threads

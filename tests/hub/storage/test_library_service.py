@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from hub.db import utcnow
-from hub.storage import LocalStorage, S3Storage, Storage, service
+from hub.storage import LocalStorage, S3Storage, Storage, cleanup, service
 from hub.storage.images import read_png_metadata
+from hub.storage.keys import media_id_time, media_url, new_media_id
 from hub.storage.models import Image, Upload
 from tests.hub.storage.conftest import make_s3_storage
 from tests.hub.storage.helpers import User, image_bytes, image_row, new_user
@@ -26,7 +27,7 @@ DAY = timedelta(days=1)
 async def _save(ctx: Any, storage: Storage, owner: User, **overrides: Any) -> Any:
     values: dict[str, Any] = {
         "owner_id": owner.user_id,
-        "job_id": service.new_media_id(),
+        "job_id": new_media_id(),
         "room_id": None,
         "index": 0,
         "data": image_bytes(),
@@ -62,31 +63,28 @@ async def _live_ids(ctx: Any) -> set[str]:
 
 def test_media_ids_are_v7_and_carry_their_time() -> None:
     before = datetime.now(UTC) - timedelta(milliseconds=2)
-    ids = [service.new_media_id() for _ in range(200)]
+    ids = [new_media_id() for _ in range(200)]
     after = datetime.now(UTC) + timedelta(milliseconds=2)
     assert len(set(ids)) == 200
     for media_id in ids:
         parsed = uuid.UUID(media_id)
         assert parsed.version == 7
         assert parsed.variant == uuid.RFC_4122
-        made = service.media_id_time(media_id)
+        made = media_id_time(media_id)
         assert made is not None
         assert before <= made <= after
-    assert service.media_id_time(str(uuid.uuid4())) is None
-    assert service.media_id_time("not-an-id") is None
+    assert media_id_time(str(uuid.uuid4())) is None
+    assert media_id_time("not-an-id") is None
 
 
 def test_media_urls_never_expire() -> None:
     local = LocalStorage("/tmp/unused-media-root", base_url="/media")
-    assert service.media_url(local, "images/a b.png") == "/media/images/a%20b.png"
+    assert media_url(local, "images/a b.png") == "/media/images/a%20b.png"
     private = S3Storage(bucket="b", public_base_url=None)
     # A presigned URL would expire inside room events and avatar_url: go through /media instead.
-    assert service.media_url(private, "avatars/1/x.webp") == "/media/avatars/1/x.webp"
+    assert media_url(private, "avatars/1/x.webp") == "/media/avatars/1/x.webp"
     public = S3Storage(bucket="b", public_base_url="https://cdn.example.com/m")
-    assert (
-        service.media_url(public, "avatars/1/x.webp")
-        == "https://cdn.example.com/m/avatars/1/x.webp"
-    )
+    assert media_url(public, "avatars/1/x.webp") == "https://cdn.example.com/m/avatars/1/x.webp"
 
 
 # --- save_generated_image ------------------------------------------------------------------------
@@ -206,9 +204,9 @@ async def test_failed_transaction_leaves_only_orphan_files(client: Any, ctx: Any
     assert await _live_ids(ctx) == set()
     assert len(await _keys(storage, "images/job-x/")) == 3
     # Young orphans may belong to a save in progress: kept. Once old: deleted.
-    kept = await service.cleanup_orphans(ctx.db, storage, older_than=DAY)
+    kept = await cleanup.cleanup_orphans(ctx.db, storage, older_than=DAY)
     assert kept.files_deleted == 0
-    swept = await service.cleanup_orphans(ctx.db, storage, older_than=DAY, now=utcnow() + 2 * DAY)
+    swept = await cleanup.cleanup_orphans(ctx.db, storage, older_than=DAY, now=utcnow() + 2 * DAY)
     assert swept.files_deleted == 3
     assert await _keys(storage, "images/") == []
 
@@ -222,7 +220,7 @@ async def test_delete_images_by_key(client: Any, ctx: Any) -> None:
     dropped = await _save(ctx, storage, alice, job_id="job-lost")
     kept = await _save(ctx, storage, alice, job_id="job-kept")
     await storage.put("steps/job-lost/0.txt", b"x", "text/plain")
-    rowless = f"images/job-gone/0/{service.new_media_id()}-thumb.webp"
+    rowless = f"images/job-gone/0/{new_media_id()}-thumb.webp"
     await storage.put(rowless, b"x", "image/webp")
     keys = [
         dropped.key,
@@ -232,7 +230,7 @@ async def test_delete_images_by_key(client: Any, ctx: Any) -> None:
         kept.key.replace(".png", "-thumb.webp"),
     ]
     async with ctx.db.unit_of_work() as session:
-        removed = await service.delete_images_by_key(session, storage, [*keys, dropped.key])
+        removed = await cleanup.delete_images_by_key(session, storage, [*keys, dropped.key])
     assert removed == 1
     assert await _live_ids(ctx) == {kept.image_id}
     assert await image_row(ctx, dropped.image_id) is None
@@ -250,7 +248,7 @@ async def test_delete_images_by_key_rolled_back_keeps_everything(client: Any, ct
 
     async def delete_then_fail() -> None:
         async with ctx.db.unit_of_work() as session:
-            await service.delete_images_by_key(session, storage, [view.key])
+            await cleanup.delete_images_by_key(session, storage, [view.key])
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
@@ -263,7 +261,7 @@ async def test_delete_keys_skips_invalid_keys(tmp_path: Any) -> None:
     storage = LocalStorage(tmp_path)
     await storage.put("a/b.png", b"1", "image/png")
     assert (
-        await service.delete_keys(storage, ["a/b.png", "/etc/passwd", "a/../b", "", "a/b.png"]) == 1
+        await cleanup.delete_keys(storage, ["a/b.png", "/etc/passwd", "a/../b", "", "a/b.png"]) == 1
     )
     assert await _keys(storage) == []
 
@@ -296,7 +294,7 @@ async def test_cleanup_orphans(client: Any, ctx: Any, backend: Storage) -> None:
         image.deleted_at = utcnow()
     # A file of a save that never committed, an upload whose row is gone, a live upload, and
     # files that are not named by this service (never touched).
-    lost_id, lost_upload, live_upload = (service.new_media_id() for _ in range(3))
+    lost_id, lost_upload, live_upload = (new_media_id() for _ in range(3))
     lost_key = f"images/job-crash/0/{lost_id}.png"
     gone_upload_key = f"avatars/{alice.user_id}/{lost_upload}.webp"
     live_upload_key = f"uploads/{alice.user_id}/{live_upload}.png"
@@ -319,13 +317,13 @@ async def test_cleanup_orphans(client: Any, ctx: Any, backend: Storage) -> None:
     everything = set(await _keys(backend))
 
     # Within the grace period nothing goes, deleted image included.
-    first = await service.cleanup_orphans(ctx.db, backend, older_than=DAY)
-    assert first == service.CleanupResult(images_purged=0, files_deleted=0)
+    first = await cleanup.cleanup_orphans(ctx.db, backend, older_than=DAY)
+    assert first == cleanup.CleanupResult(images_purged=0, files_deleted=0)
     assert set(await _keys(backend)) == everything
     assert await image_row(ctx, deleted.image_id) is not None
 
     later = utcnow() + 2 * DAY
-    second = await service.cleanup_orphans(ctx.db, backend, older_than=DAY, now=later)
+    second = await cleanup.cleanup_orphans(ctx.db, backend, older_than=DAY, now=later)
     assert second.images_purged == 1
     assert second.files_deleted == 3 + 2
     assert await image_row(ctx, deleted.image_id) is None
@@ -340,14 +338,14 @@ async def test_cleanup_orphans(client: Any, ctx: Any, backend: Storage) -> None:
     assert set(foreign) <= remaining
 
     # Idempotent.
-    third = await service.cleanup_orphans(ctx.db, backend, older_than=DAY, now=later)
-    assert third == service.CleanupResult(images_purged=0, files_deleted=0)
+    third = await cleanup.cleanup_orphans(ctx.db, backend, older_than=DAY, now=later)
+    assert third == cleanup.CleanupResult(images_purged=0, files_deleted=0)
 
 
 async def test_cleanup_works_in_batches(
     client: Any, ctx: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service, "_BATCH", 2)
+    monkeypatch.setattr(cleanup, "_BATCH", 2)
     alice = await new_user(client, "alice")
     storage = LocalStorage(tmp_path / "batch-media")
     views = [await _save(ctx, storage, alice, job_id=f"job-{n}") for n in range(5)]
@@ -357,9 +355,9 @@ async def test_cleanup_works_in_batches(
             assert image is not None
             image.deleted_at = utcnow()
     for _ in range(5):
-        await storage.put(f"images/j/0/{service.new_media_id()}.png", b"x", "image/png")
-    result = await service.cleanup_orphans(ctx.db, storage, older_than=DAY, now=utcnow() + 2 * DAY)
-    assert result == service.CleanupResult(images_purged=3, files_deleted=9 + 5)
+        await storage.put(f"images/j/0/{new_media_id()}.png", b"x", "image/png")
+    result = await cleanup.cleanup_orphans(ctx.db, storage, older_than=DAY, now=utcnow() + 2 * DAY)
+    assert result == cleanup.CleanupResult(images_purged=3, files_deleted=9 + 5)
     assert sorted(await _keys(storage)) == sorted(
         k
         for v in views[3:]
