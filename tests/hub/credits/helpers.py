@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from hub.accounts import service as accounts
 from hub.accounts.deps import Actor
+from hub.credits import service as credits_service
 from hub.credits.models import LedgerEntry, Wallet
 from hub.db import Database
 
@@ -71,14 +72,7 @@ async def assert_books_balance(db: Database, user_id: int) -> None:
     async with db.unit_of_work() as session:
         row = await session.get(Wallet, user_id)
         assert row is not None
-        sums = (
-            await session.execute(
-                select(
-                    func.coalesce(func.sum(LedgerEntry.amount), 0),
-                    func.coalesce(func.sum(LedgerEntry.held), 0),
-                ).where(LedgerEntry.user_id == user_id)  # type: ignore[arg-type]
-            )
-        ).one()
+        amount_sum, held_sum = await credits_service.ledger_totals(session, user_id)
         last = (
             await session.execute(
                 select(LedgerEntry)
@@ -89,6 +83,6 @@ async def assert_books_balance(db: Database, user_id: int) -> None:
         ).scalar_one()
     assert row.balance >= 0
     assert row.reserved >= 0
-    assert int(sums[0]) == row.balance + row.reserved
-    assert int(sums[1]) == row.reserved
+    assert amount_sum == row.balance + row.reserved
+    assert held_sum == row.reserved
     assert (last.balance_after, last.reserved_after) == (row.balance, row.reserved)
