@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
 from tests.e2e.helpers import ARGS, CHROMIUM, as_user, open_room_page, room_with_editor
 from tests.helpers import service_missing
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
 

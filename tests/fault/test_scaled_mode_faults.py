@@ -17,7 +17,8 @@ from pycrdt import Doc, Text
 
 from hub.collab.store import SqlStore
 from hub.db import Database
-from tests.conftest import _base_settings, _truncate_postgres
+from tests.conftest import _base_settings
+from tests.databases import truncate_postgres
 from tests.fault.redis_server import RedisServer
 from tests.fault.test_rooms_redis_outage import HubProcess
 from tests.helpers import eventually, free_port
@@ -42,7 +43,7 @@ async def database(pg_database_url: str, tmp_path: Path) -> AsyncIterator[Databa
         yield db
     finally:
         await db.dispose()
-        await _truncate_postgres(settings)
+        await truncate_postgres(settings)
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ from hub.context import HubContext
 from hub.settings import Settings
 from rooms.room import PROMPT, insert_text, new_document
 from rooms.store import UpdateRecord
-from tests.conftest import TEST_ORIGIN, _truncate_postgres
+from tests.conftest import TEST_ORIGIN
+from tests.databases import truncate_postgres
 from tests.helpers import BOTH_DATABASES
 from tests.hub.collab.conftest import TestUser, add_member, create_room, create_test_user
 
@@ -43,8 +44,7 @@ async def _hub(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.Asyn
                 client.app = application  # type: ignore[attr-defined]
                 yield client
     finally:
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
+        await truncate_postgres(settings)
 
 
 @pytest.fixture

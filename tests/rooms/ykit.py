@@ -42,6 +42,7 @@ from rooms.room import delete_text, insert_text
 from rooms.store import DocumentStore, MemoryStore
 from rooms.types import PresenceLike
 from tests.helpers import eventually
+from tests.live import start_uvicorn
 
 # Test timers: small enough to observe keepalives and flushes quickly.
 FAST = RoomConfig(
@@ -108,11 +109,7 @@ async def serve(
         log_level="warning",
         timeout_graceful_shutdown=2,
     )
-    uv = uvicorn.Server(uv_config)
-    task = asyncio.create_task(uv.serve())
-    await eventually(lambda: uv.started or task.done(), timeout=5, message="uvicorn start")
-    if task.done():
-        task.result()
+    uv, task = await start_uvicorn(uv_config, timeout=5)
     port = uv.servers[0].sockets[0].getsockname()[1]
     return Served(server, bus, store, presence, port, uv, task)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +13,10 @@ import pytest
 
 from hub.accounts import service as accounts
 from hub.context import HubContext
+from hub.settings import Settings
+from tests.databases import truncate_postgres
+from tests.fault.redis_server import require_shared_redis
+from tests.live import LiveServer, serve_hub
 
 
 @dataclass(frozen=True)
@@ -73,3 +79,21 @@ async def add_member(
     token = response.json()["token"]
     accepted = await client.post(f"/api/v1/invites/{token}/accept", headers=member.headers)
     assert accepted.status_code == 200, accepted.text
+
+
+@pytest.fixture
+async def pair(settings: Settings) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
+    """Two hub servers on one database and the shared Redis (a key prefix of their own)."""
+    url = require_shared_redis()
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    try:
+        async with AsyncExitStack() as stack:
+            first = await stack.enter_async_context(
+                serve_hub(settings, redis_url=url, redis_key_prefix=prefix)
+            )
+            second = await stack.enter_async_context(
+                serve_hub(settings, redis_url=url, redis_key_prefix=prefix)
+            )
+            yield first, second
+    finally:
+        await truncate_postgres(settings)

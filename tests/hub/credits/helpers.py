@@ -21,6 +21,9 @@ FAST: dict[str, Any] = {
     "job_cancel_grace_seconds": 1.0,
 }
 
+# The hub runs its jobs itself, on the offline engine at a few ms per step (the ``live`` fixture).
+EMBEDDED_WORKER: dict[str, Any] = {**FAST, "embedded_worker": True, "offline_step_delay": 0.01}
+
 
 async def make_user(db: Database, username: str, *, role: str = "user") -> Actor:
     async with db.unit_of_work() as session:

@@ -36,11 +36,11 @@ from hub.generation.events import (
 from hub.generation.queue import JobRef
 from hub.settings import Settings
 from rooms.bus import BusUnavailable, MemoryBus, MemoryHub
-from tests.conftest import LiveServer, _truncate_postgres
 from tests.helpers import eventually
 from tests.hub.collab.conftest import TestUser, add_member, create_room, create_test_user
-from tests.hub.collab.helpers import http, hub_ctx, serve_hub
+from tests.hub.collab.helpers import http, hub_ctx
 from tests.hub.credits.helpers import FAST
+from tests.live import LiveServer
 
 API = "/api/v1"
 
@@ -424,17 +424,6 @@ async def test_the_personal_stream_needs_sign_in_and_is_capped(
     missing = await client.get(f"{API}/jobs/events", headers=user.headers)
     assert missing.status_code == 503
     ctx.extras[service.EVENTS_KEY] = events
-
-
-@pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[LiveServer]:
-    overrides = {**FAST, "embedded_worker": True, "offline_step_delay": 0.01}
-    try:
-        async with serve_hub(settings, **overrides) as server:
-            yield server
-    finally:
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
 
 
 async def test_the_personal_stream_follows_a_job_outside_rooms(live: LiveServer) -> None:

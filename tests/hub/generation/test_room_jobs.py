@@ -24,28 +24,17 @@ from hub.credits import service as credits_service
 from hub.credits.models import Wallet
 from hub.generation import queue
 from hub.settings import Settings
-from tests.conftest import LiveServer, _truncate_postgres
+from tests.databases import truncate_postgres
 from tests.fault.redis_server import RedisServer
 from tests.helpers import BOTH_DATABASES, eventually
 from tests.hub.collab.conftest import TestUser, add_member, create_room, create_test_user
-from tests.hub.collab.helpers import events_url, http, hub_ctx, joined, serve_hub, yjs_url
-from tests.hub.credits.helpers import FAST
+from tests.hub.collab.helpers import events_url, http, hub_ctx, joined, yjs_url
+from tests.hub.credits.helpers import EMBEDDED_WORKER
+from tests.live import LiveServer, serve_hub
 from tests.rooms.ykit import EventClient
 
 ROOT = Path(__file__).resolve().parents[3]
 API = "/api/v1"
-GENERATE = {**FAST, "embedded_worker": True, "offline_step_delay": 0.01}
-
-
-@pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[LiveServer]:
-    """The hub with its embedded worker on the offline engine (few ms per step)."""
-    try:
-        async with serve_hub(settings, **GENERATE) as server:
-            yield server
-    finally:
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
 
 
 @pytest.fixture
@@ -524,7 +513,7 @@ async def test_a_separate_worker_process_reaches_the_room(
     log = tmp_path / "worker.log"
     try:
         async with (
-            serve_hub(settings, **{**GENERATE, **shared, "embedded_worker": False}) as live,
+            serve_hub(settings, **{**EMBEDDED_WORKER, **shared, "embedded_worker": False}) as live,
             http(live) as api,
         ):
             assert "generation" in hub_ctx(live).extras
@@ -578,8 +567,7 @@ async def test_a_separate_worker_process_reaches_the_room(
                 if worker.poll() is None:
                     worker.kill()
         redis.stop()
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
+        await truncate_postgres(settings)
 
 
 class PersonalStream:
