@@ -9,8 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.helpers import ARGS, CHROMIUM, as_user, open_room_page, room_with_editor
-from tests.helpers import service_missing
+from tests.e2e.helpers import (
+    ARGS,
+    CHROMIUM,
+    as_user,
+    open_room_page,
+    require_chromium,
+    room_with_editor,
+)
 from tests.hub.credits.helpers import EMBEDDED_WORKER
 from tests.live import LiveServer
 
@@ -24,8 +30,7 @@ def live_overrides() -> dict[str, Any]:
 
 
 async def test_generate_in_a_room_page_shows_progress_and_the_image(live: LiveServer) -> None:
-    if not CHROMIUM.exists():
-        service_missing("chromium", f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    require_chromium()
     from playwright.async_api import Page, async_playwright, expect
 
     origin = live.http_url

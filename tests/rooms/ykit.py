@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -120,6 +121,17 @@ async def open_ws(url: str, **kwargs: Any) -> ClientConnection:
     kwargs.setdefault("open_timeout", 5)
     kwargs.setdefault("close_timeout", 2)
     return await connect(url, **kwargs)
+
+
+async def open_stalled_ws(served: Served, room: str) -> ClientConnection:
+    """A y-websocket that joins ``room`` and then stops reading: a tiny receive buffer, and
+    websockets stops reading the transport once one frame is queued."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", served.port))
+    slow = await open_ws(served.yjs_url(room), max_queue=1, sock=sock)
+    await slow.send(encode_sync_step1(b"\x00"))
+    return slow
 
 
 def room_id() -> str:

@@ -81,6 +81,19 @@ async def add_member(
     assert accepted.status_code == 200, accepted.text
 
 
+async def room_with_roles(
+    client: httpx.AsyncClient, ctx: HubContext
+) -> tuple[str, TestUser, TestUser, TestUser]:
+    """A room made through the API: (slug, olivia the owner, edward an editor, violet a viewer)."""
+    owner = await create_test_user(ctx, "olivia", "Olivia")
+    editor = await create_test_user(ctx, "edward", "Edward")
+    viewer = await create_test_user(ctx, "violet", "Violet")
+    slug = (await create_room(client, owner))["slug"]
+    await add_member(client, owner, slug, editor, "editor")
+    await add_member(client, owner, slug, viewer, "viewer")
+    return slug, owner, editor, viewer
+
+
 @pytest.fixture
 async def pair(settings: Settings) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
     """Two hub servers on one database and the shared Redis (a key prefix of their own)."""

@@ -37,7 +37,7 @@ from hub.generation.queue import JobRef
 from hub.settings import Settings
 from rooms.bus import BusUnavailable, MemoryBus, MemoryHub
 from tests.helpers import eventually
-from tests.hub.collab.conftest import TestUser, add_member, create_room, create_test_user
+from tests.hub.collab.conftest import TestUser, create_room, create_test_user, room_with_roles
 from tests.hub.collab.helpers import http, hub_ctx
 from tests.hub.credits.helpers import FAST
 from tests.live import LiveServer
@@ -348,12 +348,7 @@ async def test_a_failing_room_lookup_or_bus_still_reaches_local_streams() -> Non
 async def test_job_events_reach_only_rooms_their_owner_may_generate_in(
     client: httpx.AsyncClient, ctx: HubContext
 ) -> None:
-    owner = await create_test_user(ctx, "olivia", "Olivia")
-    editor = await create_test_user(ctx, "edward", "Edward")
-    viewer = await create_test_user(ctx, "violet", "Violet")
-    slug = (await create_room(client, owner))["slug"]
-    await add_member(client, owner, slug, editor, "editor")
-    await add_member(client, owner, slug, viewer, "viewer")
+    slug, _owner, editor, viewer = await room_with_roles(client, ctx)
     store = get_rooms(ctx).store
 
     async def submit(user: TestUser, room_id: str, status: int = 201) -> str:
