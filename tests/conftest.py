@@ -6,6 +6,12 @@ Postgres: one database per test session (``hub_test_<random>``), migrated once, 
 each test, dropped at the end. Pick the database with
 ``@pytest.mark.parametrize("settings", ["sqlite", "postgres"], indirect=True)``
 (``tests.helpers.BOTH_DATABASES``); the default is SQLite.
+
+Each set-up is written once; look there before writing one: ``tests/helpers.py`` (waiting,
+ports, loud skips), ``tests/live.py`` (the hub behind uvicorn in this process),
+``tests/processes.py`` (``hub serve`` / ``hub worker`` as child processes),
+``tests/databases.py`` (Postgres scratch databases and truncation), and per domain
+``tests/<area>/conftest.py`` and ``helpers.py``.
 """
 
 from __future__ import annotations
