@@ -6,13 +6,17 @@ Postgres: one database per test session (``hub_test_<random>``), migrated once, 
 each test, dropped at the end. Pick the database with
 ``@pytest.mark.parametrize("settings", ["sqlite", "postgres"], indirect=True)``
 (``tests.helpers.BOTH_DATABASES``); the default is SQLite.
+
+Each set-up is written once; look there before writing one: ``tests/helpers.py`` (waiting,
+ports, loud skips), ``tests/live.py`` (the hub behind uvicorn in this process),
+``tests/processes.py`` (``hub serve`` / ``hub worker`` as child processes),
+``tests/databases.py`` (Postgres scratch databases and truncation), and per domain
+``tests/<area>/conftest.py`` and ``helpers.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,8 @@ from argon2 import PasswordHasher
 from starlette.applications import Starlette
 
 from hub.settings import Settings
-from tests.helpers import PG_ADMIN_URL, free_port, port_open, service_missing
+from tests.databases import scratch_postgres, truncate_postgres, with_driver
+from tests.live import LiveServer, serve_test_hub
 from tests.pool_guard import nested_checkout_guard
 
 TEST_ORIGIN = "http://testserver"
@@ -90,30 +95,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_database_url() -> Iterator[str]:
-    if not port_open("127.0.0.1", 5432):
-        service_missing("PostgreSQL at 127.0.0.1:5432", "connection refused")
-    import asyncpg
-
-    name = f"hub_test_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        service_missing("PostgreSQL", f"cannot create a test database: {exc}")
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    url = f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://")
     from hub.migrate import upgrade
 
-    upgrade(url)
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_postgres("hub_test") as plain_url:
+        url = with_driver(plain_url, "asyncpg")
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture
@@ -128,22 +115,6 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return _base_settings(tmp_path, database_url=f"sqlite+aiosqlite:///{db_file}")
 
 
-async def _truncate_postgres(settings: Settings) -> None:
-    from sqlalchemy import text
-
-    from hub.db import Database
-    from hub.models import metadata
-
-    db = Database(settings)
-    try:
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        if names:
-            async with db.engine.begin() as conn:
-                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    finally:
-        await db.dispose()
-
-
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     from hub.app import create_app
@@ -153,8 +124,7 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
         async with application.router.lifespan_context(application):
             yield application
     finally:
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
+        await truncate_postgres(settings)
 
 
 @pytest.fixture
@@ -171,48 +141,24 @@ def ctx(app: Starlette) -> Any:
     return app.state.ctx
 
 
-class LiveServer:
-    def __init__(self, app: Starlette, port: int) -> None:
-        self.app = app
-        self.port = port
-        self.http_url = f"http://127.0.0.1:{port}"
-        self.ws_url = f"ws://127.0.0.1:{port}"
-
-
 @pytest.fixture
 async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
     """The app served by a real uvicorn (websockets-sansio, no compression) on a free port."""
-    import uvicorn
+    async with serve_test_hub(settings) as server:
+        yield server
 
-    from hub.app import create_app
 
-    port = free_port()
-    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
-    application = create_app(settings)
-    config = uvicorn.Config(
-        application,
-        host="127.0.0.1",
-        port=port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=settings.ws_max_size,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    if task.done():
-        task.result()
-    try:
-        yield LiveServer(application, port)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
+@pytest.fixture
+def live_overrides() -> dict[str, Any]:
+    """The settings ``live`` changes; a test module redefines this fixture to change them."""
+    from tests.hub.credits.helpers import EMBEDDED_WORKER
+
+    return EMBEDDED_WORKER
+
+
+@pytest.fixture
+async def live(settings: Settings, live_overrides: dict[str, Any]) -> AsyncIterator[LiveServer]:
+    """The app behind a real uvicorn with its embedded worker on the offline engine, which takes
+    a few ms per step (``live_overrides``)."""
+    async with serve_test_hub(settings, **live_overrides) as server:
+        yield server

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from tests.helpers import service_missing
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--headless",
@@ -76,6 +78,27 @@ async def room_with_editor(origin: str, title: str) -> SharedRoom:
     return SharedRoom(slug, alice_cookie, bob_cookie)
 
 
+def require_chromium() -> None:
+    """Skips loudly without the browser (fails under CI)."""
+    if not CHROMIUM.exists():
+        service_missing("chromium", f"{CHROMIUM} is missing (apt-get install -y chromium)")
+
+
+def record_problems(page: Any, problems: list[str], who: str = "") -> None:
+    """Appends the page's script errors and its 4xx/5xx responses (but a missing favicon) to
+    ``problems``, each led by ``who`` when given."""
+    lead = f"{who} " if who else ""
+    page.on("pageerror", lambda e: problems.append(f"{lead}pageerror: {e}"))
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{lead}{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
+
+
 async def open_room_page(
     browser: Any, origin: str, slug: str, cookie: str, problems: list[str]
 ) -> Any:
@@ -86,15 +109,7 @@ async def open_room_page(
     context = await browser.new_context()
     await context.add_cookies([{"name": "hub_session", "value": cookie, "url": origin}])
     page = await context.new_page()
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    page.on(
-        "response",
-        lambda r: (
-            problems.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico")
-            else None
-        ),
-    )
+    record_problems(page, problems)
     await page.goto(f"{origin}/r/{slug}")
     await expect(page.locator("#status")).to_have_text("live", timeout=10_000)
     return page

@@ -4,36 +4,33 @@ and the image appears, and the owner's credit balance goes down."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from hub.settings import Settings
-from tests.conftest import LiveServer, _truncate_postgres
-from tests.e2e.helpers import ARGS, CHROMIUM, as_user, open_room_page, room_with_editor
-from tests.helpers import service_missing
-from tests.hub.collab.helpers import serve_hub
-from tests.hub.credits.helpers import FAST
+from tests.e2e.helpers import (
+    ARGS,
+    CHROMIUM,
+    as_user,
+    open_room_page,
+    require_chromium,
+    room_with_editor,
+)
+from tests.hub.credits.helpers import EMBEDDED_WORKER
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[LiveServer]:
-    overrides = {**FAST, "embedded_worker": True, "offline_step_delay": 0.05}
-    try:
-        async with serve_hub(settings, **overrides) as server:
-            yield server
-    finally:
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
+def live_overrides() -> dict[str, Any]:
+    # Slower steps than elsewhere, so that the pages show the progress bar moving.
+    return {**EMBEDDED_WORKER, "offline_step_delay": 0.05}
 
 
 async def test_generate_in_a_room_page_shows_progress_and_the_image(live: LiveServer) -> None:
-    if not CHROMIUM.exists():
-        service_missing("chromium", f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    require_chromium()
     from playwright.async_api import Page, async_playwright, expect
 
     origin = live.http_url

@@ -8,16 +8,21 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
-from tests.e2e.helpers import ARGS, CHROMIUM, as_user, open_room_page, room_with_editor
-from tests.helpers import service_missing
+from tests.e2e.helpers import (
+    ARGS,
+    CHROMIUM,
+    as_user,
+    open_room_page,
+    require_chromium,
+    room_with_editor,
+)
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_two_people_share_a_room_page(live_server: LiveServer) -> None:
-    if not CHROMIUM.exists():
-        service_missing("chromium", f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    require_chromium()
     from playwright.async_api import Page, async_playwright, expect
 
     origin = live_server.http_url

@@ -5,28 +5,23 @@ appears in the member list; the owner makes them a viewer and then removes them.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
-from tests.e2e.helpers import ARGS, CHROMIUM, PASSWORD, as_user, open_room_page, sign_up
-from tests.helpers import service_missing
+from tests.e2e.helpers import (
+    ARGS,
+    CHROMIUM,
+    PASSWORD,
+    as_user,
+    open_room_page,
+    record_problems,
+    require_chromium,
+    sign_up,
+)
+from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
-
-
-def _record_problems(page: Any, problems: list[str], who: str) -> None:
-    page.on("pageerror", lambda e: problems.append(f"{who} pageerror: {e}"))
-    page.on(
-        "response",
-        lambda r: (
-            problems.append(f"{who} {r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico")
-            else None
-        ),
-    )
 
 
 async def _members(origin: str, slug: str, cookie: str) -> dict[str, str]:
@@ -39,8 +34,7 @@ async def _members(origin: str, slug: str, cookie: str) -> dict[str, str]:
 async def test_owner_invites_from_the_room_page_then_changes_role_and_removes(
     live_server: LiveServer,
 ) -> None:
-    if not CHROMIUM.exists():
-        service_missing("chromium", f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    require_chromium()
     from playwright.async_api import async_playwright, expect
 
     origin = live_server.http_url
@@ -79,7 +73,7 @@ async def test_owner_invites_from_the_room_page_then_changes_role_and_removes(
             # Bob, signed out, opens the link: sign-in first, then back to the invite.
             bob_context = await browser.new_context()
             bob = await bob_context.new_page()
-            _record_problems(bob, problems, "bob")
+            record_problems(bob, problems, "bob")
             await bob.goto(url)
             await expect(bob).to_have_url(f"{origin}/login?next=/join/{url.rsplit('/', 1)[1]}")
             await bob.get_by_label("Email or username").fill("bob")

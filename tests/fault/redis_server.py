@@ -25,6 +25,7 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 from tests.helpers import REDIS_TEST_URL, free_port, port_open, service_missing
+from tests.processes import stop_process
 
 
 def require_redis_server() -> str:
@@ -110,14 +111,8 @@ class RedisServer:
     def stop(self) -> None:
         """Graceful stop (SIGTERM): clients see their connections closed."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        if process is not None:
+            stop_process(process, timeout=5)
 
     def kill(self) -> None:
         """Crash (SIGKILL): no shutdown sequence at all."""

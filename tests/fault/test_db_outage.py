@@ -16,11 +16,11 @@ import pytest
 
 from hub.settings import Settings
 from rooms import close_codes
-from tests.conftest import LiveServer, _truncate_postgres
 from tests.fault.tcp_proxy import TcpProxy
 from tests.helpers import eventually
 from tests.hub.collab.conftest import TestUser, create_room, create_test_user
-from tests.hub.collab.helpers import hub_ctx, refused, serve_hub, yjs_url
+from tests.hub.collab.helpers import hub_ctx, refused, yjs_url
+from tests.live import LiveServer, serve_test_hub
 
 pytestmark = pytest.mark.postgres
 
@@ -49,16 +49,13 @@ async def proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
 async def live(settings: Settings, proxy: TcpProxy) -> AsyncIterator[LiveServer]:
     name = settings.database_url.rsplit("/", 1)[1]
     through_proxy = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{name}"
-    try:
-        async with serve_hub(
-            settings,
-            database_url=through_proxy,
-            db_pool_timeout=POOL_TIMEOUT,
-            db_ready_timeout=READY_TIMEOUT,
-        ) as server:
-            yield server
-    finally:
-        await _truncate_postgres(settings)
+    async with serve_test_hub(
+        settings,
+        database_url=through_proxy,
+        db_pool_timeout=POOL_TIMEOUT,
+        db_ready_timeout=READY_TIMEOUT,
+    ) as server:
+        yield server
 
 
 async def _timed_get(client: httpx.AsyncClient, path: str, user: TestUser) -> tuple[Any, float]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import logging
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,12 +21,6 @@ from tests.hub.accounts.helpers import PASSWORD, bearer
 pytestmark = [pytest.mark.redis]
 
 LIMITER_LOGGER = "hub.ratelimit"
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +16,17 @@ from pycrdt import Doc, Text
 
 from hub.collab.store import SqlStore
 from hub.db import Database
-from tests.conftest import _base_settings, _truncate_postgres
+from tests.conftest import _base_settings
+from tests.databases import truncate_postgres
+from tests.fault.helpers import room_with_two_editors
 from tests.fault.redis_server import RedisServer
-from tests.fault.test_rooms_redis_outage import HubProcess
-from tests.helpers import eventually, free_port
+from tests.helpers import eventually
+from tests.processes import SERVE_ENV, HubProcess, hub_env
 from tests.rooms.ykit import EventClient, YClient
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 FLUSH_MS = 1000  # long enough that a process killed right after an edit never flushed it
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -42,67 +37,27 @@ async def database(pg_database_url: str, tmp_path: Path) -> AsyncIterator[Databa
         yield db
     finally:
         await db.dispose()
-        await _truncate_postgres(settings)
+        await truncate_postgres(settings)
 
 
 @pytest.fixture
 async def hubs(
-    redis: RedisServer, database: Database, tmp_path: Path
+    redis_server: RedisServer, database: Database, tmp_path: Path
 ) -> AsyncIterator[list[HubProcess]]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database.settings.effective_database_url,
-        "REDIS_URL": redis.url,
-        "HUB_DATA_DIR": str(tmp_path),
-        "HUB_MEDIA_DIR": str(tmp_path / "media"),
-        "HUB_AUTO_MIGRATE": "false",
-        "HUB_EMBEDDED_WORKER": "false",
-        "HUB_ENVIRONMENT": "test",
-        "HUB_LOG_JSON": "false",
-        "HUB_LOG_LEVEL": "WARNING",
-        "HUB_ROOM_STORE_FLUSH_MS": str(FLUSH_MS),
-        "HUB_GRACEFUL_SHUTDOWN_SECONDS": "3",
-    }
-    processes = [HubProcess(env, free_port(), tmp_path / f"hub-{i}.log") for i in range(2)]
+    env = hub_env(
+        database.settings.effective_database_url,
+        tmp_path,
+        **SERVE_ENV,
+        REDIS_URL=redis_server.url,
+        HUB_ROOM_STORE_FLUSH_MS=str(FLUSH_MS),
+    )
+    processes = [HubProcess.serve(env, tmp_path / f"hub-{i}.log") for i in range(2)]
     try:
         await asyncio.gather(*(p.wait_ready() for p in processes))
         yield processes
     finally:
         for process in processes:
             process.stop()
-
-
-async def _setup(db: Database) -> tuple[str, str, str]:
-    """Two editors and a room, written straight into the shared database."""
-    from sqlalchemy import select
-    from sqlmodel import col
-
-    from hub.accounts import tokens, users
-    from hub.collab import service
-    from hub.collab.models import RoomMember, RoomRecord
-    from hub.ratelimit import RateLimiter
-    from rooms.types import Role
-
-    async with db.unit_of_work() as session:
-        owner = await users.create_user(
-            session, email="o@example.test", username="olivia", password=None
-        )
-        editor = await users.create_user(
-            session, email="e@example.test", username="edward", password=None
-        )
-        _, owner_token = await tokens.create_personal_token(session, owner, name="t")
-        _, editor_token = await tokens.create_personal_token(session, editor, name="t")
-        room = await service.create_room(
-            session, users.actor_for(owner, auth="api_token"), limiter=RateLimiter(), title="faults"
-        )
-        assert room is not None
-    async with db.unit_of_work() as session:
-        row = await session.scalar(select(RoomRecord).where(col(RoomRecord.slug) == room.slug))
-        assert row is not None
-        assert row.room_id is not None
-        assert editor.user_id is not None
-        session.add(RoomMember(room_id=row.room_id, user_id=editor.user_id, role=Role.EDITOR))
-    return room.slug, owner_token, editor_token
 
 
 async def _stored_prompt(db: Database, slug: str) -> str:
@@ -123,7 +78,7 @@ async def test_edits_survive_a_sigkilled_process(
     edits on process 2 are stored too. Bound: about 15 s (two process starts, 12 s at most for
     the store)."""
     one, two = hubs
-    slug, owner_token, editor_token = await _setup(database)
+    slug, owner_token, editor_token = await room_with_two_editors(database, title="faults")
     a = YClient(f"{one.ws_url}/yjs/{slug}?token={owner_token}", name="olivia")
     b = YClient(f"{two.ws_url}/yjs/{slug}?token={editor_token}", name="edward")
     try:
@@ -154,14 +109,14 @@ def _stored_events(client: EventClient) -> list[tuple[int, str]]:
 
 
 async def test_events_during_a_redis_outage_reach_every_socket_in_order(
-    hubs: list[HubProcess], redis: RedisServer, database: Database
+    hubs: list[HubProcess], redis_server: RedisServer, database: Database
 ) -> None:
     """Proves: chats sent on both processes while Redis is down (process 2's first, then
     process 1's, whose seq is higher) reach every event socket on both processes, each once, in
     seq order and without a ``resync``, once Redis is back. Bound: about 20 s (two process
     starts, a 4 s outage, 15 s at most to heal)."""
     one, two = hubs
-    slug, owner_token, editor_token = await _setup(database)
+    slug, owner_token, editor_token = await room_with_two_editors(database, title="faults")
     sockets = [
         await EventClient.open(f"{process.ws_url}/rooms/{slug}/events?token={token}")
         for process in (one, two)
@@ -175,7 +130,7 @@ async def test_events_during_a_redis_outage_reach_every_socket_in_order(
         for client in sockets:
             await client.wait_for("chat.message")
 
-        await redis.astop()
+        await redis_server.astop()
         for i in range(5):
             await on_two.send({"type": "chat.send", "data": {"text": f"two {i}"}})
         await on_two.wait_for("chat.message", 6)
@@ -183,7 +138,7 @@ async def test_events_during_a_redis_outage_reach_every_socket_in_order(
             await on_one.send({"type": "chat.send", "data": {"text": f"one {i}"}})
         await on_one.wait_for("chat.message", 6)
         await asyncio.sleep(4)  # the outage itself
-        await redis.astart()
+        await redis_server.astart()
 
         stored = await SqlStore(database).events_since(slug, 0, limit=100)
         assert stored is not None

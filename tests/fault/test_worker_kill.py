@@ -3,10 +3,7 @@ the lease expires and finishes it; the credits are charged exactly once."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,34 +14,23 @@ from tests.helpers import BOTH_DATABASES, eventually
 from tests.hub.credits.fixtures import db, fast_settings
 from tests.hub.credits.helpers import assert_books_balance, make_user, wallet
 from tests.hub.generation.helpers import load, submit
+from tests.processes import HubProcess, hub_env
 
 __all__ = ["db", "fast_settings"]
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def start_worker(settings: Settings, tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.effective_database_url,
-        "HUB_DATA_DIR": str(tmp_path),
-        "HUB_MEDIA_DIR": str(tmp_path / "media"),
-        "HUB_OFFLINE_STEP_DELAY": "0.1",
-        "HUB_JOB_LEASE_SECONDS": "1.5",
-        "HUB_JOB_POLL_INTERVAL": "0.05",
-        "HUB_JOB_RETRY_BASE_SECONDS": "0.1",
-        "HUB_WORKER_CONCURRENCY": "1",
-        "HUB_LOG_JSON": "false",
-        "HUB_LOG_LEVEL": "INFO",
-    }
-    log = (tmp_path / f"{name}.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+def start_worker(settings: Settings, tmp_path: Path, name: str) -> HubProcess:
+    env = hub_env(
+        settings.effective_database_url,
+        tmp_path,
+        HUB_OFFLINE_STEP_DELAY="0.1",
+        HUB_JOB_LEASE_SECONDS="1.5",
+        HUB_JOB_POLL_INTERVAL="0.05",
+        HUB_JOB_RETRY_BASE_SECONDS="0.1",
+        HUB_WORKER_CONCURRENCY="1",
+        HUB_LOG_LEVEL="INFO",
     )
+    return HubProcess.worker(env, tmp_path / f"{name}.log")
 
 
 @pytest.mark.slow
@@ -56,7 +42,7 @@ async def test_sigkilled_worker_job_is_taken_over_and_charged_once(
     (job,) = await submit(db, alice, model="offline-paint", steps=30, width=64, height=64)
     cost = job.cost
     first = start_worker(db.settings, tmp_path, "first")
-    second: subprocess.Popen[bytes] | None = None
+    second: HubProcess | None = None
     try:
 
         async def mid_job() -> bool:
@@ -64,11 +50,11 @@ async def test_sigkilled_worker_job_is_taken_over_and_charged_once(
             return current.state == "running" and 0 < current.step < current.total_steps
 
         await eventually(mid_job, 30, interval=0.05, message="first worker mid-job")
-        first.send_signal(signal.SIGKILL)
-        assert first.wait(timeout=10) == -signal.SIGKILL
+        first.process.send_signal(signal.SIGKILL)
+        assert first.process.wait(timeout=10) == -signal.SIGKILL
         orphaned = await load(db, job.job_id)
         assert orphaned.state == "running"
-        assert f":{first.pid}:" in (orphaned.locked_by or "")
+        assert f":{first.process.pid}:" in (orphaned.locked_by or "")
 
         second = start_worker(db.settings, tmp_path, "second")
 
@@ -83,12 +69,11 @@ async def test_sigkilled_worker_job_is_taken_over_and_charged_once(
         (image,) = (done.result or {})["images"]
         assert (tmp_path / "media" / image["key"]).is_file()
         # Graceful stop on SIGTERM: exit code 0.
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=30) == 0
+        second.process.send_signal(signal.SIGTERM)
+        assert second.process.wait(timeout=30) == 0
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
+        for worker in (first, second):
+            if worker is not None:
+                worker.stop()
     assert await wallet(db, alice.user_id) == (100 - cost, 0)
     await assert_books_balance(db, alice.user_id)

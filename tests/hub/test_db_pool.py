@@ -22,9 +22,10 @@ from hub.context import HubContext
 from hub.settings import Settings
 from rooms.room import PROMPT, insert_text, new_document
 from rooms.store import UpdateRecord
-from tests.conftest import TEST_ORIGIN, _truncate_postgres
+from tests.conftest import TEST_ORIGIN
+from tests.databases import truncate_postgres
 from tests.helpers import BOTH_DATABASES
-from tests.hub.collab.conftest import TestUser, add_member, create_room, create_test_user
+from tests.hub.collab.conftest import TestUser, room_with_roles
 
 pytestmark = BOTH_DATABASES
 API = "/api/v1"
@@ -43,8 +44,7 @@ async def _hub(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.Asyn
                 client.app = application  # type: ignore[attr-defined]
                 yield client
     finally:
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
+        await truncate_postgres(settings)
 
 
 @pytest.fixture
@@ -70,12 +70,7 @@ async def _room_with_prompt(client: httpx.AsyncClient, prompt: str) -> tuple[str
     """A room with an owner, an editor and a viewer whose stored document has ``prompt``; no
     socket is open, so the room is not loaded in this process (the common case when scaled)."""
     ctx = _ctx(client)
-    owner = await create_test_user(ctx, "olivia", "Olivia")
-    editor = await create_test_user(ctx, "edward", "Edward")
-    viewer = await create_test_user(ctx, "violet", "Violet")
-    slug = (await create_room(client, owner))["slug"]
-    await add_member(client, owner, slug, editor, "editor")
-    await add_member(client, owner, slug, viewer, "viewer")
+    slug, owner, editor, viewer = await room_with_roles(client, ctx)
     doc = new_document()
     insert_text(doc.get(PROMPT, type=type(doc[PROMPT])), 0, prompt)
     rooms = get_rooms(ctx)

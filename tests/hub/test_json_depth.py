@@ -13,9 +13,9 @@ import pytest
 from hub.context import HubContext
 from rooms.jsontext import MAX_JSON_DEPTH
 from rooms.protocol import encode_awareness, write_var_string, write_var_uint
-from tests.conftest import LiveServer
 from tests.hub.collab.conftest import create_room, create_test_user
 from tests.hub.collab.helpers import events_url, http, hub_ctx, yjs_url
+from tests.live import LiveServer
 from tests.rooms.ykit import EventClient, open_ws
 
 API = "/api/v1"

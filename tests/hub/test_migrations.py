@@ -3,11 +3,9 @@ and the migrated schema matches the models (so nobody ships a model without its 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from sqlalchemy import create_engine as create_sync_engine
 
 from hub import migrate
 from hub.models import metadata
-from tests.helpers import PG_ADMIN_URL, port_open, service_missing
+from tests.databases import scratch_postgres, with_driver
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,27 +46,9 @@ def test_migrations_roundtrip_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_migrations_roundtrip_on_postgres() -> None:
-    if not port_open("127.0.0.1", 5432):
-        service_missing("PostgreSQL at 127.0.0.1:5432", "connection refused")
-    import asyncpg
-
-    name = f"hub_mig_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        base = PG_ADMIN_URL.rsplit("/", 1)[0]
-        _roundtrip(f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://"))
-        sync_url = f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")
-        assert _schema_diff(sync_url) == []
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_postgres("hub_mig") as url:
+        _roundtrip(with_driver(url, "asyncpg"))
+        assert _schema_diff(with_driver(url, "psycopg")) == []
 
 
 def _migrate_at_once(env: dict[str, str], processes: int = 2) -> list[tuple[int, str]]:
@@ -95,28 +75,11 @@ def _migrate_at_once(env: dict[str, str], processes: int = 2) -> list[tuple[int,
 def test_processes_that_start_at_once_on_an_empty_postgres_all_migrate() -> None:
     """Both auto-migrate; without serialisation one crashed on a duplicate alembic_version
     (2 of 3 rounds here)."""
-    if not port_open("127.0.0.1", 5432):
-        service_missing("PostgreSQL at 127.0.0.1:5432", "connection refused")
-    import asyncpg
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
     for _ in range(3):
-        name = f"hub_mig_{uuid.uuid4().hex[:8]}"
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-        try:
-            results = _migrate_at_once({"DATABASE_URL": f"{base}/{name}"})
+        with scratch_postgres("hub_mig") as url:
+            results = _migrate_at_once({"DATABASE_URL": url})
             assert [code for code, _ in results] == [0, 0], results
-            sync_url = f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://")
-            assert _schema_diff(sync_url) == []
-        finally:
-            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            assert _schema_diff(with_driver(url, "psycopg")) == []
 
 
 @pytest.mark.slow

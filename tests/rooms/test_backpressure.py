@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 
 from pycrdt import Text
 from websockets.exceptions import ConnectionClosed
 
 from rooms import close_codes
-from rooms.protocol import encode_sync_step1
 from tests.helpers import eventually
 from tests.rooms.conftest import Cluster
-from tests.rooms.ykit import FAST, open_ws, room_id
+from tests.rooms.ykit import FAST, open_stalled_ws, room_id
 
 
 async def test_slow_consumer_is_closed_and_the_room_carries_on(cluster: Cluster) -> None:
@@ -23,13 +21,7 @@ async def test_slow_consumer_is_closed_and_the_room_carries_on(cluster: Cluster)
     rid = room_id()
     writer = await cluster.yclient(s.yjs_url(rid), "writer")
     reader = await cluster.yclient(s.yjs_url(rid), "reader")
-    # A raw socket that stops reading: a tiny receive buffer, and websockets stops reading the
-    # transport once one frame is queued.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", s.port))
-    slow = await open_ws(s.yjs_url(rid), max_queue=1, sock=sock)
-    await slow.send(encode_sync_step1(b"\x00"))
+    slow = await open_stalled_ws(s, rid)
     await eventually(lambda: len(s.server.local_connections(rid)) == 3, message="slow joined")
     slow_id = s.server.local_connections(rid)[2].connection_id
 

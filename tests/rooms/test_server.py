@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,11 +24,10 @@ from rooms.hooks import (
     Reject,
 )
 from rooms.presence import MemoryPresence
-from rooms.protocol import encode_sync_step1
 from rooms.store import MemoryStore, StoredDocument, UpdateRecord
 from tests.helpers import eventually
 from tests.rooms.conftest import Cluster
-from tests.rooms.ykit import FAST, open_ws, room_id
+from tests.rooms.ykit import FAST, open_stalled_ws, open_ws, room_id
 
 
 def update_for(text: str) -> bytes:
@@ -361,11 +359,7 @@ async def test_a_stuck_slow_consumer_is_aborted_after_the_close_timeout(cluster:
     s = await cluster.server(config=config, extensions=[Watch()])
     rid = room_id()
     writer = await cluster.yclient(s.yjs_url(rid), "writer")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", s.port))
-    slow = await open_ws(s.yjs_url(rid), max_queue=1, sock=sock)
-    await slow.send(encode_sync_step1(b"\x00"))
+    slow = await open_stalled_ws(s, rid)
     await eventually(lambda: len(s.server.local_connections(rid)) == 2, message="joined")
     room_text = s.server.runtime.rooms[rid].doc.get("prompt", type=Text)
     for n in range(2000):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from rooms.room import delete_text, insert_text
 from rooms.store import DocumentStore, MemoryStore
 from rooms.types import PresenceLike
 from tests.helpers import eventually
+from tests.live import start_uvicorn
 
 # Test timers: small enough to observe keepalives and flushes quickly.
 FAST = RoomConfig(
@@ -108,11 +110,7 @@ async def serve(
         log_level="warning",
         timeout_graceful_shutdown=2,
     )
-    uv = uvicorn.Server(uv_config)
-    task = asyncio.create_task(uv.serve())
-    await eventually(lambda: uv.started or task.done(), timeout=5, message="uvicorn start")
-    if task.done():
-        task.result()
+    uv, task = await start_uvicorn(uv_config, timeout=5)
     port = uv.servers[0].sockets[0].getsockname()[1]
     return Served(server, bus, store, presence, port, uv, task)
 
@@ -123,6 +121,17 @@ async def open_ws(url: str, **kwargs: Any) -> ClientConnection:
     kwargs.setdefault("open_timeout", 5)
     kwargs.setdefault("close_timeout", 2)
     return await connect(url, **kwargs)
+
+
+async def open_stalled_ws(served: Served, room: str) -> ClientConnection:
+    """A y-websocket that joins ``room`` and then stops reading: a tiny receive buffer, and
+    websockets stops reading the transport once one frame is queued."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", served.port))
+    slow = await open_ws(served.yjs_url(room), max_queue=1, sock=sock)
+    await slow.send(encode_sync_step1(b"\x00"))
+    return slow
 
 
 def room_id() -> str:

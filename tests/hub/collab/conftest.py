@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,10 @@ import pytest
 from hub.accounts.tokens import create_personal_token
 from hub.accounts.users import create_user
 from hub.context import HubContext
+from hub.settings import Settings
+from tests.databases import truncate_postgres
+from tests.fault.redis_server import require_shared_redis
+from tests.live import LiveServer, serve_hub
 
 
 @dataclass(frozen=True)
@@ -74,3 +80,34 @@ async def add_member(
     token = response.json()["token"]
     accepted = await client.post(f"/api/v1/invites/{token}/accept", headers=member.headers)
     assert accepted.status_code == 200, accepted.text
+
+
+async def room_with_roles(
+    client: httpx.AsyncClient, ctx: HubContext
+) -> tuple[str, TestUser, TestUser, TestUser]:
+    """A room made through the API: (slug, olivia the owner, edward an editor, violet a viewer)."""
+    owner = await create_test_user(ctx, "olivia", "Olivia")
+    editor = await create_test_user(ctx, "edward", "Edward")
+    viewer = await create_test_user(ctx, "violet", "Violet")
+    slug = (await create_room(client, owner))["slug"]
+    await add_member(client, owner, slug, editor, "editor")
+    await add_member(client, owner, slug, viewer, "viewer")
+    return slug, owner, editor, viewer
+
+
+@pytest.fixture
+async def pair(settings: Settings) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
+    """Two hub servers on one database and the shared Redis (a key prefix of their own)."""
+    url = require_shared_redis()
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    try:
+        async with AsyncExitStack() as stack:
+            first = await stack.enter_async_context(
+                serve_hub(settings, redis_url=url, redis_key_prefix=prefix)
+            )
+            second = await stack.enter_async_context(
+                serve_hub(settings, redis_url=url, redis_key_prefix=prefix)
+            )
+            yield first, second
+    finally:
+        await truncate_postgres(settings)

@@ -1,53 +1,13 @@
-"""Running the hub behind a real uvicorn several times in one test (restarts, two processes)."""
+"""URLs, clients and sockets for tests against the hub behind a real uvicorn (``tests/live.py``)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
-
 import httpx
-import uvicorn
 
 from hub.context import HubContext
-from hub.settings import Settings
-from tests.conftest import LiveServer
-from tests.helpers import eventually, free_port
 from tests.hub.collab.conftest import TestUser
+from tests.live import LiveServer
 from tests.rooms.ykit import YClient
-
-
-@contextlib.asynccontextmanager
-async def serve_hub(settings: Settings, **overrides: Any) -> AsyncIterator[LiveServer]:
-    """The app on a free port, as ``hub serve`` runs it (websockets-sansio, no compression)."""
-    from hub.app import create_app
-
-    port = free_port()
-    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}", **overrides})
-    application = create_app(settings)
-    config = uvicorn.Config(
-        application,
-        host="127.0.0.1",
-        port=port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=settings.ws_max_size,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started or task.done(), timeout=10, message="uvicorn start")
-    if task.done():
-        task.result()
-    try:
-        yield LiveServer(application, port)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
 
 
 def hub_ctx(live: LiveServer) -> HubContext:

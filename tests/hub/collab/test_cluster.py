@@ -6,40 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
 
 from hub.collab import service
 from hub.ratelimit import RateLimiter
-from hub.settings import Settings
-from tests.conftest import LiveServer
-from tests.fault.redis_server import require_shared_redis
 from tests.helpers import eventually
 from tests.hub.collab.conftest import TestUser, add_member, create_test_user
-from tests.hub.collab.helpers import events_url, http, hub_ctx, joined, serve_hub, yjs_url
+from tests.hub.collab.helpers import events_url, http, hub_ctx, joined, yjs_url
+from tests.live import LiveServer
 from tests.rooms.ykit import EventClient
 
 pytestmark = pytest.mark.redis
 
 API = "/api/v1"
-
-
-@pytest.fixture
-async def pair(settings: Settings) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
-    url = require_shared_redis()
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    async with AsyncExitStack() as stack:
-        first = await stack.enter_async_context(
-            serve_hub(settings, redis_url=url, redis_key_prefix=prefix)
-        )
-        second = await stack.enter_async_context(
-            serve_hub(settings, redis_url=url, redis_key_prefix=prefix)
-        )
-        yield first, second
 
 
 async def _room(live: LiveServer, owner: TestUser, **fields: Any) -> str:

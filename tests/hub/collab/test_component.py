@@ -23,9 +23,9 @@ from rooms.bus import BusMessage
 from rooms.hooks import AuthenticatePayload, Reject
 from rooms.presence import PresenceUnavailable
 from rooms.types import ConnectionContext, ConnectionKind
-from tests.conftest import LiveServer
 from tests.helpers import eventually
 from tests.hub.collab.conftest import MakeUser, create_room
+from tests.live import LiveServer
 from tests.rooms.ykit import open_ws
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +22,13 @@ from hub.accounts.users import actor_for, create_user, get_user
 from hub.collab import service as collab
 from hub.collab.component import get_rooms
 from hub.ratelimit import RateLimiter
-from hub.settings import Settings
 from rooms import close_codes
 from rooms.bus import MemoryBus
 from rooms.room import new_document, read_document
-from tests.conftest import LiveServer, _truncate_postgres
-from tests.fault.redis_server import require_shared_redis
 from tests.helpers import BOTH_DATABASES, eventually
 from tests.hub.collab.conftest import TestUser, add_member, create_test_user
-from tests.hub.collab.helpers import events_url, http, hub_ctx, serve_hub, yjs_url
+from tests.hub.collab.helpers import events_url, http, hub_ctx, yjs_url
+from tests.live import LiveServer
 from tests.rooms.ykit import EventClient, YClient
 
 API = "/api/v1"
@@ -372,24 +368,6 @@ async def test_lowering_the_site_role_closes_every_socket_of_the_user(
         await pat.write("after-demotion")
     await assert_ended(s, [session, pat], started, "after-demotion")
     await close_all(session, pat, s.witness)
-
-
-@pytest.fixture
-async def pair(settings: Settings) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
-    url = require_shared_redis()
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    try:
-        async with AsyncExitStack() as stack:
-            first = await stack.enter_async_context(
-                serve_hub(settings, redis_url=url, redis_key_prefix=prefix)
-            )
-            second = await stack.enter_async_context(
-                serve_hub(settings, redis_url=url, redis_key_prefix=prefix)
-            )
-            yield first, second
-    finally:
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
 
 
 @pytest.mark.redis

@@ -12,10 +12,10 @@ from websockets.exceptions import InvalidStatus
 
 from hub.collab.component import get_rooms
 from hub.settings import Settings
-from tests.conftest import LiveServer
 from tests.helpers import eventually
 from tests.hub.collab.conftest import TestUser, add_member, create_room, create_test_user
-from tests.hub.collab.helpers import events_url, http, hub_ctx, joined, refused, serve_hub, yjs_url
+from tests.hub.collab.helpers import events_url, http, hub_ctx, joined, refused, yjs_url
+from tests.live import LiveServer, serve_hub
 from tests.rooms.ykit import EventClient, YClient, open_ws
 
 API = "/api/v1"

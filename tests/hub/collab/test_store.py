@@ -21,7 +21,8 @@ from hub.collab.store import SqlStore
 from hub.db import Database, utcnow
 from hub.settings import Settings
 from rooms.store import DocumentStore, MemoryStore, StoredDocument, UpdateRecord
-from tests.conftest import _base_settings, _truncate_postgres
+from tests.conftest import _base_settings
+from tests.databases import truncate_postgres
 
 WINDOW = 5
 
@@ -47,8 +48,7 @@ async def _sql_backend(settings: Settings) -> AsyncIterator[Backend]:
     finally:
         await db1.dispose()
         await db2.dispose()
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
+        await truncate_postgres(settings)
 
 
 def _settings_for(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
@@ -488,5 +488,4 @@ async def test_unstored_events_reserve_seqs_in_blocks(sql_settings: Settings) ->
     finally:
         sa_event.remove(db.engine.sync_engine, "before_cursor_execute", count)
         await db.dispose()
-        if not sql_settings.is_sqlite:
-            await _truncate_postgres(sql_settings)
+        await truncate_postgres(sql_settings)

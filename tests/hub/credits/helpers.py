@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from hub.accounts.deps import Actor
 from hub.accounts.tokens import create_personal_token
 from hub.accounts.users import create_user, get_user
+from hub.credits import service as credits_service
 from hub.credits.models import LedgerEntry, Wallet
 from hub.db import Database
 
@@ -20,6 +21,9 @@ FAST: dict[str, Any] = {
     "job_retry_max_seconds": 1.0,
     "job_cancel_grace_seconds": 1.0,
 }
+
+# The hub runs its jobs itself, on the offline engine at a few ms per step (the ``live`` fixture).
+EMBEDDED_WORKER: dict[str, Any] = {**FAST, "embedded_worker": True, "offline_step_delay": 0.01}
 
 
 async def make_user(db: Database, username: str, *, role: str = "user") -> Actor:
@@ -72,14 +76,7 @@ async def assert_books_balance(db: Database, user_id: int) -> None:
     async with db.unit_of_work() as session:
         row = await session.get(Wallet, user_id)
         assert row is not None
-        sums = (
-            await session.execute(
-                select(
-                    func.coalesce(func.sum(LedgerEntry.amount), 0),
-                    func.coalesce(func.sum(LedgerEntry.held), 0),
-                ).where(LedgerEntry.user_id == user_id)  # type: ignore[arg-type]
-            )
-        ).one()
+        amount_sum, held_sum = await credits_service.ledger_totals(session, user_id)
         last = (
             await session.execute(
                 select(LedgerEntry)
@@ -90,6 +87,6 @@ async def assert_books_balance(db: Database, user_id: int) -> None:
         ).scalar_one()
     assert row.balance >= 0
     assert row.reserved >= 0
-    assert int(sums[0]) == row.balance + row.reserved
-    assert int(sums[1]) == row.reserved
+    assert amount_sum == row.balance + row.reserved
+    assert held_sum == row.reserved
     assert (last.balance_after, last.reserved_after) == (row.balance, row.reserved)

@@ -27,11 +27,10 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import func, select
 
 from hub.accounts.users import create_user
 from hub.credits import service
-from hub.credits.models import LedgerEntry, Wallet
+from hub.credits.models import Wallet
 from hub.db import Database
 from hub.errors import InsufficientCredits
 from hub.settings import Settings
@@ -174,18 +173,11 @@ class LedgerMachine(RuleBasedStateMachine):
             async with self.db.unit_of_work() as session:
                 for user_id in self.user_ids:
                     wallet = await session.get(Wallet, user_id)
-                    sums = (
-                        await session.execute(
-                            select(
-                                func.coalesce(func.sum(LedgerEntry.amount), 0),
-                                func.coalesce(func.sum(LedgerEntry.held), 0),
-                            ).where(LedgerEntry.user_id == user_id)  # type: ignore[arg-type]
-                        )
-                    ).one()
+                    amount_sum, held_sum = await service.ledger_totals(session, user_id)
                     balance = wallet.balance if wallet else 50
                     reserved = wallet.reserved if wallet else 0
-                    amount_sum = int(sums[0]) if wallet else 50
-                    rows.append((balance, reserved, amount_sum, int(sums[1])))
+                    amount_sum = amount_sum if wallet else 50
+                    rows.append((balance, reserved, amount_sum, held_sum))
             return rows
 
         for user_id, (balance, reserved, amount_sum, held_sum) in zip(

@@ -36,11 +36,11 @@ from hub.generation.events import (
 from hub.generation.queue import JobRef
 from hub.settings import Settings
 from rooms.bus import BusUnavailable, MemoryBus, MemoryHub
-from tests.conftest import LiveServer, _truncate_postgres
 from tests.helpers import eventually
-from tests.hub.collab.conftest import TestUser, add_member, create_room, create_test_user
-from tests.hub.collab.helpers import http, hub_ctx, serve_hub
+from tests.hub.collab.conftest import TestUser, create_room, create_test_user, room_with_roles
+from tests.hub.collab.helpers import http, hub_ctx
 from tests.hub.credits.helpers import FAST
+from tests.live import LiveServer
 
 API = "/api/v1"
 
@@ -370,12 +370,7 @@ async def test_a_failing_room_lookup_or_bus_still_reaches_local_streams() -> Non
 async def test_job_events_reach_only_rooms_their_owner_may_generate_in(
     client: httpx.AsyncClient, ctx: HubContext
 ) -> None:
-    owner = await create_test_user(ctx, "olivia", "Olivia")
-    editor = await create_test_user(ctx, "edward", "Edward")
-    viewer = await create_test_user(ctx, "violet", "Violet")
-    slug = (await create_room(client, owner))["slug"]
-    await add_member(client, owner, slug, editor, "editor")
-    await add_member(client, owner, slug, viewer, "viewer")
+    slug, _owner, editor, viewer = await room_with_roles(client, ctx)
     store = get_rooms(ctx).store
 
     async def submit(user: TestUser, room_id: str, status: int = 201) -> str:
@@ -448,17 +443,6 @@ async def test_the_personal_stream_needs_sign_in_and_is_capped(
         assert missing.status_code == 503
     finally:
         ctx.generation = generation
-
-
-@pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[LiveServer]:
-    overrides = {**FAST, "embedded_worker": True, "offline_step_delay": 0.01}
-    try:
-        async with serve_hub(settings, **overrides) as server:
-            yield server
-    finally:
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
 
 
 async def test_the_personal_stream_follows_a_job_outside_rooms(live: LiveServer) -> None:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,28 +21,17 @@ from hub.credits import service as credits_service
 from hub.credits.models import Wallet
 from hub.generation import queue
 from hub.settings import Settings
-from tests.conftest import LiveServer, _truncate_postgres
+from tests.databases import truncate_postgres
 from tests.fault.redis_server import RedisServer
 from tests.helpers import BOTH_DATABASES, eventually
 from tests.hub.collab.conftest import TestUser, add_member, create_room, create_test_user
-from tests.hub.collab.helpers import events_url, http, hub_ctx, joined, serve_hub, yjs_url
-from tests.hub.credits.helpers import FAST
+from tests.hub.collab.helpers import events_url, http, hub_ctx, joined, yjs_url
+from tests.hub.credits.helpers import EMBEDDED_WORKER
+from tests.live import LiveServer, serve_hub
+from tests.processes import HubProcess, hub_env
 from tests.rooms.ykit import EventClient
 
-ROOT = Path(__file__).resolve().parents[3]
 API = "/api/v1"
-GENERATE = {**FAST, "embedded_worker": True, "offline_step_delay": 0.01}
-
-
-@pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[LiveServer]:
-    """The hub with its embedded worker on the offline engine (few ms per step)."""
-    try:
-        async with serve_hub(settings, **GENERATE) as server:
-            yield server
-    finally:
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
 
 
 @pytest.fixture
@@ -483,28 +469,17 @@ async def test_the_owner_cancels_a_running_room_job(
 # --- a worker in another process -----------------------------------------------------------------
 
 
-def start_worker(
-    settings: Settings, env_extra: dict[str, str], log: Path
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.effective_database_url,
-        "HUB_DATA_DIR": str(settings.data_dir),
-        "HUB_MEDIA_DIR": str(settings.media_dir),
-        "HUB_OFFLINE_STEP_DELAY": "0.02",
-        "HUB_JOB_POLL_INTERVAL": "0.05",
-        "HUB_JOB_LEASE_SECONDS": "5",
-        "HUB_LOG_JSON": "false",
-        "HUB_LOG_LEVEL": "INFO",
+def start_worker(settings: Settings, env_extra: dict[str, str], log: Path) -> HubProcess:
+    env = hub_env(
+        settings.effective_database_url,
+        settings.data_dir,
+        HUB_OFFLINE_STEP_DELAY="0.02",
+        HUB_JOB_POLL_INTERVAL="0.05",
+        HUB_JOB_LEASE_SECONDS="5",
+        HUB_LOG_LEVEL="INFO",
         **env_extra,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
     )
+    return HubProcess.worker(env, log)
 
 
 @pytest.mark.slow
@@ -520,11 +495,11 @@ async def test_a_separate_worker_process_reaches_the_room(
     redis_url = redis.url
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     shared = {"redis_url": redis_url, "redis_key_prefix": prefix}
-    worker: subprocess.Popen[bytes] | None = None
+    worker: HubProcess | None = None
     log = tmp_path / "worker.log"
     try:
         async with (
-            serve_hub(settings, **{**GENERATE, **shared, "embedded_worker": False}) as live,
+            serve_hub(settings, **{**EMBEDDED_WORKER, **shared, "embedded_worker": False}) as live,
             http(live) as api,
         ):
             generation = hub_ctx(live).generation
@@ -571,16 +546,14 @@ async def test_a_separate_worker_process_reaches_the_room(
                 await personal.stop()
                 await member.close()
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
+        if worker is not None and worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
             try:
-                assert worker.wait(timeout=30) == 0, log.read_text()
+                assert worker.process.wait(timeout=30) == 0, log.read_text()
             finally:
-                if worker.poll() is None:
-                    worker.kill()
+                worker.stop()
         redis.stop()
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
+        await truncate_postgres(settings)
 
 
 class PersonalStream:

@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
-import os
 import struct
-import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -26,10 +23,10 @@ from hub.migrate import upgrade
 from hub.settings import Settings
 from hub.storage import images
 from hub.storage.images import decoding, previews
-from tests.helpers import eventually, free_port
+from tests.helpers import free_port
 from tests.hub.storage.helpers import new_user
+from tests.processes import SERVE_ENV, HubProcess, hub_env
 
-ROOT = Path(__file__).resolve().parents[3]
 PEAK_LIMIT_KB = 500 * 1024
 
 
@@ -143,62 +140,26 @@ def _peak_rss_kb(pid: int) -> int:
 
 
 @pytest.fixture
-async def hub_process(tmp_path: Path) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+async def hub_process(tmp_path: Path) -> AsyncIterator[HubProcess]:
     """``hub serve`` with the default image settings on a fresh SQLite file."""
     database_url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
     await asyncio.to_thread(upgrade, database_url.replace("sqlite:", "sqlite+aiosqlite:"))
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "HUB_DATA_DIR": str(tmp_path),
-        "HUB_MEDIA_DIR": str(tmp_path / "media"),
-        "HUB_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "HUB_AUTO_MIGRATE": "false",
-        "HUB_EMBEDDED_WORKER": "false",
-        "HUB_ENVIRONMENT": "test",
-        "HUB_LOG_JSON": "false",
-        "HUB_LOG_LEVEL": "WARNING",
-        "HUB_GRACEFUL_SHUTDOWN_SECONDS": "3",
-    }
+    env = hub_env(database_url, tmp_path, **SERVE_ENV, HUB_PUBLIC_URL=f"http://127.0.0.1:{port}")
     env.pop("REDIS_URL", None)
-    log = (tmp_path / "hub.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    async def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"hub exited early:\n{(tmp_path / 'hub.log').read_text()}")
-        try:
-            async with httpx.AsyncClient() as http:
-                return (await http.get(f"{base}/readyz")).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    process = HubProcess.serve(env, tmp_path / "hub.log", port)
     try:
-        await eventually(ready, timeout=30, interval=0.1, message="hub serve ready")
-        yield base, process
+        await process.wait_ready()
+        yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log.close()
+        process.stop()
 
 
 @pytest.mark.slow
 async def test_twenty_uploads_of_the_largest_allowed_image_at_once_stay_under_500_mb(
-    hub_process: tuple[str, subprocess.Popen[bytes]],
+    hub_process: HubProcess,
 ) -> None:
-    base, process = hub_process
+    base = hub_process.http_url
     side = math.isqrt(Settings().upload_max_pixels)  # the largest square the hub accepts
     data = blank_rgba_png(side, side)
     async with httpx.AsyncClient(
@@ -217,5 +178,5 @@ async def test_twenty_uploads_of_the_largest_allowed_image_at_once_stay_under_50
         )
     assert [r.status_code for r in responses] == [201] * 20, responses[0].text
     assert {(r.json()["width"], r.json()["height"]) for r in responses} == {(side, side)}
-    peak = _peak_rss_kb(process.pid)
+    peak = _peak_rss_kb(hub_process.process.pid)
     assert peak < PEAK_LIMIT_KB, f"peak RSS {peak / 1024:.0f} MB for 20 uploads of {side}px"

@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from hub.settings import Settings
-from tests.conftest import LiveServer, _truncate_postgres
 from tests.helpers import BOTH_DATABASES, eventually
 from tests.hub.collab.conftest import TestUser, create_test_user
-from tests.hub.collab.helpers import http, hub_ctx, serve_hub
+from tests.hub.collab.helpers import http, hub_ctx
 from tests.hub.credits.helpers import FAST
+from tests.live import LiveServer, serve_test_hub
 
 from .fake_comfyui import FakeComfyUI, serve
 
@@ -52,12 +52,8 @@ async def comfy_hub(
     configured = Settings(
         **settings.model_dump(include=PROCESS_FIELDS), **FAST, embedded_worker=True
     )
-    try:
-        async with serve_hub(configured) as live:
-            yield live
-    finally:
-        if not settings.is_sqlite:
-            await _truncate_postgres(settings)
+    async with serve_test_hub(configured) as live:  # the same database as ``settings``
+        yield live
 
 
 async def submit(api: httpx.AsyncClient, user: TestUser, **fields: Any) -> str:

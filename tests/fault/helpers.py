@@ -1,0 +1,37 @@
+"""A scene for the fault tests that run ``hub serve`` processes: users and a room made straight
+in the database the processes share."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from hub.accounts.tokens import create_personal_token
+from hub.accounts.users import actor_for, create_user
+from hub.collab import service
+from hub.collab.models import RoomMember, RoomRecord
+from hub.db import Database
+from hub.ratelimit import RateLimiter
+from rooms.types import Role
+
+
+async def room_with_two_editors(db: Database, *, title: str) -> tuple[str, str, str]:
+    """A room owned by olivia, with edward as an editor: (slug, olivia's token, edward's)."""
+    async with db.unit_of_work() as session:
+        owner = await create_user(session, email="o@example.test", username="olivia", password=None)
+        editor = await create_user(
+            session, email="e@example.test", username="edward", password=None
+        )
+        _, owner_token = await create_personal_token(session, owner, name="t")
+        _, editor_token = await create_personal_token(session, editor, name="t")
+        room = await service.create_room(
+            session, actor_for(owner, auth="api_token"), limiter=RateLimiter(), title=title
+        )
+        assert room is not None
+    async with db.unit_of_work() as session:
+        row = await session.scalar(select(RoomRecord).where(col(RoomRecord.slug) == room.slug))
+        assert row is not None
+        assert row.room_id is not None
+        assert editor.user_id is not None
+        session.add(RoomMember(room_id=row.room_id, user_id=editor.user_id, role=Role.EDITOR))
+    return room.slug, owner_token, editor_token
