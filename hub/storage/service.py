@@ -59,7 +59,7 @@ from hub.storage.schemas import ImagePage, ImageQuery, ImageView, UploadView
 
 log = logging.getLogger(__name__)
 
-# (session, room_id) -> may the actor see the room (``hub.collab.service.room_visibility``). It
+# (session, room_id) -> may the actor see the room (``hub.collab.access.room_visibility``). It
 # reads through the caller's session.
 RoomCheck = Callable[[AsyncSession, str], Awaitable[bool]]
 

@@ -107,7 +107,7 @@ async def _setup(tmp_path: Path) -> tuple[str, str, str]:
     """Two editors and a room, written straight into the shared database."""
     from hub.accounts.tokens import create_personal_token
     from hub.accounts.users import actor_for, create_user
-    from hub.collab import service
+    from hub.collab.rooms import create_room
 
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'hub.sqlite3'}", auto_migrate=False
@@ -123,7 +123,7 @@ async def _setup(tmp_path: Path) -> tuple[str, str, str]:
             )
             _, owner_token = await create_personal_token(session, owner, name="t")
             _, editor_token = await create_personal_token(session, editor, name="t")
-            room = await service.create_room(
+            room = await create_room(
                 session,
                 actor_for(owner, auth="api_token"),
                 limiter=RateLimiter(),

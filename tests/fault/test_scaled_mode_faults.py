@@ -78,8 +78,8 @@ async def _setup(db: Database) -> tuple[str, str, str]:
     from sqlmodel import col
 
     from hub.accounts import tokens, users
-    from hub.collab import service
     from hub.collab.models import RoomMember, RoomRecord
+    from hub.collab.rooms import create_room
     from hub.ratelimit import RateLimiter
     from rooms.types import Role
 
@@ -92,7 +92,7 @@ async def _setup(db: Database) -> tuple[str, str, str]:
         )
         _, owner_token = await tokens.create_personal_token(session, owner, name="t")
         _, editor_token = await tokens.create_personal_token(session, editor, name="t")
-        room = await service.create_room(
+        room = await create_room(
             session, users.actor_for(owner, auth="api_token"), limiter=RateLimiter(), title="faults"
         )
         assert room is not None

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hub.collab import service
+from hub.collab.rooms import create_room
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from tests.conftest import LiveServer
@@ -51,7 +51,7 @@ async def _room(live: LiveServer, owner: TestUser, **fields: Any) -> str:
 
         user = await get_user(session, owner.user_id)
         assert user is not None
-        room = await service.create_room(
+        room = await create_room(
             session,
             actor_for(user, auth="api_token"),
             limiter=RateLimiter(),
