@@ -23,7 +23,7 @@ from pycrdt import Doc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts import credentials
-from hub.collab import service
+from hub.collab.access import recheck_sockets
 from hub.collab.extensions import HubRoomsExtension, actor_user_id
 from hub.collab.store import SqlStore
 from hub.context import HubContext
@@ -208,9 +208,7 @@ class RoomsComponent:
         if not connections:
             return
         async with self.ctx.db.unit_of_work() as session:
-            verdicts = await service.recheck_sockets(
-                session, slug, [actor_user_id(c) for c in connections]
-            )
+            verdicts = await recheck_sockets(session, slug, [actor_user_id(c) for c in connections])
         for conn, role in zip(connections, verdicts, strict=True):
             if role is None:
                 await self.server.kick(

@@ -22,8 +22,9 @@ from starlette.requests import HTTPConnection
 
 from hub.accounts.credentials import actor_keys
 from hub.accounts.deps import Actor, authenticate_websocket
-from hub.collab import service
+from hub.collab.access import socket_role
 from hub.collab.errors import close_code_for
+from hub.collab.store import CHAT_EVENT
 from hub.errors import HubError, database_unavailable
 from rooms import close_codes
 from rooms.hooks import AuthenticatePayload, Extension, Reject, RoomEventPayload
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 HANDSHAKE: contextvars.ContextVar[HTTPConnection] = contextvars.ContextVar("room_handshake")
 
 GUEST_NAME = "Guest"
-CHAT_EVENT = "chat.message"
 
 
 def actor_user_id(ctx: ConnectionContext) -> int | None:
@@ -67,7 +67,7 @@ class HubRoomsExtension(Extension):
                 # Ending this credential (logout, revocation, ...) closes the socket.
                 payload.connection.credentials = actor_keys(actor)
             async with self.ctx.db.unit_of_work() as session:
-                role = await service.socket_role(session, actor, payload.room_id)
+                role = await socket_role(session, actor, payload.room_id)
         except HubError as error:
             raise Reject(close_code_for(error), error.message) from None
         except Exception as exc:

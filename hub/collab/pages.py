@@ -11,9 +11,11 @@ from starlette.routing import BaseRoute, Route
 
 from hub.accounts.deps import Actor, csrf_token_for, current_actor, require_actor
 from hub.api import validate
-from hub.collab import service
 from hub.collab.component import get_rooms
 from hub.collab.errors import RoomNotFound
+from hub.collab.invites import accept_invite, list_invites, preview_invite
+from hub.collab.members import list_members
+from hub.collab.rooms import create_room, read_room
 from hub.collab.schemas import RoomCreateIn
 from hub.context import get_ctx
 from hub.errors import Unauthenticated, ValidationFailed
@@ -35,15 +37,11 @@ async def _people(request: Request, actor: Actor | None) -> dict[str, Any]:
     ctx, slug = get_ctx(request), _slug(request)
     live = get_rooms(ctx)
     async with ctx.db.unit_of_work() as session:
-        room = await service.read_room(session, actor, slug, live=live)
-        members = await service.list_members(
-            session, actor, slug, cursor=None, limit=MAX_LIMIT, live=live
-        )
+        room = await read_room(session, actor, slug, live=live)
+        members = await list_members(session, actor, slug, cursor=None, limit=MAX_LIMIT, live=live)
         invites = None
         if actor is not None and room.my_role == "owner":
-            listed = await service.list_invites(
-                session, actor, slug, cursor=None, limit=INVITES_SHOWN
-            )
+            listed = await list_invites(session, actor, slug, cursor=None, limit=INVITES_SHOWN)
             invites = listed.items
     return {"room": room, "actor": actor, "members": members, "invites": invites}
 
@@ -75,7 +73,7 @@ async def join_page(request: Request) -> Response:
         return to_login(request)
     token = str(request.path_params["token"])
     async with get_ctx(request).db.unit_of_work() as session:
-        preview = await service.preview_invite(session, actor, token)
+        preview = await preview_invite(session, actor, token)
     if not preview.would_change:
         return RedirectResponse(preview.room.page_url, status_code=303)
     context = {"actor": actor, "csrf_token": csrf_token_for(request) or "", "token": token}
@@ -87,7 +85,7 @@ async def join_submit(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        accepted = await service.accept_invite(
+        accepted = await accept_invite(
             session, actor, str(request.path_params["token"]), live=get_rooms(ctx)
         )
     return RedirectResponse(accepted.room.page_url, status_code=303)
@@ -107,7 +105,7 @@ async def create_room_form(request: Request) -> Response:
     except ValidationFailed:
         return RedirectResponse("/?error=title", status_code=303)
     async with ctx.db.unit_of_work() as session:
-        room = await service.create_room(
+        room = await create_room(
             session, actor, limiter=ctx.limiter, title=body.title, visibility=body.visibility
         )
     return RedirectResponse(room.page_url, status_code=303)

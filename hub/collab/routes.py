@@ -9,7 +9,7 @@ from starlette.websockets import WebSocket
 
 from hub.accounts.deps import current_actor, require_actor
 from hub.api import json_response, operation, parse_body, parse_query, path_int
-from hub.collab import service
+from hub.collab import content, invites, members, rooms
 from hub.collab.component import get_rooms
 from hub.collab.errors import (
     InviteExhausted,
@@ -82,7 +82,7 @@ async def create_room(request: Request) -> Response:
     body = await parse_body(request, RoomCreateIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        room = await service.create_room(session, actor, limiter=ctx.limiter, **body.model_dump())
+        room = await rooms.create_room(session, actor, limiter=ctx.limiter, **body.model_dump())
     return json_response(room, 201)
 
 
@@ -100,7 +100,7 @@ async def list_rooms(request: Request) -> Response:
     actor = await current_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        page = await service.list_rooms(session, actor, live=get_rooms(ctx), **query.model_dump())
+        page = await rooms.list_rooms(session, actor, live=get_rooms(ctx), **query.model_dump())
     return json_response(page)
 
 
@@ -109,7 +109,7 @@ async def get_room(request: Request) -> Response:
     actor = await current_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        room = await service.read_room(session, actor, _slug(request), live=get_rooms(ctx))
+        room = await rooms.read_room(session, actor, _slug(request), live=get_rooms(ctx))
     return json_response(room)
 
 
@@ -128,7 +128,7 @@ async def patch_room(request: Request) -> Response:
     body = await parse_body(request, RoomPatchIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        room = await service.update_room(
+        room = await rooms.update_room(
             session, actor, _slug(request), changes=body.changes(), live=get_rooms(ctx)
         )
     return json_response(room)
@@ -146,7 +146,7 @@ async def delete_room(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        await service.archive_room(session, actor, _slug(request), live=get_rooms(ctx))
+        await rooms.archive_room(session, actor, _slug(request), live=get_rooms(ctx))
     return Response(status_code=204)
 
 
@@ -162,7 +162,7 @@ async def close_room(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        room = await service.close_room(session, actor, _slug(request), live=get_rooms(ctx))
+        room = await rooms.close_room(session, actor, _slug(request), live=get_rooms(ctx))
     return json_response(room)
 
 
@@ -180,7 +180,7 @@ async def transfer_room(request: Request) -> Response:
     body = await parse_body(request, TransferIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        room = await service.transfer_room(
+        room = await rooms.transfer_room(
             session, actor, _slug(request), user_id=body.user_id, live=get_rooms(ctx)
         )
     return json_response(room)
@@ -202,7 +202,7 @@ async def list_members(request: Request) -> Response:
     actor = await current_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        page = await service.list_members(
+        page = await members.list_members(
             session, actor, _slug(request), live=get_rooms(ctx), **query.model_dump()
         )
     return json_response(page)
@@ -223,7 +223,7 @@ async def patch_member(request: Request) -> Response:
     ctx = get_ctx(request)
     user_id = _int_param(request, "user_id")
     async with ctx.db.unit_of_work() as session:
-        member = await service.change_member_role(
+        member = await members.change_member_role(
             session, actor, _slug(request), user_id, role=body.role, live=get_rooms(ctx)
         )
     return json_response(member)
@@ -243,7 +243,7 @@ async def delete_member(request: Request) -> Response:
     ctx = get_ctx(request)
     user_id = _int_param(request, "user_id")
     async with ctx.db.unit_of_work() as session:
-        await service.remove_member(session, actor, _slug(request), user_id, live=get_rooms(ctx))
+        await members.remove_member(session, actor, _slug(request), user_id, live=get_rooms(ctx))
     return Response(status_code=204)
 
 
@@ -265,7 +265,7 @@ async def create_invite(request: Request) -> Response:
     body = await parse_body(request, InviteCreateIn)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        created = await service.create_invite(session, actor, _slug(request), **body.model_dump())
+        created = await invites.create_invite(session, actor, _slug(request), **body.model_dump())
     return json_response(created, 201)
 
 
@@ -281,7 +281,7 @@ async def list_invites(request: Request) -> Response:
     actor = await require_actor(request)
     query = parse_query(request, PageQuery)
     async with get_ctx(request).db.unit_of_work() as session:
-        page = await service.list_invites(session, actor, _slug(request), **query.model_dump())
+        page = await invites.list_invites(session, actor, _slug(request), **query.model_dump())
     return json_response(page)
 
 
@@ -296,7 +296,7 @@ async def revoke_invite(request: Request) -> Response:
     actor = await require_actor(request)
     invite_id = _int_param(request, "invite_id")
     async with get_ctx(request).db.unit_of_work() as session:
-        await service.revoke_invite(session, actor, _slug(request), invite_id)
+        await invites.revoke_invite(session, actor, _slug(request), invite_id)
     return Response(status_code=204)
 
 
@@ -312,7 +312,7 @@ async def accept_invite(request: Request) -> Response:
     actor = await require_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        accepted = await service.accept_invite(
+        accepted = await invites.accept_invite(
             session, actor, str(request.path_params["token"]), live=get_rooms(ctx)
         )
     return json_response(accepted)
@@ -334,7 +334,7 @@ async def chat_history(request: Request) -> Response:
     actor = await current_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        page = await service.list_chat(
+        page = await content.list_chat(
             session, actor, _slug(request), live=get_rooms(ctx), **query.model_dump()
         )
     return json_response(page)
@@ -351,7 +351,7 @@ async def document(request: Request) -> Response:
     actor = await current_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        doc = await service.read_document_of(session, actor, _slug(request), live=get_rooms(ctx))
+        doc = await content.read_document_of(session, actor, _slug(request), live=get_rooms(ctx))
     return json_response(doc)
 
 
@@ -368,7 +368,7 @@ async def history(request: Request) -> Response:
     actor = await current_actor(request)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
-        page = await service.list_history(
+        page = await content.list_history(
             session, actor, _slug(request), live=get_rooms(ctx), **query.model_dump()
         )
     return json_response(page)
@@ -379,7 +379,7 @@ async def history(request: Request) -> Response:
 
 async def _serve_socket(websocket: WebSocket, *, events: bool) -> None:
     try:
-        rooms = get_rooms(get_ctx(websocket))
+        live = get_rooms(get_ctx(websocket))
     except HubError:
         await websocket.close(close_codes.INTERNAL_ERROR)  # before accept: HTTP 403
         return
@@ -387,9 +387,9 @@ async def _serve_socket(websocket: WebSocket, *, events: bool) -> None:
     token = HANDSHAKE.set(websocket)
     try:
         if events:
-            await rooms.endpoints.events(websocket)
+            await live.endpoints.events(websocket)
         else:
-            await rooms.endpoints.yjs(websocket)
+            await live.endpoints.yjs(websocket)
     finally:
         HANDSHAKE.reset(token)
 

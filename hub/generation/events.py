@@ -264,7 +264,7 @@ RouteLookup = Callable[[JobRef], Awaitable[JobRoute]]
 def database_route_lookup(db: Database) -> RouteLookup:
     """Looks up a job's room role and owner name through the collab and accounts services."""
     from hub.accounts.users import get_users
-    from hub.collab import service as collab_service
+    from hub.collab.access import recheck_sockets
     from rooms.types import Role, is_valid_room_id
 
     async def lookup(job: JobRef) -> JobRoute:
@@ -272,7 +272,7 @@ def database_route_lookup(db: Database) -> RouteLookup:
         async with db.unit_of_work() as session:
             users = await get_users(session, [job.owner_id])
             if job.room_id is not None and is_valid_room_id(job.room_id):
-                (role,) = await collab_service.recheck_sockets(session, job.room_id, [job.owner_id])
+                (role,) = await recheck_sockets(session, job.room_id, [job.owner_id])
                 if role in (Role.EDITOR, Role.OWNER):
                     room = job.room_id
         owner = users.get(job.owner_id)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.deps import Actor
 from hub.accounts.roles import UserRole, has_role, require_role
-from hub.collab import service as collab_service
+from hub.collab.access import access_room
 from hub.collab.errors import RoomClosed
 from hub.collab.models import Payer, RoomStatus
 from hub.credits import service as credits_service
@@ -289,7 +289,7 @@ async def submit_job(
     settings = settings_of(session)
     plan = _plan(request, actor, presets if presets is not None else default_presets())
     if check_room and request.room_id is not None:
-        await collab_service.access_room(session, actor, request.room_id)  # type: ignore[arg-type]
+        await access_room(session, actor, request.room_id)  # type: ignore[arg-type]
     if check_source and request.source_image_key is not None:
         key = await storage_service.access_source_key(
             session,
@@ -352,7 +352,7 @@ async def submit_room_job(
     Everything else is :func:`submit_job`'s (402 with ``balance``, 422 for unknown models, ...).
     """
     # access_room answers 404 for slugs that cannot exist before any query (NUL bytes, junk).
-    access = await collab_service.access_room(session, actor, slug)
+    access = await access_room(session, actor, slug)
     if access.room.state != RoomStatus.open:
         raise RoomClosed("The room is closed; nothing can be generated in it.")
     if access.role is Role.VIEWER:

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from hub.accounts.deps import require_actor
 from hub.accounts.schemas import UserPrivate
 from hub.api import json_response, operation, parse_body, validate
-from hub.collab.service import room_visibility
+from hub.collab.access import room_visibility
 from hub.context import get_ctx
 from hub.db import utcnow
 from hub.errors import (

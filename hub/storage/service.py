@@ -49,7 +49,7 @@ from hub.storage.keys import (
 from hub.storage.models import Image, Upload, UploadPurpose
 from hub.storage.schemas import ImagePage, ImageQuery, ImageView, UploadView
 
-# (session, room_id) -> may the actor see the room (``hub.collab.service.room_visibility``). It
+# (session, room_id) -> may the actor see the room (``hub.collab.access.room_visibility``). It
 # reads through the caller's session.
 RoomCheck = Callable[[AsyncSession, str], Awaitable[bool]]
 

@@ -11,8 +11,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hub.accounts.deps import csrf_token_for, current_actor
-from hub.collab import service as rooms
 from hub.collab.component import get_rooms
+from hub.collab.rooms import list_start_page
 from hub.context import get_ctx
 from hub.pages import render
 
@@ -21,7 +21,7 @@ async def home(request: Request) -> Response:
     ctx = get_ctx(request)
     actor = await current_actor(request)
     async with ctx.db.unit_of_work() as session:
-        mine, public = await rooms.list_start_page(session, actor, limit=12, live=get_rooms(ctx))
+        mine, public = await list_start_page(session, actor, limit=12, live=get_rooms(ctx))
     return render(
         request,
         "web/home.html",

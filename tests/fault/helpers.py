@@ -8,8 +8,8 @@ from sqlmodel import col
 
 from hub.accounts.tokens import create_personal_token
 from hub.accounts.users import actor_for, create_user
-from hub.collab import service
 from hub.collab.models import RoomMember, RoomRecord
+from hub.collab.rooms import create_room
 from hub.db import Database
 from hub.ratelimit import RateLimiter
 from rooms.types import Role
@@ -24,7 +24,7 @@ async def room_with_two_editors(db: Database, *, title: str) -> tuple[str, str, 
         )
         _, owner_token = await create_personal_token(session, owner, name="t")
         _, editor_token = await create_personal_token(session, editor, name="t")
-        room = await service.create_room(
+        room = await create_room(
             session, actor_for(owner, auth="api_token"), limiter=RateLimiter(), title=title
         )
         assert room is not None

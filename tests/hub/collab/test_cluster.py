@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hub.collab import service
+from hub.collab.rooms import create_room
 from hub.ratelimit import RateLimiter
 from tests.helpers import eventually
 from tests.hub.collab.conftest import TestUser, add_member, create_test_user
@@ -32,7 +32,7 @@ async def _room(live: LiveServer, owner: TestUser, **fields: Any) -> str:
 
         user = await get_user(session, owner.user_id)
         assert user is not None
-        room = await service.create_room(
+        room = await create_room(
             session,
             actor_for(user, auth="api_token"),
             limiter=RateLimiter(),

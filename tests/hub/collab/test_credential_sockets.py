@@ -19,8 +19,8 @@ import pytest
 from hub.accounts.sessions import revoke_sessions
 from hub.accounts.tokens import create_personal_token
 from hub.accounts.users import actor_for, create_user, get_user
-from hub.collab import service as collab
 from hub.collab.component import get_rooms
+from hub.collab.rooms import create_room
 from hub.ratelimit import RateLimiter
 from rooms import close_codes
 from rooms.bus import MemoryBus
@@ -147,7 +147,7 @@ async def scene(live: LiveServer, *, victim_role: str = "user") -> Scene:
     async with ctx.db.unit_of_work() as session:
         user = await get_user(session, owner.user_id)
         assert user is not None
-        room = await collab.create_room(
+        room = await create_room(
             session,
             actor_for(user, auth="api_token"),
             limiter=RateLimiter(),  # seeding, not a request: no budget of the user's

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 from starlette.applications import Starlette
 
+from hub.collab.access import room_visibility
 from hub.collab.component import get_rooms
-from hub.collab.service import room_visibility
 from hub.context import HubContext
 from hub.generation.component import GenerationComponent
 from hub.generation.errors import TooManyJobStreams

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from hub.collab import service as collab
+from hub.collab.access import get_room
 from hub.collab.models import RoomMember
 from hub.context import HubContext
 from hub.db import Database
@@ -427,7 +427,7 @@ async def test_queue_view_hides_other_peoples_prompts_unless_same_room(
     carol = await make_user(db, "carol")
     alpha = await make_room(client, await bearer(db, alice))  # private: alice's and carol's
     async with db.unit_of_work() as session:
-        record = await collab.get_room(session, alpha)
+        record = await get_room(session, alpha)
         assert record is not None
         assert record.room_id is not None
         session.add(RoomMember(room_id=record.room_id, user_id=carol.user_id, role=Role.VIEWER))
