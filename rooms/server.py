@@ -102,6 +102,26 @@ ENDED_KEYS_TTL = 60.0
 MAX_KEY_LENGTH = 200
 
 
+def connections_channel(channel_prefix: str) -> str:
+    """The bus channel on which every :class:`RoomServer` with ``channel_prefix`` listens for
+    :meth:`RoomServer.close_matching`."""
+    # Room ids start with a letter or digit, so this never names a room's channel.
+    return f"{channel_prefix}:connections"
+
+
+def close_matching_message(
+    keys: Iterable[str], code: int = close_codes.UNAUTHENTICATED, reason: str = ""
+) -> tuple[list[str], bytes]:
+    """The checked keys and the control message of :meth:`RoomServer.close_matching`. A process
+    without a server (a command line) that publishes it on :func:`connections_channel` of the
+    same bus closes those sockets on every process. Raises ``ValueError`` for a bad key or code."""
+    wanted = sorted({_check_key(key) for key in keys})
+    if isinstance(code, bool) or not isinstance(code, int) or not 1000 <= code <= 4999:
+        raise ValueError(f"invalid close code {code!r}")
+    data = {"action": "close_matching", "keys": wanted, "code": code, "reason": reason}
+    return wanted, wire.encode_control(data)
+
+
 class RoomServer:
     def __init__(
         self,
@@ -291,16 +311,13 @@ class RoomServer:
         in every room, on every process (a control message on the bus). A socket whose
         authentication began before the close arrived is refused the same way when it finishes.
         Returns how many sockets of *this* process were closed."""
-        wanted = sorted({_check_key(key) for key in keys})
-        if isinstance(code, bool) or not isinstance(code, int) or not 1000 <= code <= 4999:
-            raise ValueError(f"invalid close code {code!r}")
+        wanted, message = close_matching_message(keys, code, reason)
         if not wanted:
             return 0
         affected = self._close_matching_local(wanted, code, reason)
-        data = {"action": "close_matching", "keys": wanted, "code": code, "reason": reason}
         try:
             # Awaited: when this returns, the message is on its way to every other process.
-            await self.bus.publish(self._connections_channel(), wire.encode_control(data))
+            await self.bus.publish(self._connections_channel(), message)
         except Exception:
             log.warning("bus publish of close_matching failed", exc_info=True)
         return affected
@@ -743,8 +760,7 @@ class RoomServer:
         return f"{self.config.channel_prefix}{room_id}:events"
 
     def _connections_channel(self) -> str:
-        # Room ids start with a letter or digit, so this never names a room's channel.
-        return f"{self.config.channel_prefix}:connections"
+        return connections_channel(self.config.channel_prefix)
 
     # --- registry: load / unload ------------------------------------------------------------
 

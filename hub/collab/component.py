@@ -34,7 +34,7 @@ from rooms.bus import BusMessage, Subscription
 from rooms.config import RoomConfig
 from rooms.presence import MemoryPresence, Presence, PresenceUnavailable, RedisPresence
 from rooms.room import new_document, read_document
-from rooms.server import RoomServer
+from rooms.server import RoomServer, close_matching_message, connections_channel
 from rooms.types import Event, Role, is_valid_room_id
 
 log = logging.getLogger(__name__)
@@ -233,6 +233,40 @@ class RoomsComponent:
                 )
             except Exception:
                 log.exception("room event retention failed")
+
+
+class BusSocketCloser:
+    """The :class:`~hub.accounts.credentials.SocketCloser` of a process that serves no sockets
+    but shares the web processes' Redis bus (the command line): it publishes the close that
+    every web process's rooms server applies (``RoomServer.close_matching``).
+
+    It connects only when something is to be closed, and never raises: ``error`` says why the
+    close could not be published (the change it follows is committed either way)."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.redis_url:
+            raise ValueError("BusSocketCloser needs REDIS_URL")
+        self.settings = settings
+        self.requested = False  # something was to be closed
+        self.published = False
+        self.error = ""
+
+    async def close_credentials(self, keys: Sequence[str], reason: str) -> None:
+        from hub.app import make_bus  # the web processes' bus, configured the same way
+
+        self.requested = True
+        _, message = close_matching_message(keys, close_codes.UNAUTHENTICATED, reason)
+        channel = connections_channel(room_config(self.settings).channel_prefix)
+        bus = make_bus(self.settings)
+        try:
+            await bus.start()
+            await bus.publish(channel, message)
+        except Exception as exc:
+            self.error = str(exc) or type(exc).__name__
+        else:
+            self.published = True
+        finally:
+            await bus.stop()
 
 
 def build_rooms(ctx: HubContext) -> RoomsComponent:
