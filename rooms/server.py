@@ -36,7 +36,7 @@ from pycrdt import Doc, TransactionEvent, merge_updates
 
 from rooms import close_codes, wire
 from rooms.awareness import AwarenessChanges
-from rooms.bus import Bus, BusMessage, Handler, Subscription
+from rooms.bus import Bus, BusMessage, BusUnavailable, Handler, Subscription
 from rooms.config import RoomConfig
 from rooms.connection import Connection, TokenBucket, Transport
 from rooms.hooks import (
@@ -148,6 +148,7 @@ class RoomServer:
         self._live: set[Connection] = set()
         self._ended: dict[str, tuple[float, int, str]] = {}
         self._connections_sub: Subscription | None = None
+        self._failed_publishes = 0  # since the last publish that worked (logged once)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -318,8 +319,10 @@ class RoomServer:
         try:
             # Awaited: when this returns, the message is on its way to every other process.
             await self.bus.publish(self._connections_channel(), message)
-        except Exception:
-            log.warning("bus publish of close_matching failed", exc_info=True)
+        except Exception as exc:
+            self._publish_failed(self._connections_channel(), exc)
+        else:
+            self._publish_worked()
         return affected
 
     async def resync(self, room_id: str | None = None) -> None:
@@ -749,9 +752,30 @@ class RoomServer:
         # mixing awaited and queued publishes could reorder a channel's messages.
         try:
             self.bus.publish_nowait(channel, payload)
-        except Exception:
-            # The resync after the bus reconnects heals what this message would have carried.
-            log.warning("bus publish failed", extra={"channel": channel}, exc_info=True)
+        except Exception as exc:
+            self._publish_failed(channel, exc)
+        else:
+            self._publish_worked()
+
+    def _publish_failed(self, channel: str, exc: Exception) -> None:
+        # While the bus is down every publish fails: say so once per outage, not per message
+        # (a traceback only for what is not an outage). The resync after the bus reconnects
+        # heals what the messages would have carried.
+        self._failed_publishes += 1
+        if self._failed_publishes == 1:
+            log.warning(
+                "bus publish failed (%s); further failures are not logged until it works again",
+                exc,
+                extra={"channel": channel},
+                exc_info=not isinstance(exc, BusUnavailable),
+            )
+
+    def _publish_worked(self) -> None:
+        if self._failed_publishes:
+            log.warning(
+                "bus publish works again (%d publishes failed meanwhile)", self._failed_publishes
+            )
+            self._failed_publishes = 0
 
     def _doc_channel(self, room_id: str) -> str:
         return f"{self.config.channel_prefix}{room_id}"
