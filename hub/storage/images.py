@@ -31,6 +31,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from hub.storage.errors import RejectReason, UploadRejected
+from rooms import jsontext
 
 OUTPUT_FORMATS: Final = ("PNG", "JPEG", "WEBP")
 DEFAULT_UPLOAD_FORMATS: Final = ("PNG", "JPEG", "WEBP")
@@ -590,7 +591,8 @@ def read_png_metadata(data: bytes) -> PngMetadata:
     parameters: dict[str, Any] | None = None
     if PARAMETERS_KEY in text:
         try:
-            loaded = json.loads(text[PARAMETERS_KEY])
+            # The file comes from outside: depth-limited (JSONTooDeep is a ValueError).
+            loaded = jsontext.loads(text[PARAMETERS_KEY])
         except ValueError:
             loaded = None
         parameters = loaded if isinstance(loaded, dict) else None
