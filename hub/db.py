@@ -114,8 +114,13 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         url,
         echo=settings.db_echo,
         pool_pre_ping=True,
-        # Bounds opening a connection (asyncpg waits 60 s by default) on a link that hangs.
-        connect_args={"timeout": settings.db_pool_timeout},
+        connect_args={
+            # Bounds opening a connection (asyncpg waits 60 s by default) on a link that hangs.
+            "timeout": settings.db_pool_timeout,
+            # Bounds every statement on an open one, the pre-ping included: a link that went
+            # silent under a pooled connection would otherwise hang its requests for good.
+            "command_timeout": settings.db_command_timeout,
+        },
         **_pool_options(settings),
     )
 

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds `/readyz` waits for the database before it reports it down (503).",
     )
+    db_command_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds one Postgres statement may take (the check of a pooled connection "
+        "before use included) before it fails and the request answers 503 `unavailable`: a "
+        "link that went silent under an open connection.",
+    )
     db_echo: bool = Field(False, description="Log every SQL statement (debugging only).")
     auto_migrate: bool = Field(
         True,
@@ -290,6 +297,11 @@ class Settings(BaseSettings):
     )
 
     # --- derived ---------------------------------------------------------------------------
+    @property
+    def room_channel_prefix(self) -> str:
+        """The bus channel prefix of rooms: every process that reaches rooms uses this one."""
+        return f"{self.redis_key_prefix}room:"
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

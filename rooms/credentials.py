@@ -14,18 +14,33 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 
-from rooms import wire
+from rooms import close_codes, wire
 from rooms.bus import BusMessage, Subscription
 from rooms.connection import Connection
 from rooms.hooks import Reject
 from rooms.protocol import ProtocolError
-from rooms.runtime import Runtime
+from rooms.runtime import Runtime, connections_channel
 from rooms.types import ConnectionContext
 
 log = logging.getLogger(__name__)
 
 ENDED_KEYS_TTL = 60.0
 MAX_KEY_LENGTH = 200
+
+__all__ = ["CredentialCloser", "close_matching_message", "connections_channel"]
+
+
+def close_matching_message(
+    keys: Iterable[str], code: int = close_codes.UNAUTHENTICATED, reason: str = ""
+) -> tuple[list[str], bytes]:
+    """The checked keys and the control message of ``RoomServer.close_matching``. A process
+    without a server (a command line) that publishes it on :func:`connections_channel` of the
+    same bus closes those sockets on every process. Raises ``ValueError`` for a bad key or code."""
+    wanted = sorted({_check_key(key) for key in keys})
+    if not _is_close_code(code):
+        raise ValueError(f"invalid close code {code!r}")
+    data = {"action": "close_matching", "keys": wanted, "code": code, "reason": reason}
+    return wanted, wire.encode_control(data)
 
 
 class CredentialCloser:
@@ -49,18 +64,18 @@ class CredentialCloser:
 
     async def close_matching(self, keys: Iterable[str], code: int, reason: str) -> int:
         """``RoomServer.close_matching``: close here, then tell every other process."""
-        wanted = sorted({_check_key(key) for key in keys})
-        if not _is_close_code(code):
-            raise ValueError(f"invalid close code {code!r}")
+        wanted, message = close_matching_message(keys, code, reason)
         if not wanted:
             return 0
         affected = self._close_local(wanted, code, reason)
-        data = {"action": "close_matching", "keys": wanted, "code": code, "reason": reason}
+        channel = self._rt.connections_channel()
         try:
             # Awaited: when this returns, the message is on its way to every other process.
-            await self._rt.bus.publish(self._rt.connections_channel(), wire.encode_control(data))
-        except Exception:
-            log.warning("bus publish of close_matching failed", exc_info=True)
+            await self._rt.bus.publish(channel, message)
+        except Exception as exc:
+            self._rt.publish_failed(channel, exc)
+        else:
+            self._rt.publish_worked()
         return affected
 
     def refuse_ended(self, ctx: ConnectionContext, began: float) -> None:

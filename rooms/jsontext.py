@@ -5,7 +5,8 @@
 and the request becomes a 500 with a logged traceback. :func:`loads` measures the nesting before
 parsing and raises :class:`JSONTooDeep`, a ``ValueError``, so every caller that already refuses
 invalid JSON refuses this too. Every JSON body of the HTTP API (``hub.api.parse_body``), every
-event-stream message and every awareness state goes through it.
+event-stream message and every awareness state goes through it, and so does JSON the hub reads
+from outside: generation providers' and identity providers' replies, PNG text chunks.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from rooms.bus import Bus
+from rooms.bus import Bus, BusUnavailable
 from rooms.config import RoomConfig
 from rooms.hooks import HookRunner
 from rooms.room import Room
@@ -21,6 +21,13 @@ from rooms.store import DocumentStore
 from rooms.types import PresenceLike
 
 log = logging.getLogger(__name__)
+
+
+def connections_channel(channel_prefix: str) -> str:
+    """The bus channel on which every room server with ``channel_prefix`` listens for
+    ``RoomServer.close_matching``."""
+    # Room ids start with a letter or digit, so this never names a room's channel.
+    return f"{channel_prefix}:connections"
 
 
 class Runtime:
@@ -42,6 +49,7 @@ class Runtime:
         self.rooms: dict[str, Room] = {}
         self.stopping = False  # set once by RoomServer.stop(): no new sockets, loads or unloads
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._failed_publishes = 0  # since the last publish that worked (logged once)
 
     @property
     def instance_id(self) -> str:
@@ -68,9 +76,30 @@ class Runtime:
         # mixing awaited and queued publishes could reorder a channel's messages.
         try:
             self.bus.publish_nowait(channel, payload)
-        except Exception:
-            # The resync after the bus reconnects heals what this message would have carried.
-            log.warning("bus publish failed", extra={"channel": channel}, exc_info=True)
+        except Exception as exc:
+            self.publish_failed(channel, exc)
+        else:
+            self.publish_worked()
+
+    def publish_failed(self, channel: str, exc: Exception) -> None:
+        # While the bus is down every publish fails: say so once per outage, not per message
+        # (a traceback only for what is not an outage). The resync after the bus reconnects
+        # heals what the messages would have carried.
+        self._failed_publishes += 1
+        if self._failed_publishes == 1:
+            log.warning(
+                "bus publish failed (%s); further failures are not logged until it works again",
+                exc,
+                extra={"channel": channel},
+                exc_info=not isinstance(exc, BusUnavailable),
+            )
+
+    def publish_worked(self) -> None:
+        if self._failed_publishes:
+            log.warning(
+                "bus publish works again (%d publishes failed meanwhile)", self._failed_publishes
+            )
+            self._failed_publishes = 0
 
     def doc_channel(self, room_id: str) -> str:
         return f"{self.config.channel_prefix}{room_id}"
@@ -79,5 +108,4 @@ class Runtime:
         return f"{self.config.channel_prefix}{room_id}:events"
 
     def connections_channel(self) -> str:
-        # Room ids start with a letter or digit, so this never names a room's channel.
-        return f"{self.config.channel_prefix}:connections"
+        return connections_channel(self.config.channel_prefix)

@@ -11,19 +11,21 @@ import argparse
 import asyncio
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from getpass import getpass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts import tokens, users
-from hub.accounts.credentials import NO_SOCKETS
 from hub.accounts.roles import UserRole
 from hub.db import Database
 from hub.errors import HubError, NotFound
 from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from hub.accounts.credentials import BusSocketCloser
 
 
 def register_commands(sub: Any) -> None:
@@ -129,18 +131,50 @@ def _user_create(args: argparse.Namespace, settings: Settings) -> int:
     return _run(settings, work)
 
 
+class _NoBus:
+    """Without Redis nothing reaches the web process's sockets: only note that a close was due."""
+
+    requested = False
+
+    async def close_credentials(self, keys: Sequence[str], reason: str) -> None:
+        self.requested = True
+
+
 def _user_set_role(args: argparse.Namespace, settings: Settings) -> int:
+    # This process serves no sockets. A lower role ends the user's open ones (docs/accounts.md):
+    # with Redis, the close goes over the web processes' bus; without it, nothing can reach them.
+    sockets: BusSocketCloser | _NoBus = _NoBus()
+    if settings.redis_url:
+        from hub.accounts.credentials import BusSocketCloser
+
+        sockets = BusSocketCloser(settings)
+
     async def work(session: AsyncSession) -> str:
         user = await users.get_user_by_username(session, args.username)
         if user is None or user.user_id is None:
             raise NotFound(f"No user named {args.username!r}.")
-        # This process serves no sockets; see docs/accounts.md for the user's open ones.
         await users.set_role(
-            session, None, sockets=NO_SOCKETS, user_id=user.user_id, role=UserRole(args.role)
+            session, None, sockets=sockets, user_id=user.user_id, role=UserRole(args.role)
         )
         return f"{user.username} is now {args.role}"
 
-    return _run(settings, work)
+    code = _run(settings, work)
+    if code != 0 or not sockets.requested:
+        return code
+    if isinstance(sockets, _NoBus):
+        _out(
+            "note: without REDIS_URL this command cannot reach the web process, so sockets the "
+            "user already has open keep the old role until they reconnect (lowering the role with "
+            "PATCH /api/v1/admin/users/{user_id}/role closes them at once)."
+        )
+    elif sockets.published:
+        _out("closed their open sockets on every web process (4401, role changed)")
+    else:
+        _err(
+            "warning: the role is changed, but the close of the user's open sockets could not be "
+            f"published on Redis ({sockets.error}); they keep the old role until they reconnect."
+        )
+    return code
 
 
 def _token_create(args: argparse.Namespace, settings: Settings) -> int:

@@ -28,9 +28,12 @@ from hub.accounts.actor import Actor
 from hub.accounts.models import ApiToken, BrowserSession, RefreshFamily, RefreshToken, User
 from hub.db import utcnow
 from hub.outbox import after_commit
+from rooms import close_codes
+from rooms.credentials import close_matching_message, connections_channel
 
 if TYPE_CHECKING:
     from hub.context import HubContext
+    from hub.settings import Settings
 
 # Close reasons (the close code is 4401 for all of them; the reason is for logs and pages).
 SIGNED_OUT: Final = "signed out"
@@ -167,3 +170,38 @@ async def purge_expired(session: AsyncSession, *, now: datetime | None = None) -
     )
     tokens = await session.execute(delete(RefreshToken).where(col(RefreshToken.expires_at) <= now))
     return int(getattr(sessions, "rowcount", 0) or 0) + int(getattr(tokens, "rowcount", 0) or 0)
+
+
+class BusSocketCloser:
+    """The :class:`~hub.accounts.credentials.SocketCloser` of a process that serves no sockets
+    but shares the web processes' Redis bus (the command line): it publishes the close that
+    every web process's rooms server applies (``RoomServer.close_matching``).
+
+    It connects only when something is to be closed, and never raises: ``error`` says why the
+    close could not be published (the change it follows is committed either way)."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.redis_url:
+            raise ValueError("BusSocketCloser needs REDIS_URL")
+        self.settings = settings
+        self.requested = False  # something was to be closed
+        self.published = False
+        self.error = ""
+
+    async def close_credentials(self, keys: Sequence[str], reason: str) -> None:
+        # The web processes' bus in scaled mode (hub.compose.make_bus builds the same one).
+        from rooms.bus_redis import RedisBus
+
+        self.requested = True
+        _, message = close_matching_message(keys, close_codes.UNAUTHENTICATED, reason)
+        channel = connections_channel(self.settings.room_channel_prefix)
+        bus = RedisBus(self.settings.redis_url)
+        try:
+            await bus.start()
+            await bus.publish(channel, message)
+        except Exception as exc:
+            self.error = str(exc) or type(exc).__name__
+        else:
+            self.published = True
+        finally:
+            await bus.stop()

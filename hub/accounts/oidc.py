@@ -40,6 +40,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from hub.accounts.errors import OIDCFailed
 from hub.accounts.security import derive_key, same_secret
 from hub.settings import Settings
+from rooms import jsontext
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 # Google's endpoints are stable and published; fixing them saves a discovery round trip and lets
@@ -226,7 +227,7 @@ class OIDCClient:
             async with self._client() as client:
                 response = await client.get(url, headers={"accept": "application/json"})
             response.raise_for_status()
-            data = response.json()
+            data = jsontext.loads(response.content)  # a provider's reply: depth-limited
         except (httpx.HTTPError, ValueError) as exc:
             raise OIDCFailed(f"Could not fetch the provider's {what}.") from exc
         if not isinstance(data, dict):
@@ -288,7 +289,7 @@ class OIDCClient:
         try:
             async with self._client() as client:
                 response = await client.post(metadata["token_endpoint"], data=form, headers=headers)
-            data = response.json()
+            data = jsontext.loads(response.content)
         except (httpx.HTTPError, ValueError) as exc:
             raise OIDCFailed("The provider's token endpoint did not answer properly.") from exc
         if response.status_code != 200 or not isinstance(data, dict):

@@ -62,7 +62,7 @@ def room_config(settings: Settings) -> RoomConfig:
         # by then (it died): well above its flush interval, so healthy processes never do.
         peer_store_timeout=max(2.0, 8 * settings.room_store_flush_ms / 1000),
         default_params=DEFAULT_PARAMS,
-        channel_prefix=f"{settings.redis_key_prefix}room:",
+        channel_prefix=settings.room_channel_prefix,
     )
 
 

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.postgres
 
 POOL_TIMEOUT = 2.0
 READY_TIMEOUT = 1.0
+COMMAND_TIMEOUT = 1.5
 
 
 @pytest.fixture
@@ -54,6 +55,7 @@ async def live(settings: Settings, proxy: TcpProxy) -> AsyncIterator[LiveServer]
         database_url=through_proxy,
         db_pool_timeout=POOL_TIMEOUT,
         db_ready_timeout=READY_TIMEOUT,
+        db_command_timeout=COMMAND_TIMEOUT,
     ) as server:
         yield server
 
@@ -119,3 +121,30 @@ async def test_readyz_answers_503_quickly_on_a_hung_link(live: LiveServer, proxy
 
 async def _ready(client: httpx.AsyncClient) -> bool:
     return (await client.get("/readyz")).status_code == 200
+
+
+async def test_a_hung_link_under_a_pooled_connection_is_503_within_the_command_timeout(
+    live: LiveServer, proxy: TcpProxy
+) -> None:
+    ctx = hub_ctx(live)
+    user = await create_test_user(ctx, "olivia", "Olivia")
+    async with httpx.AsyncClient(base_url=live.http_url, timeout=30) as client:
+        assert (await client.get("/api/v1/me", headers=user.headers)).status_code == 200
+        pooled = proxy.accepted
+        # Silent: the pooled connections stay open and nothing comes back (a dead route). The
+        # requests below reuse one of them (its pre-ping, then its queries), never a new one.
+        proxy.blackhole()
+        for _ in range(2):
+            response, took = await _timed_get(client, "/api/v1/me", user)
+            assert response.status_code == 503, response.text
+            assert response.json()["error"]["code"] == "unavailable"
+            # The pre-ping times out, SQLAlchemy gives the dead connection 2 s to close, and a
+            # fresh one may be tried (the pool timeout bounds connecting).
+            assert took < COMMAND_TIMEOUT + 2 + POOL_TIMEOUT + 1, took
+        proxy.restore()
+
+        async def serves() -> bool:
+            return (await client.get("/api/v1/me", headers=user.headers)).status_code == 200
+
+        await eventually(serves, timeout=15, message="the hub serves again after the outage")
+        assert proxy.accepted > pooled  # the connections that hung were replaced

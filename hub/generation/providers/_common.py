@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 import httpx
 from PIL import Image, UnidentifiedImageError
 
+from rooms import jsontext
+
 from .base import (
     AuthFailed,
     BadResponse,
@@ -276,7 +278,9 @@ class HttpResult:
         return self.body.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        """The body as JSON; ``ValueError`` when it is not, or nests too deep (a provider is
+        outside the hub: ``rooms.jsontext`` keeps its replies from raising RecursionError)."""
+        return jsontext.loads(self.body)
 
 
 async def send(

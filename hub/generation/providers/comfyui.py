@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import re
 import uuid
@@ -32,6 +31,8 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from rooms import jsontext
 
 from . import comfyui_workflows as workflows
 from ._common import (
@@ -115,7 +116,7 @@ def parse_preview(frame: bytes) -> tuple[bytes, str | None] | None:
         if 8 + length > len(frame):
             return None
         try:
-            meta = json.loads(frame[8 : 8 + length])
+            meta = jsontext.loads(frame[8 : 8 + length])
         except ValueError:
             return None
         prompt_id = meta.get("prompt_id") if isinstance(meta, dict) else None
@@ -471,7 +472,7 @@ class ComfyUIProvider:
                 await steps.preview(preview[0])
                 continue
             try:
-                message = json.loads(frame)
+                message = jsontext.loads(frame)
             except ValueError:
                 continue
             if not isinstance(message, dict) or not isinstance(message.get("data"), dict):

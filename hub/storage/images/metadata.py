@@ -20,6 +20,7 @@ from hub.storage.images.decoding import (
     open_checked,
 )
 from hub.storage.images.pool import run_on_pool
+from rooms import jsontext
 
 PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 PROMPT_KEY: Final = "prompt"
@@ -181,7 +182,8 @@ def read_png_metadata(data: bytes) -> PngMetadata:
     parameters: dict[str, Any] | None = None
     if PARAMETERS_KEY in text:
         try:
-            loaded = json.loads(text[PARAMETERS_KEY])
+            # The file comes from outside: depth-limited (JSONTooDeep is a ValueError).
+            loaded = jsontext.loads(text[PARAMETERS_KEY])
         except ValueError:
             loaded = None
         parameters = loaded if isinstance(loaded, dict) else None

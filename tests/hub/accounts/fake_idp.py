@@ -56,6 +56,9 @@ class FakeIdP:
     metadata_overrides: dict[str, Any] = field(default_factory=dict)
     jwks_body: Any = None
     omit_id_token: bool = False
+    # A hostile provider: this endpoint ("discovery", "jwks" or "token") answers with JSON nested
+    # 100,000 levels deep (plain json.loads raises RecursionError on it).
+    deep_json: str = ""
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     jwks_hits: int = 0
     discovery_hits: int = 0
@@ -72,8 +75,15 @@ class FakeIdP:
             ]
         )
 
+    def _deep(self, endpoint: str) -> Response | None:
+        if self.deep_json != endpoint:
+            return None
+        return Response("[" * 100_000 + "]" * 100_000, media_type="application/json")
+
     async def discovery(self, request: Request) -> Response:
         self.discovery_hits += 1
+        if deep := self._deep("discovery"):
+            return deep
         return JSONResponse(
             {
                 "issuer": self.issuer,
@@ -91,6 +101,8 @@ class FakeIdP:
 
     async def jwks(self, request: Request) -> Response:
         self.jwks_hits += 1
+        if deep := self._deep("jwks"):
+            return deep
         if self.jwks_body is not None:
             return JSONResponse(self.jwks_body)
         return JSONResponse({"keys": [self.key.as_dict(private=False)]})
@@ -120,6 +132,8 @@ class FakeIdP:
     async def token(self, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
         self.token_requests.append(form)
+        if deep := self._deep("token"):
+            return deep
         expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         if request.headers.get("authorization") != f"Basic {expected}":
             return JSONResponse({"error": "invalid_client"}, status_code=401)

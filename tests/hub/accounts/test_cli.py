@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from hub.accounts.security import verify_password
 from hub.cli import main
+from tests.helpers import free_port
 
 
 @pytest.fixture
@@ -132,6 +134,39 @@ def test_set_role(cli_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _rows(cli_db, "SELECT role FROM users") == [("moderator",)]
     assert main(["user", "set-role", "nobody", "admin"]) == 1
     assert "No user named" in capsys.readouterr().err
+
+
+def test_set_role_lowered_without_redis_says_open_sockets_stay(
+    cli_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["user", "create", "root@example.com", "--password", "long enough pw", "--admin"])
+    main(["user", "create", "ada@example.com", "--password", "long enough pw"])
+    capsys.readouterr()
+    assert main(["user", "set-role", "ada", "admin"]) == 0
+    # A raise takes nothing away: nothing to say about sockets.
+    assert "sockets" not in capsys.readouterr().out
+    assert main(["user", "set-role", "ada", "user"]) == 0
+    out = capsys.readouterr().out
+    assert "ada is now user" in out
+    assert "without REDIS_URL" in out
+    assert "keep the old role until they reconnect" in out
+
+
+def test_set_role_with_redis_down_changes_the_role_and_warns(
+    cli_db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main(["user", "create", "ada@example.com", "--password", "long enough pw"])
+    main(["user", "set-role", "ada", "moderator"])
+    capsys.readouterr()
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    started = time.monotonic()
+    assert main(["user", "set-role", "ada", "user"]) == 0
+    assert time.monotonic() - started < 15
+    captured = capsys.readouterr()
+    assert "ada is now user" in captured.out
+    assert captured.err.startswith("warning: the role is changed")
+    assert "could not connect" in captured.err
+    assert _rows(cli_db, "SELECT role FROM users") == [("user",)]
 
 
 def test_set_role_refuses_unknown_roles(cli_db: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -457,6 +457,20 @@ async def test_unreadable_signing_keys_are_refused(
     assert await user_count(ctx) == 0
 
 
+@pytest.mark.parametrize("endpoint", ["discovery", "jwks", "token"])
+async def test_deeply_nested_json_from_the_provider_is_refused(
+    client: httpx.AsyncClient, ctx: Any, idp: FakeIdP, endpoint: str
+) -> None:
+    idp.deep_json = endpoint
+    if endpoint == "discovery":
+        response = await client.get("/auth/oidc/oidc/login", headers=HTML)
+    else:
+        response = await sign_in(client, idp)
+    assert response.status_code == 400
+    assert "text/html" in response.headers["content-type"]
+    assert await user_count(ctx) == 0
+
+
 async def test_token_response_without_id_token_is_refused(
     client: httpx.AsyncClient, ctx: Any, idp: FakeIdP
 ) -> None:

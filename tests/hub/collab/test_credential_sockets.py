@@ -9,9 +9,13 @@ credentials that are still valid stay open. The last test does it across two pro
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +26,7 @@ from hub.accounts.users import actor_for, create_user, get_user
 from hub.collab.component import get_rooms
 from hub.collab.rooms import create_room
 from hub.ratelimit import RateLimiter
+from hub.settings import Settings
 from rooms import close_codes
 from rooms.bus import MemoryBus
 from rooms.room import new_document, read_document
@@ -387,6 +392,39 @@ async def test_logout_on_one_process_closes_the_sockets_on_the_other(
         assert response.status_code == 204
     await assert_ended(s, [there, here], started, "never-sent")
     await close_all(there, here, s.witness)
+
+
+@pytest.mark.redis
+@BOTH_DATABASES
+async def test_set_role_from_the_shell_closes_the_sockets_on_every_process(
+    pair: tuple[LiveServer, LiveServer], settings: Settings, tmp_path: Path
+) -> None:
+    one, two = pair
+    s = await scene(two, victim_role="moderator")
+    browser = await sign_in(one, "vera")
+    here = await open_sockets(one, s.slug, "process-1", browser=browser)
+    there = await open_sockets(two, s.slug, "process-2", token=s.victim.token)
+    ctx = hub_ctx(one)
+    # ``hub user set-role`` in its own process, configured like the servers (docs/accounts.md).
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.effective_database_url,
+        "HUB_DATA_DIR": str(tmp_path / "cli"),
+        "REDIS_URL": ctx.settings.redis_url,
+        "HUB_REDIS_KEY_PREFIX": ctx.settings.redis_key_prefix,
+    }
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub.cli", "user", "set-role", "vera", "user",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(cli.communicate(), timeout=30)
+    started = time.monotonic()
+    assert cli.returncode == 0, err.decode()
+    assert "closed their open sockets on every web process" in out.decode()
+    await here.write("after-shell-demotion")
+    await there.write("after-shell-demotion")
+    await assert_ended(s, [here, there], started, "after-shell-demotion")
+    await close_all(here, there, s.witness)
 
 
 def _creds(browser: Browser) -> tuple[str, str]:

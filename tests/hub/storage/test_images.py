@@ -505,6 +505,16 @@ def test_reading_metadata_written_by_pillow() -> None:
     assert meta.text["parameters"] == "Steps: 20, Sampler: Euler a"
 
 
+def test_deeply_nested_parameters_read_as_free_text() -> None:
+    # A hostile file: parsing this with plain json.loads raises RecursionError, not ValueError.
+    deep = "[" * 100_000 + "]" * 100_000
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", deep, zip=True)
+    meta = read_png_metadata(encode(noisy(4, 4), "PNG", pnginfo=info))
+    assert meta.parameters is None
+    assert meta.text["parameters"] == deep
+
+
 def test_png_without_metadata_reads_empty() -> None:
     meta = read_png_metadata(encode(noisy(4, 4), "PNG"))
     assert (meta.prompt, meta.negative_prompt, meta.parameters, meta.text) == (None, None, None, {})

@@ -12,6 +12,8 @@ Per-prompt behaviour is chosen by markers in the positive prompt text: ``[error]
 WebSocket once, mid-run). ``checkpoints`` is the server's model folder: a graph that loads any
 other file is refused with HTTP 400 and ComfyUI's ``node_errors``, as the real server does.
 ``previews=False`` is a server started without ``--preview-method``: no binary preview frames.
+A hostile server: ``[deep]`` makes every step also send a text frame and a preview's metadata
+nested 100,000 levels deep, and ``[deep-400]`` refuses the prompt with such a body.
 As on the real server, a step's preview frame follows that step's ``progress`` message.
 """
 
@@ -36,6 +38,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tests.helpers import eventually
+
+# JSON that plain ``json.loads`` answers with RecursionError (not a ValueError).
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
 
 
 @dataclass
@@ -134,6 +139,8 @@ class FakeComfyUI:
         self._counter += 1
         ckpt = prompt.node("CheckpointLoaderSimple").get("ckpt_name")
         image = prompt.node("LoadImage").get("image")
+        if "[deep-400]" in prompt.text():
+            return Response(DEEP_JSON, status_code=400, media_type="application/json")
         errors: dict[str, Any] = {}
         if ckpt is not None and ckpt not in self.checkpoints:
             errors["4"] = (
@@ -254,6 +261,13 @@ class FakeComfyUI:
                 with contextlib.suppress(Exception):
                     await ws.send_text(text)
 
+    async def _send_raw(self, sid: str | None, text: str) -> None:
+        targets = [self.sockets.get(sid)] if sid else list(self.sockets.values())
+        for ws in targets:
+            if ws is not None:
+                with contextlib.suppress(Exception):
+                    await ws.send_text(text)
+
     async def _send_bytes(self, sid: str | None, data: bytes) -> None:
         targets = [self.sockets.get(sid)] if sid else list(self.sockets.values())
         for ws in targets:
@@ -336,6 +350,10 @@ class FakeComfyUI:
             await self._send(sid, "progress", progress)
             if self.previews:
                 await self._send_bytes(sid, _preview(1 if value % 2 else 4, pid, value))
+            if "[deep]" in text:
+                await self._send_raw(sid, DEEP_JSON)
+                meta = DEEP_JSON.encode()
+                await self._send_bytes(sid, struct.pack(">II", 4, len(meta)) + meta + b"\xff\xd8")
             if self.foreign_events:
                 other = {
                     "value": steps * 10,

@@ -226,6 +226,21 @@ async def test_validation_error_is_request_rejected(fake: FakeComfyUI) -> None:
     await provider.aclose()
 
 
+async def test_deeply_nested_json_from_the_server_is_ignored_or_rejected(
+    fake: FakeComfyUI, recorder: Recorder
+) -> None:
+    provider = client(fake)
+    # Frames nested past any sane depth are skipped like any other unreadable frame.
+    images = await provider.generate(GenerationRequest("[deep] x", steps=3), recorder)
+    assert len(images) == 1
+    assert recorder.steps == [(1, 3), (2, 3), (3, 3)]
+    # A refusal whose body nests that deep is still a refusal (its words are not read).
+    with pytest.raises(RequestRejected) as info:
+        await provider.generate(GenerationRequest("[deep-400] x"), no_progress)
+    assert not info.value.retryable
+    await provider.aclose()
+
+
 async def test_whole_job_timeout_removes_the_prompt(fake: FakeComfyUI) -> None:
     fake.gate.clear()
     provider = client(fake, timeout=0.4)
@@ -290,6 +305,8 @@ def test_parse_preview_frames() -> None:
     assert parse_preview(struct.pack(">II", 3, 5) + b"hello") is None  # text frame
     assert parse_preview(struct.pack(">II", 4, 999) + b"{}") is None  # length beyond frame
     assert parse_preview(struct.pack(">II", 4, 3) + b"{{{" + jpeg) is None
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert parse_preview(struct.pack(">II", 4, len(deep)) + deep + jpeg) is None
 
 
 def test_workflow_templates_render_typed_values() -> None:

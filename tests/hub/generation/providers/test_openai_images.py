@@ -175,6 +175,7 @@ async def test_seedream_sends_watermark_false_seed_and_inline_image() -> None:
         (403, {"error": {"code": "AccountOverdueError", "message": "overdue"}}, NoCredit, False),
         (500, {"error": {"message": "server error"}}, ProviderUnavailable, True),
         (503, "<html>bad gateway</html>", ProviderUnavailable, True),
+        (500, "[" * 100_000 + "]" * 100_000, ProviderUnavailable, True),  # deep: not read
     ],
 )
 async def test_http_errors_map_to_the_hierarchy(
@@ -207,8 +208,18 @@ async def test_rate_limit_carries_retry_after() -> None:
         {"data": [{"b64_json": "%%%not-base64"}]},
         {"data": [{"b64_json": b64(b"plain text, not an image")}]},
         {"data": [{"url": "ftp://files.test/x.png"}]},
+        b"[" * 100_000 + b"]" * 100_000,  # plain json.loads raises RecursionError
     ],
-    ids=["broken-json", "json-list", "empty-data", "no-image", "bad-b64", "not-image", "ftp-url"],
+    ids=[
+        "broken-json",
+        "json-list",
+        "empty-data",
+        "no-image",
+        "bad-b64",
+        "not-image",
+        "ftp-url",
+        "deep-json",
+    ],
 )
 async def test_malformed_responses_are_bad_response(body: Any) -> None:
     provider = openai(FakeApi(reply(200, body)))
