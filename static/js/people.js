@@ -10,6 +10,7 @@ const created = document.getElementById("invite-created");
 const urlInput = document.getElementById("invite-url");
 const slug = section.dataset.slug;
 const api = `/api/v1/rooms/${encodeURIComponent(slug)}`;
+let ended = false; // removed, signed out or the room closed: the panel is no longer ours to load
 
 function showError(text) {
   errorEl.textContent = text || "";
@@ -45,6 +46,7 @@ async function refresh() {
   refreshing = (async () => {
     do {
       again = false;
+      if (ended) break;
       const response = await fetch(`/r/${encodeURIComponent(slug)}/people`, {
         credentials: "same-origin",
         headers: { accept: "text/html" },
@@ -125,9 +127,19 @@ if (inviteForm) {
 
 // Someone joined, left, or had their role changed (here or on another process).
 let pending = null;
-document.getElementById("room").addEventListener("room-event", (event) => {
-  const type = event.detail && event.detail.type;
-  if (typeof type !== "string" || !type.startsWith("member.")) return;
+const roomEl = document.getElementById("room");
+const myId = section.dataset.userId ? Number(section.dataset.userId) : null;
+roomEl.addEventListener("room-event", (event) => {
+  const message = event.detail || {};
+  const type = message.type;
+  if (ended || typeof type !== "string" || !type.startsWith("member.")) return;
+  // One of our own sockets leaving changes nothing in the list, and when we were removed the
+  // server would refuse the panel.
+  if (type === "member.left" && message.data && message.data.user_id === myId) return;
   clearTimeout(pending);
   pending = setTimeout(() => refresh().catch(() => {}), 150);
+});
+roomEl.addEventListener("room-ended", () => {
+  ended = true;
+  clearTimeout(pending);
 });

@@ -74,6 +74,8 @@ provider.on("connection-close", (event) => {
   if (message) {
     provider.disconnect(); // y-websocket stops on 44xx anyway; make it explicit
     statusEl.classList.add("final");
+    // Other modules of the page (people.js) stop asking the server about a room we left.
+    root.dispatchEvent(new CustomEvent("room-ended", { detail: { code: event.code } }));
     setStatus(message, true);
     applyRole("viewer");
   }
@@ -356,6 +358,7 @@ function connectEvents() {
     clearInterval(pinger);
     if (FINAL[e.code]) {
       addLine("error", FINAL[e.code], null);
+      root.dispatchEvent(new CustomEvent("room-ended", { detail: { code: e.code } }));
       return;
     }
     retry = Math.min(retry + 1, 6);
