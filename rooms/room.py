@@ -124,15 +124,7 @@ class Room:
         self.unload_handle: asyncio.TimerHandle | None = None
         self.subscriptions: list[Any] = []
         self.bus_buffer: list[Any] | None = []  # bus messages that arrive while loading
-        # Every stored event with a seq up to ``event_floor`` was delivered to the event sockets
-        # here (or is older than they are). Stored events above it wait in ``held_events`` until
-        # the one they follow (``Event.prev``) is delivered or fetched from the store.
-        self.event_floor = 0
-        self.held_events: dict[int, Event] = {}
-        self.fill_handle: asyncio.TimerHandle | None = None
-        self.fill_lock = asyncio.Lock()
-        self._recent_seqs: deque[int] = deque()  # unstored events, delivered once
-        self._recent_set: set[int] = set()
+        self._init_event_order()
         self.last_reconcile = time.monotonic()
         self.presence_renewed = time.monotonic()
 
@@ -143,9 +135,25 @@ class Room:
         self._local: list[bytes] = []
         self.doc.observe(self._on_transaction)
 
-        # Store batching. ``writer`` is unique per loaded room instance, so (writer, batch) never
-        # repeats even when this process unloads and reloads the room. Records are numbered in
-        # order; after a batch is stored ``on_stored(room, n)`` says "stored up to record n".
+        self._init_store_batching(instance_id, on_stored)
+
+    def _init_event_order(self) -> None:
+        # Every stored event with a seq up to ``event_floor`` was delivered to the event sockets
+        # here (or is older than they are). Stored events above it wait in ``held_events`` until
+        # the one they follow (``Event.prev``) is delivered or fetched from the store.
+        self.event_floor = 0
+        self.held_events: dict[int, Event] = {}
+        self.fill_handle: asyncio.TimerHandle | None = None
+        self.fill_lock = asyncio.Lock()
+        self._recent_seqs: deque[int] = deque()  # unstored events, delivered once
+        self._recent_set: set[int] = set()
+
+    def _init_store_batching(
+        self, instance_id: str, on_stored: Callable[[Room, int], None] | None
+    ) -> None:
+        # ``writer`` is unique per loaded room instance, so (writer, batch) never repeats even
+        # when this process unloads and reloads the room. Records are numbered in order; after a
+        # batch is stored ``on_stored(room, n)`` says "stored up to record n".
         self.writer = f"{instance_id}:{uuid.uuid4().hex[:12]}"
         self._batch = 0
         self._records = 0

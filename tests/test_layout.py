@@ -33,7 +33,6 @@ JUSTIFIED_FUNCTIONS: dict[str, str] = {}
 TEMPORARY_FUNCTIONS: frozenset[str] = frozenset(
     {
         "hub/api.py:openapi_document",
-        "rooms/room.py:Room.__init__",
     }
 )
 
