@@ -113,6 +113,35 @@ def json_response(
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A request its schema allows that the server refuses all the same, by a rule JSON Schema
+    cannot state: the state of the hub (a room's prompt, the models it serves), a rule over a
+    list (guessable passwords), or content the hub alone can read (its cursors, image files).
+
+    The OpenAPI document lists them under the operation's ``x-refusals`` (docs/api.md): the
+    status, the error code and, when set, ``field``: what the error's ``details`` name (a
+    ``details.fields[].field`` of a 422, else a key of ``details``) and ``kind``, that field's
+    ``details.fields[].type``."""
+
+    status: int
+    code: ErrorCode
+    why: str
+    field: str | None = None
+    kind: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        found = {"status": self.status, "code": self.code.value, "why": self.why}
+        if self.field is not None:
+            found["field"] = self.field
+        if self.kind is not None:
+            found["type"] = self.kind
+        return found
+
+
+CURSOR_REFUSAL = Refusal(400, ErrorCode.bad_request, "A cursor the hub did not make.")
+
+
+@dataclass(frozen=True)
 class Operation:
     summary: str
     request: type[BaseModel] | None = None
@@ -127,6 +156,7 @@ class Operation:
     extra_responses: dict[str, Any] = field(default_factory=dict)
     # Which credentials the operation takes when ``auth`` is set (the OpenAPI security schemes).
     schemes: tuple[str, ...] = ("bearer", "session")
+    refuses: tuple[Refusal, ...] = ()
 
 
 def operation(
@@ -141,11 +171,13 @@ def operation(
     tags: tuple[str, ...] = (),
     request_content_type: str = "application/json",
     schemes: tuple[str, ...] = ("bearer", "session"),
+    refuses: tuple[Refusal, ...] = (),
 ) -> Callable[[F], F]:
     """Describe a handler for the OpenAPI document (documentation only; no behaviour).
 
     ``errors`` lists the operation's own failures; the ones every operation of its kind can give
-    are added by :func:`openapi_document` (see :func:`common_errors`)."""
+    are added by :func:`openapi_document` (see :func:`common_errors`). ``refuses`` lists the
+    schema-valid requests it refuses by rules the schemas cannot state (:class:`Refusal`)."""
 
     def decorate(fn: F) -> F:
         fn.__openapi__ = Operation(  # type: ignore[attr-defined]
@@ -160,6 +192,7 @@ def operation(
             description=(fn.__doc__ or "").strip(),
             request_content_type=request_content_type,
             schemes=schemes,
+            refuses=refuses,
         )
         return fn
 
@@ -271,6 +304,11 @@ def openapi_document(routes: Sequence[BaseRoute], *, title: str, version: str) -
                 statuses.setdefault(cls.status, cls)
             if op.auth:
                 entry["security"] = [{scheme: []} for scheme in op.schemes]
+            refusals = list(op.refuses)
+            if op.query is not None and "cursor" in op.query.model_fields:
+                refusals.append(CURSOR_REFUSAL)
+            if refusals:
+                entry["x-refusals"] = [refusal.as_dict() for refusal in refusals]
             for status, cls in sorted(statuses.items()):
                 entry["responses"][str(status)] = {
                     "description": cls.default_message,

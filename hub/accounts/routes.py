@@ -42,6 +42,7 @@ from hub.accounts.schemas import (
     UserPublic,
 )
 from hub.api import (
+    Refusal,
     client_ip,
     json_response,
     operation,
@@ -53,6 +54,7 @@ from hub.api import (
 from hub.context import get_ctx
 from hub.errors import (
     CSRFFailed,
+    ErrorCode,
     Forbidden,
     InvalidCredentials,
     NotFound,
@@ -66,6 +68,14 @@ from hub.settings import Settings
 
 TAGS = ("accounts",)
 AUTH_ERRORS = (TokenInvalid, CSRFFailed)
+WEAK_PASSWORD = Refusal(
+    422,
+    ErrorCode.validation_error,
+    "A password that is too easy to guess: a common one, fewer than 3 different characters, or "
+    "the username or the email's local part.",
+    field="password",
+    kind="weak_password",
+)
 
 
 # Ids are 64-bit in the database; 18 digits is what path_int accepts at most.
@@ -90,6 +100,7 @@ def session_response(settings: Settings, started: sessions.StartedSession, statu
     status=201,
     errors=(EmailTaken, RegistrationClosed, RateLimited),
     tags=TAGS,
+    refuses=(WEAK_PASSWORD,),
 )
 async def register(request: Request) -> Response:
     """Sets the `hub_session` cookie; the body carries the CSRF token for later unsafe requests.
@@ -274,6 +285,7 @@ async def update_me(request: Request) -> Response:
     auth=True,
     errors=(*AUTH_ERRORS, Forbidden, RateLimited),
     tags=TAGS,
+    refuses=(WEAK_PASSWORD,),
 )
 async def change_password(request: Request) -> Response:
     """Ends every other browser session and every refresh-token family; the credential making the

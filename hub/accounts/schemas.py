@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
@@ -17,12 +16,19 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from hub import text
 from hub.accounts.roles import UserRole
 
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9_]{3,32}$")
 # Deliberately simple: one @, no spaces or controls, a dot in the domain. Deliverability is the
-# mail server's business; this only keeps obvious garbage out of a unique column.
-EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+# mail server's business; this only keeps obvious garbage out of a unique column. The class lists
+# every whitespace character (str.isspace) explicitly, so the OpenAPI document's copy of the
+# pattern means the same in every regex dialect.
+_EMAIL_CHAR = (
+    r"[^@\u0000-\u0020\u007f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+EMAIL_RE = re.compile(rf"^{_EMAIL_CHAR}{{1,64}}@{_EMAIL_CHAR}+\.{_EMAIL_CHAR}+$")
+EMAIL_MAX = 254
 PASSWORD_MIN = 8
 PASSWORD_MAX = 256
 
@@ -41,16 +47,13 @@ RESERVED_USERNAMES = frozenset(
 
 
 def _no_controls(value: str, *, allow_newlines: bool = False) -> str:
-    for char in value:
-        if allow_newlines and char in "\n\t":
-            continue
-        if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn"}:
-            raise ValueError("must not contain control or invisible characters")
+    if text.refused_character(value, allow=text.MULTILINE if allow_newlines else "") is not None:
+        raise ValueError("must not contain control or invisible characters")
     return value
 
 
 def check_username(value: str) -> str:
-    if not USERNAME_RE.match(value):
+    if not USERNAME_RE.fullmatch(value):
         raise ValueError("use 3-32 letters, digits or underscores")
     if value.lower() in RESERVED_USERNAMES:
         raise ValueError("this username is reserved")
@@ -59,34 +62,65 @@ def check_username(value: str) -> str:
 
 def check_email(value: str) -> str:
     value = value.strip()
-    if len(value) > 254 or not EMAIL_RE.match(value):
+    if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
+        raise ValueError("is not a valid email address")
+    return value
+
+
+def _check_email_field(value: str) -> str:
+    # A body says the address exactly (no surrounding spaces), as the schema's pattern does.
+    if not EMAIL_RE.fullmatch(value):
         raise ValueError("is not a valid email address")
     return value
 
 
 def _check_display_name(value: str) -> str:
-    value = _no_controls(value.strip())
+    value = _no_controls(value).strip()
     if not value:
         raise ValueError("must not be blank")
     return value
 
 
 def _check_bio(value: str) -> str:
-    return _no_controls(value.strip(), allow_newlines=True)
+    return _no_controls(value, allow_newlines=True).strip()
 
 
-Username = Annotated[str, Field(min_length=3, max_length=32), AfterValidator(check_username)]
-Email = Annotated[str, Field(min_length=3, max_length=320), AfterValidator(check_email)]
+def _username_pattern() -> str:
+    # USERNAME_RE without the reserved names, in any case ("Admin" too), as one JSON Schema pattern.
+    reserved = "|".join(
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in name)
+        for name in sorted(RESERVED_USERNAMES)
+    )
+    return f"^(?!(?:{reserved})$)[a-zA-Z0-9_]{{3,32}}$"
+
+
+Username = Annotated[
+    str,
+    Field(min_length=3, max_length=32, json_schema_extra={"pattern": _username_pattern()}),
+    AfterValidator(check_username),
+]
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=EMAIL_MAX, json_schema_extra={"pattern": EMAIL_RE.pattern}),
+    AfterValidator(_check_email_field),
+]
 Password = Annotated[str, Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 DisplayName = Annotated[
-    str, Field(min_length=1, max_length=64), AfterValidator(_check_display_name)
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra=text.schema_pattern(required=True)),
+    AfterValidator(_check_display_name),
 ]
-Bio = Annotated[str, Field(max_length=500), AfterValidator(_check_bio)]
+Bio = Annotated[
+    str,
+    Field(max_length=500, json_schema_extra=text.schema_pattern(allow=text.MULTILINE)),
+    AfterValidator(_check_bio),
+]
 
 
 class _In(BaseModel):
-    # Unknown fields are refused ("role": "admin" in a sign-up body gets a clear 422).
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields are refused ("role": "admin" in a sign-up body gets a clear 422), and so are
+    # values of another JSON type ("1" for a number, 1 for true), as the schemas say.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RegisterIn(_In):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from hub.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from hub import text
+from hub.pagination import CURSOR_SCHEMA, DEFAULT_LIMIT, MAX_LIMIT
 from rooms.types import Role
 
 VisibilityName = Literal["public", "unlisted", "private"]
@@ -24,13 +25,9 @@ MAX_MEMBERS_LIMIT = 10_000
 
 
 def _clean_text(value: str, *, multiline: bool) -> str:
-    value = value.strip()
-    for char in value:
-        if multiline and char in "\n\t":
-            continue
-        if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn"}:
-            raise ValueError("must not contain control or invisible characters")
-    return value
+    if text.refused_character(value, allow=text.MULTILINE if multiline else "") is not None:
+        raise ValueError("must not contain control or invisible characters")
+    return value.strip()
 
 
 def _title(value: str) -> str:
@@ -44,8 +41,16 @@ def _description(value: str) -> str:
     return _clean_text(value, multiline=True)
 
 
-Title = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_title)]
-Description = Annotated[str, Field(max_length=2000), AfterValidator(_description)]
+Title = Annotated[
+    str,
+    Field(min_length=1, max_length=120, json_schema_extra=text.schema_pattern(required=True)),
+    AfterValidator(_title),
+]
+Description = Annotated[
+    str,
+    Field(max_length=2000, json_schema_extra=text.schema_pattern(allow=text.MULTILINE)),
+    AfterValidator(_description),
+]
 MaxMembers = Annotated[int, Field(ge=1, le=MAX_MEMBERS_LIMIT)]
 
 
@@ -54,7 +59,12 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RoomCreateIn(_In):
+class _Body(_In):
+    # A JSON body's values have the JSON type the schema names (1 is not true, "5" not 5).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RoomCreateIn(_Body):
     title: Title
     description: Description = ""
     visibility: VisibilityName = "private"
@@ -65,14 +75,15 @@ class RoomCreateIn(_In):
     max_members: MaxMembers | None = Field(None, description="Most members (null: no limit).")
 
 
-class RoomPatchIn(_In):
+class RoomPatchIn(_Body):
     """Only the fields sent are changed; ``max_members: null`` removes the limit."""
 
-    title: Title | None = None
-    description: Description | None = None
-    visibility: VisibilityName | None = None
-    allow_anonymous_view: bool | None = None
-    payer: PayerName | None = None
+    # Leave a field out to keep it; null is a value of max_members alone (the schema says so).
+    title: Title | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    visibility: VisibilityName | SkipJsonSchema[None] = None
+    allow_anonymous_view: bool | SkipJsonSchema[None] = None
+    payer: PayerName | SkipJsonSchema[None] = None
     max_members: MaxMembers | None = None
 
     @model_validator(mode="after")
@@ -88,12 +99,12 @@ class RoomPatchIn(_In):
 
 class RoomListQuery(_In):
     scope: Scope = Field("public", description="mine, public, or live (members online now).")
-    cursor: str | None = Field(None, max_length=200)
+    cursor: str | None = Field(None, max_length=200, json_schema_extra=CURSOR_SCHEMA)
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
 
 class PageQuery(_In):
-    cursor: str | None = Field(None, max_length=200)
+    cursor: str | None = Field(None, max_length=200, json_schema_extra=CURSOR_SCHEMA)
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
 
@@ -130,11 +141,11 @@ class RoomPage(BaseModel):
     next_cursor: str | None = None
 
 
-class TransferIn(_In):
+class TransferIn(_Body):
     user_id: int = Field(ge=1, le=2**63 - 1, description="The new owner; must already be a member.")
 
 
-class MemberRoleIn(_In):
+class MemberRoleIn(_Body):
     role: GrantableRole
 
 
@@ -160,7 +171,7 @@ class MemberPage(BaseModel):
     online: list[OnlineOut] = Field(description="Everyone connected now, members or not.")
 
 
-class InviteCreateIn(_In):
+class InviteCreateIn(_Body):
     role: GrantableRole = "editor"
     expires_in: int | None = Field(
         7 * 24 * 3600,

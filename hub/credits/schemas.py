@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hub import text
 from hub.pagination import Page
 
 # One operation never moves more than this: keeps sums far from 64-bit limits and typos visible.
@@ -45,8 +46,14 @@ class AdjustIn(BaseModel):
         ge=-MAX_OPERATION_CREDITS,
         le=MAX_OPERATION_CREDITS,
         description="Credits to add (positive) or remove (negative); never zero.",
+        json_schema_extra={"not": {"const": 0}},
     )
-    memo: str = Field(min_length=1, max_length=500, description="Why (kept in the ledger).")
+    memo: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why (kept in the ledger).",
+        json_schema_extra=text.schema_pattern(nul_only=True, required=True),
+    )
     idempotency_key: str | None = Field(
         None,
         min_length=8,

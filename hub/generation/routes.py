@@ -10,7 +10,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from hub.accounts.deps import require_actor
-from hub.api import json_response, operation, parse_body, parse_query
+from hub.api import Refusal, json_response, operation, parse_body, parse_query
 from hub.collab.access import room_visibility
 from hub.collab.component import get_rooms
 from hub.collab.errors import RoomClosed, RoomNotFound
@@ -18,6 +18,7 @@ from hub.context import HubContext, get_ctx
 from hub.errors import (
     BadRequest,
     CSRFFailed,
+    ErrorCode,
     Forbidden,
     InsufficientCredits,
     RateLimited,
@@ -52,6 +53,24 @@ from hub.generation.schemas import (
 from hub.storage.errors import ImageNotFound
 
 SSE_KEEPALIVE_SECONDS = 15.0
+# What this hub serves decides these (GET /api/v1/models lists the models and their sizes).
+UNKNOWN_MODEL = Refusal(
+    422,
+    ErrorCode.validation_error,
+    "A model id this hub does not serve.",
+    field="model",
+    kind="unknown_model",
+)
+JOB_REFUSALS = (
+    UNKNOWN_MODEL,
+    Refusal(400, ErrorCode.bad_request, "A side above the model's max_size.", field="max_size"),
+    Refusal(
+        400,
+        ErrorCode.bad_request,
+        "More prompts than HUB_JOB_BATCH_MAX_PROMPTS allows.",
+        field="max_prompts",
+    ),
+)
 
 
 def _presets(ctx: HubContext) -> Mapping[str, ModelPreset]:
@@ -87,6 +106,7 @@ def _signals(ctx: HubContext) -> QueueSignals | None:
         RateLimited,
     ),
     tags=("jobs",),
+    refuses=JOB_REFUSALS,
 )
 async def create_job(request: Request) -> Response:
     """Credits are reserved at once (402 ``insufficient_credits`` with ``details: {balance,
@@ -129,6 +149,15 @@ async def create_job(request: Request) -> Response:
         CSRFFailed,
     ),
     tags=("jobs", "rooms"),
+    refuses=(
+        *JOB_REFUSALS,
+        Refusal(
+            422,
+            ErrorCode.validation_error,
+            "The room's document (its prompt, negative prompt and params) cannot make a job: "
+            "an empty prompt, a parameter of the wrong shape or out of range.",
+        ),
+    ),
 )
 async def create_room_job(request: Request) -> Response:
     """Editors and the owner. Takes the room's prompt, negative prompt and params (model, size,

@@ -9,10 +9,11 @@ a job row as its API body.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hub import text
 from hub.credits.schemas import BalanceOut
 from hub.generation.models import Job, JobState
 from hub.pagination import Page, PageParams
@@ -25,6 +26,46 @@ MAX_SIDE = 2048
 MAX_SEED = 2**32 - 1
 # The schema's own ceiling; settings.job_batch_max_prompts may lower it.
 MAX_BATCH_PROMPTS = 64
+
+
+# The schema's copy of _clean_text: no NUL, and a prompt is not blank.
+_NO_NUL = text.schema_pattern(nul_only=True)
+_PROMPT = text.schema_pattern(nul_only=True, required=True)
+
+
+def _job_shapes(schema: dict[str, Any]) -> None:
+    # What _shape checks, for the schema: kind decides which of prompt, prompts,
+    # source_image_key and strength a job takes (a left-out kind is text2img).
+    null = {"type": "null"}
+    schema["oneOf"] = [
+        {
+            "properties": {
+                "kind": {"const": "text2img"},
+                "prompt": {"type": "string"},
+                "prompts": null,
+                "source_image_key": null,
+                "strength": null,
+            },
+            "required": ["prompt"],
+        },
+        {
+            "properties": {
+                "kind": {"const": "img2img"},
+                "prompt": {"type": "string"},
+                "prompts": null,
+                "source_image_key": {"type": "string"},
+            },
+            "required": ["kind", "prompt", "source_image_key"],
+        },
+        {
+            "properties": {
+                "kind": {"const": "batch"},
+                "prompt": null,
+                "prompts": {"type": "array"},
+            },
+            "required": ["kind", "prompts"],
+        },
+    ]
 
 
 def _clean_text(value: str | None, what: str, *, required: bool) -> str | None:
@@ -41,15 +82,17 @@ class JobCreateIn(BaseModel):
     """``kind`` text2img (one prompt), img2img (one prompt + ``source_image_key``) or batch
     (``prompts``: one job per prompt, each making ``count`` images)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_job_shapes)
 
     kind: Literal["text2img", "img2img", "batch"] = "text2img"
-    model: str = Field(min_length=1, max_length=64, description="A model preset id.")
-    prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
-    prompts: list[str] | None = Field(
-        None, min_length=1, max_length=MAX_BATCH_PROMPTS, description="Batch prompts."
+    model: str = Field(
+        min_length=1, max_length=64, description="A model preset id.", json_schema_extra=_NO_NUL
     )
-    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS)
+    prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS, json_schema_extra=_PROMPT)
+    prompts: (
+        list[Annotated[str, Field(max_length=MAX_PROMPT_CHARS, json_schema_extra=_PROMPT)]] | None
+    ) = Field(None, min_length=1, max_length=MAX_BATCH_PROMPTS, description="Batch prompts.")
+    negative_prompt: str = Field("", max_length=MAX_PROMPT_CHARS, json_schema_extra=_NO_NUL)
     width: int | None = Field(
         None, ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="Default 512."
     )
@@ -62,8 +105,10 @@ class JobCreateIn(BaseModel):
     strength: float | None = Field(
         None, ge=0.0, le=1.0, allow_inf_nan=False, description="img2img only; default 0.6."
     )
-    source_image_key: str | None = Field(None, min_length=1, max_length=512)
-    room_id: str | None = Field(None, min_length=1, max_length=128)
+    source_image_key: str | None = Field(
+        None, min_length=1, max_length=512, json_schema_extra=_NO_NUL
+    )
+    room_id: str | None = Field(None, min_length=1, max_length=128, json_schema_extra=_NO_NUL)
 
     @field_validator("prompt")
     @classmethod
@@ -106,15 +151,25 @@ class JobCreateIn(BaseModel):
         return list(self.prompts) if self.prompts is not None else [self.prompt or ""]
 
 
+def _strength_needs_source(schema: dict[str, Any]) -> None:
+    # A strength (img2img only) comes with a source_image_key.
+    schema["anyOf"] = [
+        {"properties": {"strength": {"type": "null"}}},
+        {"properties": {"source_image_key": {"type": "string"}}, "required": ["source_image_key"]},
+    ]
+
+
 class RoomJobIn(BaseModel):
     """Overrides for a generation started from a room. Every field is optional: what is left out
     comes from the room's document (prompt, negative prompt and ``params``)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_strength_needs_source)
 
-    prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
-    negative_prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
-    model: str | None = Field(None, min_length=1, max_length=64)
+    prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS, json_schema_extra=_PROMPT)
+    negative_prompt: str | None = Field(
+        None, max_length=MAX_PROMPT_CHARS, json_schema_extra=_NO_NUL
+    )
+    model: str | None = Field(None, min_length=1, max_length=64, json_schema_extra=_NO_NUL)
     width: int | None = Field(None, ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8)
     height: int | None = Field(None, ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8)
     steps: int | None = Field(None, ge=1, le=MAX_STEPS)
@@ -122,7 +177,11 @@ class RoomJobIn(BaseModel):
     count: int | None = Field(None, ge=1, le=MAX_IMAGES_PER_JOB)
     strength: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
     source_image_key: str | None = Field(
-        None, min_length=1, max_length=512, description="Makes it img2img."
+        None,
+        min_length=1,
+        max_length=512,
+        description="Makes it img2img.",
+        json_schema_extra=_NO_NUL,
     )
 
     @field_validator("prompt", "negative_prompt", "model", "source_image_key")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -14,12 +14,13 @@ from starlette.routing import BaseRoute, Route
 
 from hub.accounts.deps import require_actor
 from hub.accounts.schemas import UserPrivate
-from hub.api import json_response, operation, parse_body, validate
+from hub.api import Refusal, json_response, operation, parse_body, validate
 from hub.collab.access import room_visibility
 from hub.context import get_ctx
 from hub.db import utcnow
 from hub.errors import (
     CSRFFailed,
+    ErrorCode,
     RateLimited,
     TokenInvalid,
     UnsupportedMediaType,
@@ -52,13 +53,25 @@ API = "/api/v1"
 TAGS = ("images",)
 AUTH_ERRORS = (TokenInvalid, CSRFFailed)
 UPLOAD_ERRORS = (*AUTH_ERRORS, UploadRejected, UnsupportedMediaType, ValidationFailed, RateLimited)
+NOT_AN_IMAGE = Refusal(
+    422,
+    ErrorCode.upload_rejected,
+    "A file that does not decode as a PNG, JPEG or WebP image within the size limits.",
+)
 
 
 def _image_id(request: Request) -> str:
     return str(request.path_params["image_id"])
 
 
-class _UploadFields(BaseModel):
+class _AvatarFields(BaseModel):
+    # An unknown form field is refused (422) as in a JSON body: the schemas say so.
+    model_config = ConfigDict(extra="forbid")
+
+    csrf_token: str | None = None  # checked by require_actor for cookie sessions
+
+
+class _UploadFields(_AvatarFields):
     purpose: UploadPurpose = UploadPurpose.source
 
 
@@ -193,6 +206,7 @@ async def download_zip(request: Request) -> Response:
     errors=UPLOAD_ERRORS,
     tags=TAGS,
     request_content_type="multipart/form-data",
+    refuses=(NOT_AN_IMAGE,),
 )
 async def create_upload(request: Request) -> Response:
     """A PNG, JPEG or WebP image, re-encoded (metadata removed). ``purpose=source`` (default):
@@ -217,11 +231,13 @@ async def create_upload(request: Request) -> Response:
     errors=UPLOAD_ERRORS,
     tags=("accounts",),
     request_content_type="multipart/form-data",
+    refuses=(NOT_AN_IMAGE,),
 )
 async def set_avatar(request: Request) -> Response:
     """The image is cropped to a 256 px square and replaces your previous avatar."""
     actor = await require_actor(request)
-    data, _fields = await _read_upload(request)
+    data, fields = await _read_upload(request)
+    validate(_AvatarFields, fields)
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         user = await service.set_avatar(session, actor, ctx.storage, data=data, limiter=ctx.limiter)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hub.pagination import Page, PageParams
+from hub import text
+from hub.pagination import CURSOR_PATTERN, Page, PageParams
 
 MAX_DOWNLOAD_IMAGES = 100
 
@@ -17,6 +18,32 @@ def _blank_to_none(value: Any) -> Any:
     if isinstance(value, str):
         value = value.strip()
         return value or None
+    return value
+
+
+def _blank_only_to_none(value: Any) -> Any:
+    # The same for values with a format: a blank one is no filter, others are taken as they are.
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _or_blank(schema: dict[str, Any]) -> None:
+    # The schema of a search field a form may send blank.
+    schema["anyOf"].insert(1, {"type": "string", "pattern": text.blank_pattern()})
+
+
+def _cursor_or_blank(schema: dict[str, Any]) -> None:
+    schema["anyOf"][0]["pattern"] = CURSOR_PATTERN
+    _or_blank(schema)
+
+
+def _not_a_number(value: Any) -> Any:
+    # A time is ISO 8601 (the schema's date-time), never a number of seconds: "0.5" is refused.
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("use an ISO 8601 date and time, not a number")
     return value
 
 
@@ -56,14 +83,26 @@ class ImageQuery(PageParams):
     )
     model: str | None = Field(None, max_length=64, description="Only images of this model id.")
     room: str | None = Field(None, max_length=128, description="Only images from this room.")
+    cursor: str | None = Field(
+        None,
+        description="Opaque cursor from a previous page's next_cursor.",
+        json_schema_extra=_cursor_or_blank,
+    )
     since: datetime | None = Field(
-        None, description="Created at or after (ISO 8601; no offset means UTC)."
+        None,
+        description="Created at or after (ISO 8601; no offset means UTC; a date alone is its "
+        "midnight).",
+        json_schema_extra=_or_blank,
     )
-    until: datetime | None = Field(None, description="Created before (ISO 8601; exclusive).")
+    until: datetime | None = Field(
+        None,
+        description="Created before (ISO 8601; exclusive). Not after since: no images.",
+        json_schema_extra=_or_blank,
+    )
 
-    _blank = field_validator("q", "model", "room", "since", "until", "cursor", mode="before")(
-        _blank_to_none
-    )
+    _blank = field_validator("q", "model", "room", mode="before")(_blank_to_none)
+    _blank_only = field_validator("since", "until", "cursor", mode="before")(_blank_only_to_none)
+    _times = field_validator("since", "until", mode="before")(_not_a_number)
 
     @field_validator("since", "until")
     @classmethod
@@ -71,12 +110,6 @@ class ImageQuery(PageParams):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ImageQuery:
-        if self.since is not None and self.until is not None and self.since >= self.until:
-            raise ValueError("since must be earlier than until")
-        return self
 
     @property
     def terms(self) -> list[str]:
@@ -86,7 +119,7 @@ class ImageQuery(PageParams):
 class DownloadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image_ids: list[str] = Field(
+    image_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         min_length=1,
         max_length=MAX_DOWNLOAD_IMAGES,
         description=f"Images to put in one zip archive (1 to {MAX_DOWNLOAD_IMAGES}).",
@@ -95,21 +128,23 @@ class DownloadIn(BaseModel):
     @field_validator("image_ids")
     @classmethod
     def _ids(cls, value: list[str]) -> list[str]:
-        if any(not item or len(item) > 64 for item in value):
-            raise ValueError("image ids are non-empty strings of at most 64 characters")
         return list(dict.fromkeys(value))  # duplicates would only repeat a file
 
 
 UploadPurposeName = Literal["source", "avatar"]
+_CSRF_FIELD = "With the session cookie: the CSRF token (or send it as X-CSRF-Token)."
 
 
 class UploadForm(BaseModel):
     """``multipart/form-data`` fields of an upload (documentation of the request body)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     file: bytes = Field(
         json_schema_extra={"format": "binary"},
         description="A PNG, JPEG or WebP image. It is re-encoded: metadata is not kept.",
     )
+    csrf_token: str | None = Field(None, description=_CSRF_FIELD)
     purpose: UploadPurposeName = Field(
         "source",
         description="source: an img2img source; avatar: a 256 px square that becomes your avatar.",
@@ -119,9 +154,12 @@ class UploadForm(BaseModel):
 class AvatarForm(BaseModel):
     """``multipart/form-data`` fields of an avatar upload."""
 
+    model_config = ConfigDict(extra="forbid")
+
     file: bytes = Field(
         json_schema_extra={"format": "binary"}, description="A PNG, JPEG or WebP image."
     )
+    csrf_token: str | None = Field(None, description=_CSRF_FIELD)
 
 
 class UploadView(BaseModel):

@@ -24,7 +24,7 @@ from hub.accounts.actor import Actor
 from hub.accounts.schemas import UserPrivate
 from hub.accounts.users import access_me, set_avatar_url, user_private
 from hub.db import settings_of, utcnow
-from hub.errors import ValidationFailed
+from hub.errors import BadRequest
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
@@ -277,9 +277,7 @@ def _like_pattern(term: str) -> str:
 def _cursor_after(cursor: str) -> tuple[datetime, str]:
     created_at, image_id = decode_cursor(cursor)
     if created_at.tzinfo is None or not isinstance(image_id, str) or len(image_id) > 64:
-        raise ValidationFailed(
-            fields=[{"field": "cursor", "message": "is not valid", "type": "value_error"}]
-        )
+        raise BadRequest("The cursor is not valid; start again without it.")
     return created_at, image_id
 
 
