@@ -178,7 +178,8 @@ class PersonalTokenIn(_In):
 
 
 class RoleIn(_In):
-    role: UserRole
+    # Strict models take enum members only from Python; from JSON the role arrives as a string.
+    role: UserRole = Field(strict=False)
 
 
 class UserPublic(BaseModel):
