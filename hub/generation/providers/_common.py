@@ -35,6 +35,7 @@ from .base import (
     ProviderUnavailable,
     QuotaExceeded,
     RequestRejected,
+    validate_request,
 )
 
 T = TypeVar("T")
@@ -89,6 +90,13 @@ def load_source_image(data: bytes) -> ImageInfo:
 async def source_image_info(data: bytes) -> ImageInfo:
     """:func:`load_source_image` off the event loop (a full decode can take a while)."""
     return await asyncio.to_thread(load_source_image, data)
+
+
+async def request_source(request: GenerationRequest) -> tuple[bytes, str] | None:
+    """The request's source image with its MIME type (checked off the event loop), or None."""
+    if request.source_image is None:
+        return None
+    return request.source_image, (await source_image_info(request.source_image)).mime
 
 
 async def check_output_image(data: bytes, provider_label: str) -> ImageInfo:
@@ -474,3 +482,35 @@ class HttpProvider:
                 detail=f"HTTP {result.status}",
             )
         return result.body
+
+
+class OneByOneProvider(HttpProvider):
+    """An :class:`HttpProvider` for APIs that make one image per call (Gemini, OpenRouter).
+
+    ``generate`` checks the request, then calls :meth:`_call` once per image through
+    :func:`generate_one_by_one`; a subclass names its model (:meth:`_model`) and makes one call.
+    """
+
+    def _model(self, request: GenerationRequest) -> str:
+        """The model to call, checked; raises :class:`InvalidRequest` for a malformed name."""
+        raise NotImplementedError
+
+    async def _call(
+        self, request: GenerationRequest, model: str, seed: int, source: tuple[bytes, str] | None
+    ) -> bytes:
+        """Make one image with ``seed``; ``source`` is the source image and its MIME type."""
+        raise NotImplementedError
+
+    async def generate(
+        self, request: GenerationRequest, progress: ProgressCallback
+    ) -> list[GeneratedImage]:
+        validate_request(request, max_side=4096)
+        model = self._model(request)
+        source = await request_source(request)
+
+        async def call(seed: int) -> bytes:
+            return await self._call(request, model, seed, source)
+
+        return await self._jobs.run(
+            request.job_id, generate_one_by_one(request, progress, self.label, call)
+        )
