@@ -9,11 +9,12 @@ import email.utils
 import io
 import json
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
 from PIL import Image, UnidentifiedImageError
@@ -484,16 +485,46 @@ class HttpProvider:
         return result.body
 
 
-class OneByOneProvider(HttpProvider):
+class OneByOneConfig(Protocol):
+    """What :class:`OneByOneProvider` reads from its provider's config."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+    @property
+    def connect_timeout(self) -> float: ...
+
+
+_Config = TypeVar("_Config", bound=OneByOneConfig)
+
+
+class OneByOneProvider(HttpProvider, Generic[_Config]):
     """An :class:`HttpProvider` for APIs that make one image per call (Gemini, OpenRouter).
 
-    ``generate`` checks the request, then calls :meth:`_call` once per image through
-    :func:`generate_one_by_one`; a subclass names its model (:meth:`_model`) and makes one call.
+    ``generate`` checks the request and the model name (``model_pattern``, after removing
+    ``model_prefix``), then calls :meth:`_call` once per image through
+    :func:`generate_one_by_one`; a subclass makes one call.
     """
 
+    model_pattern: ClassVar[re.Pattern[str]]
+    model_prefix: ClassVar[str] = ""
+
+    def __init__(
+        self, config: _Config, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(
+            timeout=config.timeout, connect_timeout=config.connect_timeout, transport=transport
+        )
+        self.config = config
+
     def _model(self, request: GenerationRequest) -> str:
-        """The model to call, checked; raises :class:`InvalidRequest` for a malformed name."""
-        raise NotImplementedError
+        model = (request.model or self.config.model).removeprefix(self.model_prefix)
+        if not self.model_pattern.match(model):
+            raise InvalidRequest(f"Invalid {self.label} model name {model!r}.")
+        return model
 
     async def _call(
         self, request: GenerationRequest, model: str, seed: int, source: tuple[bytes, str] | None

@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from ._common import (
     HttpResult,
     OneByOneProvider,
@@ -34,7 +32,6 @@ from .base import (
     BadResponse,
     GenerationFailed,
     GenerationRequest,
-    InvalidRequest,
     ProviderError,
     QuotaExceeded,
     SafetyBlocked,
@@ -98,23 +95,12 @@ def _retry_delay(error: dict[str, Any]) -> float | None:
     return None
 
 
-class GeminiProvider(OneByOneProvider):
+class GeminiProvider(OneByOneProvider[GeminiConfig]):
     name = "gemini"
     label = "Gemini"
 
-    def __init__(
-        self, config: GeminiConfig, *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
-        super().__init__(
-            timeout=config.timeout, connect_timeout=config.connect_timeout, transport=transport
-        )
-        self.config = config
-
-    def _model(self, request: GenerationRequest) -> str:
-        model = (request.model or self.config.model).removeprefix("models/")
-        if not _MODEL_NAME.match(model):
-            raise InvalidRequest(f"Invalid Gemini model name {model!r}.")
-        return model
+    model_pattern = _MODEL_NAME
+    model_prefix = "models/"
 
     async def _call(
         self,

@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from ._common import (
     HttpResult,
     OneByOneProvider,
@@ -31,7 +29,6 @@ from .base import (
     BadResponse,
     GenerationFailed,
     GenerationRequest,
-    InvalidRequest,
     NoCredit,
     ProviderError,
     SafetyBlocked,
@@ -62,23 +59,11 @@ class OpenRouterConfig:
             raise ValueError("OpenRouter needs an API key.")
 
 
-class OpenRouterProvider(OneByOneProvider):
+class OpenRouterProvider(OneByOneProvider[OpenRouterConfig]):
     name = "openrouter"
     label = "OpenRouter"
 
-    def __init__(
-        self, config: OpenRouterConfig, *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
-        super().__init__(
-            timeout=config.timeout, connect_timeout=config.connect_timeout, transport=transport
-        )
-        self.config = config
-
-    def _model(self, request: GenerationRequest) -> str:
-        model = request.model or self.config.model
-        if not _MODEL_NAME.match(model):
-            raise InvalidRequest(f"Invalid OpenRouter model name {model!r}.")
-        return model
+    model_pattern = _MODEL_NAME
 
     async def _call(
         self,
