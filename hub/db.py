@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import Column, DateTime, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field
 
 from hub.outbox import Outbox
 from hub.settings import Settings
@@ -61,6 +62,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def now_field() -> Any:
+    """A model field that defaults to :func:`utcnow`, in a non-null :class:`UTCDateTime` column
+    (``created_at``, ``updated_at``, ...); each call makes a column of its own."""
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 SQLITE_LOCK_TIMEOUT = 30  # seconds a SQLite writer waits for the write lock

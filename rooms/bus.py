@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections import deque
@@ -100,23 +101,19 @@ def new_instance_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class _MemorySubscription:
-    def __init__(self, bus: MemoryBus, channel: str, handler: Handler) -> None:
-        self._bus = bus
-        self._channel = channel
-        self._handler = handler
-        self._done = False
+class OnceSubscription:
+    """A :class:`Subscription` whose ``unsubscribe`` runs ``remove`` once (both buses use it).
+
+    Idempotent: a second call must not remove another registration of the same handler.
+    """
+
+    def __init__(self, remove: Callable[[], Awaitable[None]]) -> None:
+        self._remove: Callable[[], Awaitable[None]] | None = remove
 
     async def unsubscribe(self) -> None:
-        # Idempotent: a second call must not remove another registration of the same handler.
-        if self._done:
-            return
-        self._done = True
-        handlers = self._bus._subscribers.get(self._channel)
-        if handlers and self._handler in handlers:
-            handlers.remove(self._handler)
-            if not handlers:
-                del self._bus._subscribers[self._channel]
+        remove, self._remove = self._remove, None
+        if remove is not None:
+            await remove()
 
 
 class MemoryHub:
@@ -205,7 +202,14 @@ class MemoryBus:
 
     async def subscribe(self, channel: str, handler: Handler) -> Subscription:
         self._subscribers.setdefault(check_channel(channel), []).append(handler)
-        return _MemorySubscription(self, channel, handler)
+        return OnceSubscription(functools.partial(self._remove_handler, channel, handler))
+
+    async def _remove_handler(self, channel: str, handler: Handler) -> None:
+        handlers = self._subscribers.get(channel)
+        if handlers and handler in handlers:
+            handlers.remove(handler)
+            if not handlers:
+                del self._subscribers[channel]
 
     def on_reconnect(self, callback: ReconnectCallback) -> None:
         self._reconnect_callbacks.append(callback)

@@ -27,6 +27,7 @@ The frame messages travel in and the connection helpers: rooms/redis_link.py.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from rooms.bus import (
     BusMessage,
     BusUnavailable,
     Handler,
+    OnceSubscription,
     ReconnectCallback,
     Subscription,
     check_channel,
@@ -68,20 +70,6 @@ _MAX_BATCH = 256  # PUBLISH commands per pipelined round trip
 class _Pending:
     args: tuple[Any, ...]
     future: asyncio.Future[Any] | None  # None: fire and forget (``publish_nowait``)
-
-
-class _RedisSubscription:
-    def __init__(self, bus: RedisBus, key: bytes, handler: Handler) -> None:
-        self._bus = bus
-        self._key = key
-        self._handler = handler
-        self._done = False
-
-    async def unsubscribe(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        await self._bus._remove_handler(self._key, self._handler)
 
 
 class RedisBus:
@@ -268,7 +256,7 @@ class RedisBus:
                 f"redis did not confirm the subscription to {channel!r} within"
                 f" {self._op_timeout} s ({self._subscriber.last_error})"
             ) from None
-        return _RedisSubscription(self, key, handler)
+        return OnceSubscription(functools.partial(self._remove_handler, key, handler))
 
     def on_reconnect(self, callback: ReconnectCallback) -> None:
         self._reconnect_callbacks.append(callback)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
@@ -64,3 +65,31 @@ async def eventually(
 BOTH_DATABASES = pytest.mark.parametrize(
     "settings", ["sqlite", "postgres"], indirect=True, ids=["sqlite", "postgres"]
 )
+
+
+class _Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=_Startable)
+
+
+@contextlib.asynccontextmanager
+async def started(build: Callable[..., _S]) -> AsyncIterator[Callable[..., Awaitable[_S]]]:
+    """Yields ``make(**options)``, which builds (``build(**options)``) and starts a bus (or any
+    start/stop service); every one it made is stopped on the way out."""
+    made: list[_S] = []
+
+    async def make(**options: Any) -> _S:
+        service = build(**options)
+        await service.start()
+        made.append(service)
+        return service
+
+    try:
+        yield make
+    finally:
+        for service in made:
+            await service.stop()

@@ -27,7 +27,10 @@ from starlette.requests import HTTPConnection, Request
 
 from hub.accounts import sessions, tokens, users
 from hub.accounts.actor import Actor, AuthKind
+from hub.accounts.credentials import socket_closer
+from hub.accounts.schemas import LoginIn, RegisterIn
 from hub.accounts.security import same_secret
+from hub.api import client_ip, user_agent
 from hub.context import get_ctx
 from hub.errors import CSRFFailed, HubError, TokenInvalid, Unauthenticated
 
@@ -160,3 +163,40 @@ async def _resolve(conn: HTTPConnection) -> Actor | None:
     if resolved.refreshed:
         state[STATE_REFRESH_COOKIE] = cookie
     return users.actor_for(resolved.user, auth="session", session_id=resolved.session_id)
+
+
+# --- signing a browser in (the JSON API and the HTML forms alike) -----------------------------
+
+
+async def register_browser(request: Request, body: RegisterIn) -> sessions.StartedSession:
+    """:func:`sessions.register` for this request, in a unit of work of its own."""
+    ctx = get_ctx(request)
+    async with ctx.db.unit_of_work() as session:
+        return await sessions.register(
+            session,
+            limiter=ctx.limiter,
+            sockets=socket_closer(ctx),
+            email=body.email,
+            username=body.username,
+            password=body.password,
+            display_name=body.display_name,
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+
+
+async def login_browser(request: Request, body: LoginIn) -> sessions.StartedSession:
+    """:func:`sessions.login` for this request (replacing its current session cookie, if any),
+    in a unit of work of its own."""
+    ctx = get_ctx(request)
+    async with ctx.db.unit_of_work() as session:
+        return await sessions.login(
+            session,
+            limiter=ctx.limiter,
+            sockets=socket_closer(ctx),
+            login=body.login,
+            password=body.password,
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+            replaces=request.cookies.get(ctx.settings.session_cookie_name),
+        )

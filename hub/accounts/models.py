@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from hub.accounts.roles import UserRole
-from hub.db import UTCDateTime, utcnow
+from hub.db import UTCDateTime, now_field
 
 # The CHECK spells the roles out as SQL: "role IN ('user', 'moderator', 'admin')".
 _ROLE_CHECK = "role IN ({})".format(", ".join(f"'{role}'" for role in UserRole))
@@ -57,12 +57,8 @@ class User(SQLModel, table=True):
     role: str = Field(default=UserRole.USER.value, sa_column=Column(String(16), nullable=False))
     is_active: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
     email_verified: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = now_field()
+    updated_at: datetime = now_field()
 
 
 class BrowserSession(SQLModel, table=True):
@@ -73,12 +69,8 @@ class BrowserSession(SQLModel, table=True):
     session_id: str = Field(sa_column=Column(String(64), primary_key=True))
     user_id: int = Field(sa_column=Column(Integer, _fk_user("browser_sessions"), nullable=False))
     csrf_token: str = Field(sa_column=Column(String(64), nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
-    last_seen_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = now_field()
+    last_seen_at: datetime = now_field()
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     user_agent: str = Field(default="", sa_column=Column(String(512), nullable=False))
     ip: str = Field(default="", sa_column=Column(String(64), nullable=False))
@@ -92,9 +84,7 @@ class RefreshFamily(SQLModel, table=True):
 
     family_id: str = Field(sa_column=Column(String(32), primary_key=True))
     user_id: int = Field(sa_column=Column(Integer, _fk_user("refresh_families"), nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = now_field()
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     revoked_reason: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
 
@@ -119,9 +109,7 @@ class RefreshToken(SQLModel, table=True):
             nullable=False,
         )
     )
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = now_field()
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     # Set when this token was exchanged; presenting it again is a reuse (theft signal).
     used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
@@ -142,9 +130,7 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(sa_column=Column(String(64), nullable=False))
     # The first characters of the secret, shown in lists so people can tell tokens apart.
     token_prefix: str = Field(sa_column=Column(String(16), nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = now_field()
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     last_used_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime, nullable=True)
@@ -166,6 +152,4 @@ class Identity(SQLModel, table=True):
     provider: str = Field(sa_column=Column(String(64), nullable=False))
     subject: str = Field(sa_column=Column(String(255), nullable=False))
     email: str | None = Field(default=None, sa_column=Column(String(320), nullable=True))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = now_field()

@@ -29,6 +29,8 @@ from hub.accounts.deps import (
     STATE_REFRESH_COOKIE,
     csrf_token_for,
     current_actor,
+    login_browser,
+    register_browser,
     reject_foreign_origin,
 )
 from hub.accounts.schemas import LoginIn, RegisterIn
@@ -114,21 +116,10 @@ async def login_submit(request: Request) -> Response:
     form = await request.form()
     values = _text(form, "login", "password", "next")
     next_url = oidc.safe_next(values.pop("next"))
-    ctx = get_ctx(request)
     try:
         _check_form_csrf(request, form)
         body = validate(LoginIn, values)
-        async with ctx.db.unit_of_work() as session:
-            started = await sessions.login(
-                session,
-                limiter=ctx.limiter,
-                sockets=socket_closer(ctx),
-                login=body.login,
-                password=body.password,
-                ip=client_ip(request),
-                user_agent=user_agent(request),
-                replaces=request.cookies.get(ctx.settings.session_cookie_name),
-            )
+        started = await login_browser(request, body)
     except HubError as exc:
         shown = {"login": values["login"]}
         return await _render_form(
@@ -147,22 +138,10 @@ async def register_submit(request: Request) -> Response:
     form = await request.form()
     values = _text(form, "email", "username", "password", "display_name", "next")
     next_url = oidc.safe_next(values.pop("next"))
-    ctx = get_ctx(request)
     try:
         _check_form_csrf(request, form)
         body = validate(RegisterIn, {k: v for k, v in values.items() if v or k != "display_name"})
-        async with ctx.db.unit_of_work() as session:
-            started = await sessions.register(
-                session,
-                limiter=ctx.limiter,
-                sockets=socket_closer(ctx),
-                email=body.email,
-                username=body.username,
-                password=body.password,
-                display_name=body.display_name,
-                ip=client_ip(request),
-                user_agent=user_agent(request),
-            )
+        started = await register_browser(request, body)
     except HubError as exc:
         shown = {k: v for k, v in values.items() if k != "password"}
         return await _render_form(

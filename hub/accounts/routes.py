@@ -17,6 +17,8 @@ from hub.accounts.deps import (
     STATE_REFRESH_COOKIE,
     csrf_token_for,
     current_actor,
+    login_browser,
+    register_browser,
     reject_foreign_origin,
     require_actor,
 )
@@ -49,7 +51,6 @@ from hub.api import (
     parse_body,
     parse_query,
     path_int,
-    user_agent,
 )
 from hub.context import get_ctx
 from hub.errors import (
@@ -107,20 +108,8 @@ async def register(request: Request) -> Response:
     409 `conflict` (with `details.field`) when the email or username is taken, case-insensitive."""
     reject_foreign_origin(request)
     body = await parse_body(request, RegisterIn)
-    ctx = get_ctx(request)
-    async with ctx.db.unit_of_work() as session:
-        started = await sessions.register(
-            session,
-            limiter=ctx.limiter,
-            sockets=socket_closer(ctx),
-            email=body.email,
-            username=body.username,
-            password=body.password,
-            display_name=body.display_name,
-            ip=client_ip(request),
-            user_agent=user_agent(request),
-        )
-    return session_response(ctx.settings, started, 201)
+    started = await register_browser(request, body)
+    return session_response(get_ctx(request).settings, started, 201)
 
 
 @operation(
@@ -136,19 +125,8 @@ async def login(request: Request) -> Response:
     `invalid_credentials`."""
     reject_foreign_origin(request)
     body = await parse_body(request, LoginIn)
-    ctx = get_ctx(request)
-    async with ctx.db.unit_of_work() as session:
-        started = await sessions.login(
-            session,
-            limiter=ctx.limiter,
-            sockets=socket_closer(ctx),
-            login=body.login,
-            password=body.password,
-            ip=client_ip(request),
-            user_agent=user_agent(request),
-            replaces=request.cookies.get(ctx.settings.session_cookie_name),
-        )
-    return session_response(ctx.settings, started, 200)
+    started = await login_browser(request, body)
+    return session_response(get_ctx(request).settings, started, 200)
 
 
 @operation("End the browser session", status=204, errors=(CSRFFailed,), tags=TAGS)

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from hub.db import UTCDateTime, utcnow
+from hub.db import UTCDateTime, now_field
 from rooms.types import Role
 
 # SQLite only auto-increments an "INTEGER PRIMARY KEY"; Postgres gets a 64-bit identity.
@@ -72,11 +72,8 @@ class RoleColumn(TypeDecorator[Role]):
         return None if value is None else Role(value)
 
 
-def _ts(*, nullable: bool = False) -> Any:
-    column = Column(UTCDateTime, nullable=nullable)
-    if nullable:
-        return Field(default=None, sa_column=column)
-    return Field(default_factory=utcnow, sa_column=column)
+def _optional_ts() -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
 class RoomRecord(SQLModel, table=True):
@@ -108,9 +105,9 @@ class RoomRecord(SQLModel, table=True):
     state: str = Field(default=RoomStatus.open, sa_column=Column(String(16), nullable=False))
     payer: str = Field(default=Payer.member, sa_column=Column(String(16), nullable=False))
     max_members: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
-    created_at: datetime = _ts()
-    updated_at: datetime = _ts()
-    closed_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = now_field()
+    updated_at: datetime = now_field()
+    closed_at: datetime | None = _optional_ts()
 
 
 class RoomMember(SQLModel, table=True):
@@ -136,7 +133,7 @@ class RoomMember(SQLModel, table=True):
         )
     )
     role: Role = Field(sa_column=Column(RoleColumn, nullable=False))
-    joined_at: datetime = _ts()
+    joined_at: datetime = now_field()
 
 
 class RoomInvite(SQLModel, table=True):
@@ -157,10 +154,10 @@ class RoomInvite(SQLModel, table=True):
     # sha256 hex of the token; the token itself is shown once, at creation.
     token_hash: str = Field(sa_column=Column(String(64), nullable=False))
     role: Role = Field(sa_column=Column(RoleColumn, nullable=False))
-    expires_at: datetime | None = _ts(nullable=True)
+    expires_at: datetime | None = _optional_ts()
     max_uses: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     uses: int = Field(default=0, sa_column=Column(Integer, nullable=False))
-    revoked_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _optional_ts()
     created_by: int = Field(
         sa_column=Column(
             Integer,
@@ -168,7 +165,7 @@ class RoomInvite(SQLModel, table=True):
             nullable=False,
         )
     )
-    created_at: datetime = _ts()
+    created_at: datetime = now_field()
 
 
 # --- the document store ------------------------------------------------------------------------
@@ -192,7 +189,7 @@ class RoomUpdate(SQLModel, table=True):
     idx: int = Field(sa_column=Column(Integer, nullable=False))
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     author_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
-    created_at: datetime = _ts()
+    created_at: datetime = now_field()
 
 
 class RoomSnapshot(SQLModel, table=True):
@@ -214,7 +211,7 @@ class RoomSnapshot(SQLModel, table=True):
     state: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     authors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     update_count: int = Field(sa_column=Column(Integer, nullable=False))
-    created_at: datetime = _ts()
+    created_at: datetime = now_field()
 
 
 class RoomEvent(SQLModel, table=True):
@@ -231,7 +228,7 @@ class RoomEvent(SQLModel, table=True):
     seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     type: str = Field(sa_column=Column(String(64), nullable=False))
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = _ts()
+    created_at: datetime = now_field()
 
 
 class RoomSeq(SQLModel, table=True):

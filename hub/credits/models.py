@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from hub.db import UTCDateTime, utcnow
+from hub.db import now_field
 
 
 class LedgerKind(StrEnum):
@@ -67,12 +67,8 @@ class Wallet(SQLModel, table=True):
     )
     balance: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     reserved: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = now_field()
+    updated_at: datetime = now_field()
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -122,6 +118,4 @@ class LedgerEntry(SQLModel, table=True):
             nullable=True,
         ),
     )
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = now_field()

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from hub.db import UTCDateTime, utcnow
+from hub.db import UTCDateTime, now_field
 
 
 class JobState(StrEnum):
@@ -94,9 +94,7 @@ class Job(SQLModel, table=True):
     state: str = Field(default=JobState.queued.value, sa_column=Column(String(16), nullable=False))
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     max_attempts: int = Field(default=3, sa_column=Column(Integer, nullable=False))
-    next_attempt_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    next_attempt_at: datetime = now_field()
     locked_by: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     locked_until: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime, nullable=True)
@@ -107,9 +105,7 @@ class Job(SQLModel, table=True):
     cost: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     step: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     total_steps: int = Field(default=0, sa_column=Column(Integer, nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = now_field()
     # The latest claim (fair share: least recently served user first; run time for the ETA).
     claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
@@ -140,6 +136,4 @@ class QueueControl(SQLModel, table=True):
         ),
     )
     claim_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    updated_at: datetime = now_field()

@@ -11,11 +11,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from hub import text
 from hub.credits.schemas import BalanceOut
 from hub.generation.models import Job, JobState
+from hub.generation.queue.refs import ImageRef
 from hub.pagination import Page, PageParams
 
 MAX_PROMPT_CHARS = 2000
@@ -190,15 +198,13 @@ class RoomJobIn(BaseModel):
         return _clean_text(value, "text", required=False)
 
 
-class ImageOut(BaseModel):
-    key: str
-    image_id: str | int | None = None
-    url: str | None = None
-    thumb_url: str | None = None
-    width: int | None = None
-    height: int | None = None
-    seed: int | None = None
-    mime: str | None = None
+# A produced image in the API is the stored ImageRef, fields and all; the subclass only names
+# the OpenAPI component (a docstring here would become its description).
+class ImageOut(ImageRef):
+    pass
+
+
+_IMAGES = TypeAdapter(list[ImageOut])
 
 
 class JobErrorOut(BaseModel):
@@ -294,7 +300,7 @@ class ModelList(BaseModel):
 
 def job_out(job: Job, *, position: int | None = None, eta_s: float | None = None) -> JobOut:
     result = job.result if isinstance(job.result, dict) else {}
-    images = [ImageOut.model_validate(image) for image in result.get("images", [])]
+    images = _IMAGES.validate_python(result.get("images", []))
     error = None
     if job.error_code and job.state in (JobState.failed.value, JobState.queued.value):
         error = JobErrorOut(code=job.error_code, message=job.error_message or "")

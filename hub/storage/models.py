@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
-from hub.db import UTCDateTime, utcnow
+from hub.db import UTCDateTime, now_field
 
 
 class UploadPurpose(StrEnum):
@@ -61,9 +61,7 @@ class Image(SQLModel, table=True):
     prompt: str = Field(sa_column=Column(Text, nullable=False))
     negative_prompt: str = Field(default="", sa_column=Column(Text, nullable=False))
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = now_field()
     # Soft delete: the row leaves the library at once, its files go with the orphan cleanup.
     deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
@@ -86,6 +84,4 @@ class Upload(SQLModel, table=True):
     width: int = Field(sa_column=Column(Integer, nullable=False))
     height: int = Field(sa_column=Column(Integer, nullable=False))
     bytes: int = Field(sa_column=Column(Integer, nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
-    )
+    created_at: datetime = now_field()

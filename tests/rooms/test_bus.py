@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from rooms.bus import Bus, BusMessage, BusUnavailable, MemoryBus, MemoryHub
 from rooms.bus_redis import RedisBus
 from tests.fault.redis_server import require_shared_redis
-from tests.helpers import eventually
+from tests.helpers import eventually, started
 
 MakeBus = Callable[[], Awaitable[Bus]]
 
@@ -48,7 +48,6 @@ class Recorder:
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[MakeBus]:
     """Factory of started buses that can all hear each other (like processes on one Redis)."""
-    buses: list[Bus] = []
     if request.param == "memory":
         hub = MemoryHub()
 
@@ -61,15 +60,8 @@ async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[MakeBus]:
         def build() -> Bus:
             return RedisBus(url, channel_prefix=prefix, op_timeout=3.0, connect_timeout=3.0)
 
-    async def make() -> Bus:
-        bus = build()
-        await bus.start()
-        buses.append(bus)
-        return bus
-
-    yield make
-    for bus in buses:
-        await bus.stop()
+    async with started(build) as make:
+        yield make
 
 
 def _received(recorder: Recorder, expected: list[bytes]) -> bool:

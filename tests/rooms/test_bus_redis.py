@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from functools import partial
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,7 +18,7 @@ from rooms.bus import BusMessage, BusUnavailable
 from rooms.bus_redis import RedisBus
 from rooms.redis_link import decode_frame, encode_frame, frame_header, redact_url
 from tests.fault.redis_server import require_shared_redis
-from tests.helpers import eventually
+from tests.helpers import eventually, started
 
 pytestmark = pytest.mark.redis
 
@@ -48,19 +48,8 @@ async def raw(prefix: str) -> AsyncIterator[aioredis.Redis]:
 
 @pytest.fixture
 async def make_bus(prefix: str) -> AsyncIterator[MakeBus]:
-    url = require_shared_redis()
-    buses: list[RedisBus] = []
-
-    async def make(**options: Any) -> RedisBus:
-        options.setdefault("channel_prefix", prefix)
-        bus = RedisBus(url, **options)
-        await bus.start()
-        buses.append(bus)
-        return bus
-
-    yield make
-    for bus in buses:
-        await bus.stop()
+    async with started(partial(RedisBus, require_shared_redis(), channel_prefix=prefix)) as make:
+        yield make
 
 
 def test_frame_round_trip_and_rejects() -> None:

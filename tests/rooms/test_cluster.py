@@ -12,7 +12,7 @@ from rooms.store import MemoryStore
 from rooms.types import Role
 from tests.helpers import eventually
 from tests.rooms.conftest import Cluster
-from tests.rooms.ykit import FAST, Served, room_id
+from tests.rooms.ykit import FAST, EventClient, Served, room_id
 
 
 class TokenUsers(Extension):
@@ -55,6 +55,17 @@ async def two_processes(cluster: Cluster, **kwargs: object) -> tuple[Served, Ser
         bus=LossyBus(hub), store=store, presence=presence, extensions=extensions, **kwargs
     )
     return first, second
+
+
+async def alice_and_bob(
+    cluster: Cluster, s1: Served, s2: Served, rid: str
+) -> tuple[EventClient, EventClient]:
+    """Alice's event socket on process one and Bob's on process two, both welcomed."""
+    e1 = await cluster.events(s1.events_url(rid, "token=alice"))
+    e2 = await cluster.events(s2.events_url(rid, "token=bob"))
+    await e1.wait_for("welcome")
+    await e2.wait_for("welcome")
+    return e1, e2
 
 
 async def test_processes_see_each_others_edits_and_cursors(cluster: Cluster) -> None:
@@ -164,10 +175,7 @@ async def test_a_room_loaded_late_gets_unflushed_updates_from_its_peers(cluster:
 async def test_events_cross_processes_with_one_seq(cluster: Cluster) -> None:
     s1, s2 = await two_processes(cluster)
     rid = room_id()
-    e1 = await cluster.events(s1.events_url(rid, "token=alice"))
-    e2 = await cluster.events(s2.events_url(rid, "token=bob"))
-    await e1.wait_for("welcome")
-    await e2.wait_for("welcome")
+    e1, e2 = await alice_and_bob(cluster, s1, s2, rid)
     await e1.send({"type": "chat.send", "data": {"text": "from s1"}})
     await s2.server.emit_event(rid, "job.started", {"job_id": "j"})
     for client in (e1, e2):

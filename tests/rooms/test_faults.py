@@ -24,7 +24,7 @@ from rooms.store import MemoryStore, Snapshot, StoredDocument, UpdateRecord
 from rooms.types import Event
 from tests.helpers import eventually
 from tests.rooms.conftest import Cluster
-from tests.rooms.test_cluster import LossyBus, TokenUsers
+from tests.rooms.test_cluster import LossyBus, TokenUsers, alice_and_bob, two_processes
 from tests.rooms.ykit import FAST, Served, room_id
 
 
@@ -193,20 +193,10 @@ def _stored_events(messages: list[dict[str, Any]]) -> list[tuple[int, str]]:
 
 
 async def test_events_during_a_bus_outage_reach_every_socket_in_order(cluster: Cluster) -> None:
-    hub = MemoryHub()
-    store = MemoryStore()
-    presence = MemoryPresence()
-    s1, s2 = [
-        await cluster.server(
-            bus=LossyBus(hub), store=store, presence=presence, extensions=[TokenUsers()]
-        )
-        for _ in range(2)
-    ]
+    s1, s2 = await two_processes(cluster)
+    store = s1.store
     rid = room_id()
-    e1 = await cluster.events(s1.events_url(rid, "token=alice"))
-    e2 = await cluster.events(s2.events_url(rid, "token=bob"))
-    await e1.wait_for("welcome")
-    await e2.wait_for("welcome")
+    e1, e2 = await alice_and_bob(cluster, s1, s2, rid)
     await e1.send({"type": "chat.send", "data": {"text": "before"}})
     for client in (e1, e2):
         await client.wait_for("chat.message")
@@ -238,17 +228,10 @@ async def test_a_process_fills_a_gap_from_the_store_before_the_bus_returns(
 ) -> None:
     """Process one's own event follows two it never got: its sockets get all three, in order,
     from the store, while the bus is still down."""
-    hub = MemoryHub()
-    store = MemoryStore()
-    s1, s2 = [
-        await cluster.server(bus=LossyBus(hub), store=store, extensions=[TokenUsers()])
-        for _ in range(2)
-    ]
+    s1, s2 = await two_processes(cluster)
+    store = s1.store
     rid = room_id()
-    e1 = await cluster.events(s1.events_url(rid, "token=alice"))
-    e2 = await cluster.events(s2.events_url(rid, "token=bob"))
-    await e1.wait_for("welcome")
-    await e2.wait_for("welcome")
+    e1, e2 = await alice_and_bob(cluster, s1, s2, rid)
     bus2 = s2.bus
     assert isinstance(bus2, LossyBus)
     bus2.drop = True  # process two's publishes are lost
@@ -265,12 +248,7 @@ async def test_a_process_fills_a_gap_from_the_store_before_the_bus_returns(
 async def test_a_peer_that_lost_its_publishes_makes_the_others_catch_up(cluster: Cluster) -> None:
     """Only process one's publishes failed (its bus then resyncs it); process two stays connected
     and sees no later event, yet learns from process one's tip that it missed one."""
-    hub = MemoryHub()
-    store = MemoryStore()
-    s1, s2 = [
-        await cluster.server(bus=LossyBus(hub), store=store, extensions=[TokenUsers()])
-        for _ in range(2)
-    ]
+    s1, s2 = await two_processes(cluster)
     rid = room_id()
     await cluster.yclient(s1.yjs_url(rid, "token=alice"), "alice")  # loads the room on s1
     e2 = await cluster.events(s2.events_url(rid, "token=bob"))
@@ -288,15 +266,7 @@ async def test_a_peer_that_lost_its_publishes_makes_the_others_catch_up(cluster:
 async def test_a_gap_the_store_cannot_fill_ends_in_one_resync(cluster: Cluster) -> None:
     """More events were lost than ``replay_limit``: the sockets get one ``resync`` (reload over
     HTTP up to its seq) instead of a partial replay, then live events again."""
-    hub = MemoryHub()
-    store = MemoryStore()
-    config = dataclasses.replace(FAST, replay_limit=2)
-    s1, s2 = [
-        await cluster.server(
-            bus=LossyBus(hub), store=store, extensions=[TokenUsers()], config=config
-        )
-        for _ in range(2)
-    ]
+    s1, s2 = await two_processes(cluster, config=dataclasses.replace(FAST, replay_limit=2))
     rid = room_id()
     e1 = await cluster.events(s1.events_url(rid, "token=alice"))
     await e1.wait_for("welcome")

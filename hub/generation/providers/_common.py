@@ -9,11 +9,12 @@ import email.utils
 import io
 import json
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
 from PIL import Image, UnidentifiedImageError
@@ -35,6 +36,7 @@ from .base import (
     ProviderUnavailable,
     QuotaExceeded,
     RequestRejected,
+    validate_request,
 )
 
 T = TypeVar("T")
@@ -89,6 +91,13 @@ def load_source_image(data: bytes) -> ImageInfo:
 async def source_image_info(data: bytes) -> ImageInfo:
     """:func:`load_source_image` off the event loop (a full decode can take a while)."""
     return await asyncio.to_thread(load_source_image, data)
+
+
+async def request_source(request: GenerationRequest) -> tuple[bytes, str] | None:
+    """The request's source image with its MIME type (checked off the event loop), or None."""
+    if request.source_image is None:
+        return None
+    return request.source_image, (await source_image_info(request.source_image)).mime
 
 
 async def check_output_image(data: bytes, provider_label: str) -> ImageInfo:
@@ -474,3 +483,65 @@ class HttpProvider:
                 detail=f"HTTP {result.status}",
             )
         return result.body
+
+
+class OneByOneConfig(Protocol):
+    """What :class:`OneByOneProvider` reads from its provider's config."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+    @property
+    def connect_timeout(self) -> float: ...
+
+
+_Config = TypeVar("_Config", bound=OneByOneConfig)
+
+
+class OneByOneProvider(HttpProvider, Generic[_Config]):
+    """An :class:`HttpProvider` for APIs that make one image per call (Gemini, OpenRouter).
+
+    ``generate`` checks the request and the model name (``model_pattern``, after removing
+    ``model_prefix``), then calls :meth:`_call` once per image through
+    :func:`generate_one_by_one`; a subclass makes one call.
+    """
+
+    model_pattern: ClassVar[re.Pattern[str]]
+    model_prefix: ClassVar[str] = ""
+
+    def __init__(
+        self, config: _Config, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(
+            timeout=config.timeout, connect_timeout=config.connect_timeout, transport=transport
+        )
+        self.config = config
+
+    def _model(self, request: GenerationRequest) -> str:
+        model = (request.model or self.config.model).removeprefix(self.model_prefix)
+        if not self.model_pattern.match(model):
+            raise InvalidRequest(f"Invalid {self.label} model name {model!r}.")
+        return model
+
+    async def _call(
+        self, request: GenerationRequest, model: str, seed: int, source: tuple[bytes, str] | None
+    ) -> bytes:
+        """Make one image with ``seed``; ``source`` is the source image and its MIME type."""
+        raise NotImplementedError
+
+    async def generate(
+        self, request: GenerationRequest, progress: ProgressCallback
+    ) -> list[GeneratedImage]:
+        validate_request(request, max_side=4096)
+        model = self._model(request)
+        source = await request_source(request)
+
+        async def call(seed: int) -> bytes:
+            return await self._call(request, model, seed, source)
+
+        return await self._jobs.run(
+            request.job_id, generate_one_by_one(request, progress, self.label, call)
+        )

@@ -31,74 +31,68 @@ PLACEHOLDERS = frozenset(
     }
 )
 
-TXT2IMG: dict[str, Any] = {
-    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "$checkpoint"}},
-    "5": {
-        "class_type": "EmptyLatentImage",
-        "inputs": {"width": "$width", "height": "$height", "batch_size": 1},
-    },
-    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "$prompt", "clip": ["4", 1]}},
-    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "$negative", "clip": ["4", 1]}},
-    "3": {
-        "class_type": "KSampler",
-        "inputs": {
-            "seed": "$seed",
-            "steps": "$steps",
-            "cfg": "$cfg",
-            "sampler_name": "$sampler",
-            "scheduler": "$scheduler",
-            "denoise": 1.0,
-            "model": ["4", 0],
-            "positive": ["6", 0],
-            "negative": ["7", 0],
-            "latent_image": ["5", 0],
-        },
-    },
-    "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-    "9": {
-        "class_type": "SaveImage",
-        "inputs": {"filename_prefix": "$filename_prefix", "images": ["8", 0]},
-    },
-}
 
-IMG2IMG: dict[str, Any] = {
-    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "$checkpoint"}},
-    "10": {"class_type": "LoadImage", "inputs": {"image": "$image"}},
-    # Scale the source to the requested size so the output has the size that was asked for.
-    "12": {
-        "class_type": "ImageScale",
-        "inputs": {
-            "image": ["10", 0],
-            "upscale_method": "lanczos",
-            "width": "$width",
-            "height": "$height",
-            "crop": "center",
+def _graph(latent_nodes: dict[str, Any], latent: list[Any], denoise: Any) -> dict[str, Any]:
+    """The stock checkpoint -> KSampler -> SaveImage graph around the nodes that make the
+    latent (``latent`` names their output); txt2img and img2img differ only there."""
+    return {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "$checkpoint"}},
+        **latent_nodes,
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "$prompt", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "$negative", "clip": ["4", 1]}},
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": "$seed",
+                "steps": "$steps",
+                "cfg": "$cfg",
+                "sampler_name": "$sampler",
+                "scheduler": "$scheduler",
+                "denoise": denoise,
+                "model": ["4", 0],
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": latent,
+            },
+        },
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {
+            "class_type": "SaveImage",
+            "inputs": {"filename_prefix": "$filename_prefix", "images": ["8", 0]},
+        },
+    }
+
+
+TXT2IMG: dict[str, Any] = _graph(
+    {
+        "5": {
+            "class_type": "EmptyLatentImage",
+            "inputs": {"width": "$width", "height": "$height", "batch_size": 1},
         },
     },
-    "11": {"class_type": "VAEEncode", "inputs": {"pixels": ["12", 0], "vae": ["4", 2]}},
-    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "$prompt", "clip": ["4", 1]}},
-    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "$negative", "clip": ["4", 1]}},
-    "3": {
-        "class_type": "KSampler",
-        "inputs": {
-            "seed": "$seed",
-            "steps": "$steps",
-            "cfg": "$cfg",
-            "sampler_name": "$sampler",
-            "scheduler": "$scheduler",
-            "denoise": "$denoise",
-            "model": ["4", 0],
-            "positive": ["6", 0],
-            "negative": ["7", 0],
-            "latent_image": ["11", 0],
+    latent=["5", 0],
+    denoise=1.0,
+)
+
+IMG2IMG: dict[str, Any] = _graph(
+    {
+        "10": {"class_type": "LoadImage", "inputs": {"image": "$image"}},
+        # Scale the source to the requested size so the output has the size that was asked for.
+        "12": {
+            "class_type": "ImageScale",
+            "inputs": {
+                "image": ["10", 0],
+                "upscale_method": "lanczos",
+                "width": "$width",
+                "height": "$height",
+                "crop": "center",
+            },
         },
+        "11": {"class_type": "VAEEncode", "inputs": {"pixels": ["12", 0], "vae": ["4", 2]}},
     },
-    "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-    "9": {
-        "class_type": "SaveImage",
-        "inputs": {"filename_prefix": "$filename_prefix", "images": ["8", 0]},
-    },
-}
+    latent=["11", 0],
+    denoise="$denoise",
+)
 
 
 def _placeholders(value: Any, found: set[str]) -> None:

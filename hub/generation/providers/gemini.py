@@ -14,35 +14,27 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from ._common import (
-    HttpProvider,
     HttpResult,
+    OneByOneProvider,
     check_http_url,
     closest_aspect_ratio,
     decode_base64,
     error_payload,
-    generate_one_by_one,
     parse_json_object,
     prompt_text,
     retry_after_seconds,
     send,
-    source_image_info,
     status_error,
 )
 from .base import (
     AuthFailed,
     BadResponse,
-    GeneratedImage,
     GenerationFailed,
     GenerationRequest,
-    InvalidRequest,
-    ProgressCallback,
     ProviderError,
     QuotaExceeded,
     SafetyBlocked,
-    validate_request,
 )
 
 DEFAULT_GEMINI_MODEL = "gemini-2.5-flash-image"
@@ -103,43 +95,12 @@ def _retry_delay(error: dict[str, Any]) -> float | None:
     return None
 
 
-class GeminiProvider(HttpProvider):
+class GeminiProvider(OneByOneProvider[GeminiConfig]):
     name = "gemini"
     label = "Gemini"
 
-    def __init__(
-        self, config: GeminiConfig, *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
-        super().__init__(
-            timeout=config.timeout, connect_timeout=config.connect_timeout, transport=transport
-        )
-        self.config = config
-
-    async def generate(
-        self, request: GenerationRequest, progress: ProgressCallback
-    ) -> list[GeneratedImage]:
-        validate_request(request, max_side=4096)
-        model = (request.model or self.config.model).removeprefix("models/")
-        if not _MODEL_NAME.match(model):
-            raise InvalidRequest(f"Invalid Gemini model name {model!r}.")
-        source = None
-        if request.source_image is not None:
-            source = (request.source_image, (await source_image_info(request.source_image)).mime)
-        return await self._jobs.run(
-            request.job_id, self._generate(request, model, source, progress)
-        )
-
-    async def _generate(
-        self,
-        request: GenerationRequest,
-        model: str,
-        source: tuple[bytes, str] | None,
-        progress: ProgressCallback,
-    ) -> list[GeneratedImage]:
-        async def call(seed: int) -> bytes:
-            return await self._call(request, model, seed, source)
-
-        return await generate_one_by_one(request, progress, self.label, call)
+    model_pattern = _MODEL_NAME
+    model_prefix = "models/"
 
     async def _call(
         self,

@@ -12,34 +12,26 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from ._common import (
-    HttpProvider,
     HttpResult,
+    OneByOneProvider,
     check_http_url,
     closest_aspect_ratio,
     error_payload,
-    generate_one_by_one,
     parse_data_url,
     parse_json_object,
     prompt_text,
     send,
-    source_image_info,
     status_error,
     to_data_url,
 )
 from .base import (
     BadResponse,
-    GeneratedImage,
     GenerationFailed,
     GenerationRequest,
-    InvalidRequest,
     NoCredit,
-    ProgressCallback,
     ProviderError,
     SafetyBlocked,
-    validate_request,
 )
 
 DEFAULT_OPENROUTER_MODEL = "google/gemini-2.5-flash-image"
@@ -67,43 +59,11 @@ class OpenRouterConfig:
             raise ValueError("OpenRouter needs an API key.")
 
 
-class OpenRouterProvider(HttpProvider):
+class OpenRouterProvider(OneByOneProvider[OpenRouterConfig]):
     name = "openrouter"
     label = "OpenRouter"
 
-    def __init__(
-        self, config: OpenRouterConfig, *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
-        super().__init__(
-            timeout=config.timeout, connect_timeout=config.connect_timeout, transport=transport
-        )
-        self.config = config
-
-    async def generate(
-        self, request: GenerationRequest, progress: ProgressCallback
-    ) -> list[GeneratedImage]:
-        validate_request(request, max_side=4096)
-        model = request.model or self.config.model
-        if not _MODEL_NAME.match(model):
-            raise InvalidRequest(f"Invalid OpenRouter model name {model!r}.")
-        source = None
-        if request.source_image is not None:
-            source = (request.source_image, (await source_image_info(request.source_image)).mime)
-        return await self._jobs.run(
-            request.job_id, self._generate(request, model, source, progress)
-        )
-
-    async def _generate(
-        self,
-        request: GenerationRequest,
-        model: str,
-        source: tuple[bytes, str] | None,
-        progress: ProgressCallback,
-    ) -> list[GeneratedImage]:
-        async def call(seed: int) -> bytes:
-            return await self._call(request, model, seed, source)
-
-        return await generate_one_by_one(request, progress, self.label, call)
+    model_pattern = _MODEL_NAME
 
     async def _call(
         self,

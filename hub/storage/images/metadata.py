@@ -19,7 +19,7 @@ from hub.storage.images.decoding import (
     load_upright,
     open_checked,
 )
-from hub.storage.images.pool import run_on_pool
+from hub.storage.images.pool import pooled
 from rooms import jsontext
 
 PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
@@ -198,20 +198,4 @@ def read_png_metadata(data: bytes) -> PngMetadata:
 # --- off the event loop -----------------------------------------------------------------------
 
 
-async def png_with_metadata_async(
-    data: bytes,
-    *,
-    prompt: str,
-    negative: str = "",
-    params: dict[str, Any] | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> bytes:
-    """:func:`png_with_metadata` on the image thread pool."""
-    return await run_on_pool(
-        png_with_metadata,
-        data,
-        prompt=prompt,
-        negative=negative,
-        params=params,
-        max_pixels=max_pixels,
-    )
+png_with_metadata_async = pooled(png_with_metadata)

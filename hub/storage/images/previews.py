@@ -15,7 +15,7 @@ from hub.storage.images.decoding import (
     normalise_formats,
     open_checked,
 )
-from hub.storage.images.pool import run_on_pool
+from hub.storage.images.pool import pooled
 
 
 def make_thumbnail(
@@ -122,51 +122,6 @@ def make_previews(
 # --- off the event loop -----------------------------------------------------------------------
 
 
-async def make_thumbnail_async(
-    data: bytes,
-    max_side: int = 512,
-    *,
-    output_format: str = "WEBP",
-    quality: int = 82,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> EncodedImage:
-    """:func:`make_thumbnail` on the image thread pool."""
-    return await run_on_pool(
-        make_thumbnail,
-        data,
-        max_side,
-        output_format=output_format,
-        quality=quality,
-        max_pixels=max_pixels,
-    )
-
-
-async def make_square_async(
-    data: bytes,
-    side: int = 200,
-    *,
-    output_format: str = "WEBP",
-    quality: int = 85,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> EncodedImage:
-    """:func:`make_square` on the image thread pool."""
-    return await run_on_pool(
-        make_square, data, side, output_format=output_format, quality=quality, max_pixels=max_pixels
-    )
-
-
-async def make_previews_async(
-    data: bytes,
-    *,
-    thumb_side: int = 512,
-    square_side: int = 200,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> tuple[EncodedImage, EncodedImage]:
-    """:func:`make_previews` (WebP, default qualities) on the image thread pool."""
-    return await run_on_pool(
-        make_previews,
-        data,
-        thumb_side=thumb_side,
-        square_side=square_side,
-        max_pixels=max_pixels,
-    )
+make_thumbnail_async = pooled(make_thumbnail)
+make_square_async = pooled(make_square)
+make_previews_async = pooled(make_previews)
