@@ -255,6 +255,67 @@ def common_errors(op: Operation, method: str, path: str) -> tuple[type[HubError]
     return tuple(found)
 
 
+Ref = Callable[[type[BaseModel]], dict[str, Any]]
+
+
+def _parameters(path: str, op: Operation) -> list[dict[str, Any]]:
+    params = _path_params(path)
+    if op.query is not None:
+        qschema = op.query.model_json_schema()
+        required = set(qschema.get("required", []))
+        for name, prop in qschema.get("properties", {}).items():
+            params.append(
+                {"name": name, "in": "query", "required": name in required, "schema": prop}
+            )
+    return params
+
+
+def _responses(op: Operation, method: str, path: str, ref: Ref, error_ref: dict[str, Any]) -> Any:
+    ok: dict[str, Any] = {"description": "Success"}
+    if op.response is not None:
+        ok["content"] = {"application/json": {"schema": ref(op.response)}}
+    responses: dict[str, Any] = {str(op.status): ok}
+    statuses: dict[int, type[HubError]] = {}
+    for cls in (*op.errors, *common_errors(op, method, path)):
+        statuses.setdefault(cls.status, cls)
+    for status, cls in sorted(statuses.items()):
+        responses[str(status)] = {
+            "description": cls.default_message,
+            "content": {"application/json": {"schema": error_ref}},
+        }
+    return responses
+
+
+def _operation_entry(
+    op: Operation, name: str | None, method: str, path: str, ref: Ref, error_ref: dict[str, Any]
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": f"{name}_{method.lower()}",
+        "tags": list(op.tags),
+        "responses": {},
+    }
+    if op.description:
+        entry["description"] = op.description
+    params = _parameters(path, op)
+    if params:
+        entry["parameters"] = params
+    if op.request is not None:
+        entry["requestBody"] = {
+            "required": True,
+            "content": {op.request_content_type: {"schema": ref(op.request)}},
+        }
+    entry["responses"] = _responses(op, method, path, ref, error_ref)
+    if op.auth:
+        entry["security"] = [{scheme: []} for scheme in op.schemes]
+    refusals = list(op.refuses)
+    if op.query is not None and "cursor" in op.query.model_fields:
+        refusals.append(CURSOR_REFUSAL)
+    if refusals:
+        entry["x-refusals"] = [refusal.as_dict() for refusal in refusals]
+    return entry
+
+
 def openapi_document(routes: Sequence[BaseRoute], *, title: str, version: str) -> dict[str, Any]:
     components: dict[str, Any] = {}
 
@@ -272,48 +333,7 @@ def openapi_document(routes: Sequence[BaseRoute], *, title: str, version: str) -
         if op is None or not path.startswith("/api/"):
             continue
         for method in sorted((route.methods or set()) - {"HEAD"}):
-            entry: dict[str, Any] = {
-                "summary": op.summary,
-                "operationId": f"{route.name}_{method.lower()}",
-                "tags": list(op.tags),
-                "responses": {},
-            }
-            if op.description:
-                entry["description"] = op.description
-            params = _path_params(path)
-            if op.query is not None:
-                qschema = op.query.model_json_schema()
-                required = set(qschema.get("required", []))
-                for name, prop in qschema.get("properties", {}).items():
-                    params.append(
-                        {"name": name, "in": "query", "required": name in required, "schema": prop}
-                    )
-            if params:
-                entry["parameters"] = params
-            if op.request is not None:
-                entry["requestBody"] = {
-                    "required": True,
-                    "content": {op.request_content_type: {"schema": ref(op.request)}},
-                }
-            ok: dict[str, Any] = {"description": "Success"}
-            if op.response is not None:
-                ok["content"] = {"application/json": {"schema": ref(op.response)}}
-            entry["responses"][str(op.status)] = ok
-            statuses: dict[int, type[HubError]] = {}
-            for cls in (*op.errors, *common_errors(op, method, path)):
-                statuses.setdefault(cls.status, cls)
-            if op.auth:
-                entry["security"] = [{scheme: []} for scheme in op.schemes]
-            refusals = list(op.refuses)
-            if op.query is not None and "cursor" in op.query.model_fields:
-                refusals.append(CURSOR_REFUSAL)
-            if refusals:
-                entry["x-refusals"] = [refusal.as_dict() for refusal in refusals]
-            for status, cls in sorted(statuses.items()):
-                entry["responses"][str(status)] = {
-                    "description": cls.default_message,
-                    "content": {"application/json": {"schema": error_ref}},
-                }
+            entry = _operation_entry(op, route.name, method, path, ref, error_ref)
             paths.setdefault(path, {})[method.lower()] = entry
     return {
         "openapi": "3.1.0",
