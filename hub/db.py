@@ -75,10 +75,16 @@ SQLITE_LOCK_TIMEOUT = 30  # seconds a SQLite writer waits for the write lock
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     # As long as the driver's lock timeout below (this pragma replaces it): under a burst of
     # writes (a hundred room jobs at once) a writer queues for the lock rather than failing.
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_LOCK_TIMEOUT * 1000}")
+    # WAL is a property of the file, kept once set. Setting it again on every new connection
+    # is not free: while others write, the switch can answer "database is locked" at once
+    # (no busy wait), so a burst that opens connections failed now and then. Ask first.
+    cursor.execute("PRAGMA journal_mode")
+    row = cursor.fetchone()
+    if row is None or str(row[0]).lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
