@@ -35,10 +35,6 @@ def _refused(code: int, allow: str, *, nul_only: bool) -> bool:
     return unicodedata.category(chr(code)) in REFUSED_CATEGORIES - {"Cs"}
 
 
-def is_blank(value: str) -> bool:
-    return not value.strip()
-
-
 def _escape(code: int) -> str:
     # BMP characters as \uXXXX (Python re and ECMA-262 read it alike); others literally.
     return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
