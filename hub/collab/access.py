@@ -8,6 +8,7 @@
 * closed rooms stay readable but accept no sockets, invites or members (409 / 4410).
 
 Other domains call :func:`access_room`, :func:`can_see_room`, :func:`room_visibility`,
+:func:`room_membership`,
 :func:`get_room` and :func:`recheck_sockets` (docs/collab.md, "Layout").
 """
 
@@ -122,6 +123,26 @@ def room_visibility(actor: Actor) -> Callable[[AsyncSession, str], Awaitable[boo
         return await can_see_room(session, actor, slug)
 
     return can_see
+
+
+async def is_in_room(session: AsyncSession, actor: Actor, slug: str) -> bool:
+    """Whether the room is public or ``actor`` is one of its members. Stricter than
+    :func:`can_see_room`: anyone signed in may look into an unlisted room, but only with its
+    slug, the shared secret; lists that would hand out slugs (the queue) use this instead."""
+    try:
+        access = await access_room(session, actor, slug)
+    except RoomNotFound:
+        return False
+    return access.member is not None or access.room.visibility == Visibility.public
+
+
+def room_membership(actor: Actor) -> Callable[[AsyncSession, str], Awaitable[bool]]:
+    """:func:`is_in_room` for one actor, for services that take ``can_see_room=`` as a check."""
+
+    async def in_room(session: AsyncSession, slug: str) -> bool:
+        return await is_in_room(session, actor, slug)
+
+    return in_room
 
 
 async def socket_role(session: AsyncSession, actor: Actor | None, slug: str) -> Role:

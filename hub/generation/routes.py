@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from hub.accounts.deps import require_actor
 from hub.api import Refusal, json_response, operation, parse_body, parse_query
-from hub.collab.access import room_visibility
+from hub.collab.access import room_membership
 from hub.collab.component import get_rooms
 from hub.collab.errors import RoomClosed, RoomNotFound
 from hub.context import HubContext, get_ctx
@@ -260,7 +260,7 @@ async def get_queue(request: Request) -> Response:
     ctx = get_ctx(request)
     actor = await require_actor(request)
     async with ctx.db.unit_of_work() as session:
-        view = await service.get_queue(session, actor, can_see_room=room_visibility(actor))
+        view = await service.get_queue(session, actor, can_see_room=room_membership(actor))
     return json_response(view)
 
 

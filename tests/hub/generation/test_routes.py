@@ -450,6 +450,28 @@ async def test_queue_view_hides_other_peoples_prompts_unless_same_room(
     ]
 
 
+@BOTH_DATABASES
+async def test_queue_view_hands_out_no_unlisted_room_to_outsiders(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    # Anyone signed in may look into an unlisted room, but only with its slug: the queue must
+    # not list that slug (or the prompts) to people who are not in the room.
+    alice = await make_user(db, "alice")
+    bob = await make_user(db, "bob")
+    hidden = await make_room(client, await bearer(db, alice), visibility="unlisted")
+    public = await make_room(client, await bearer(db, alice), visibility="public")
+    for slug, prompt in ((hidden, "secret plan"), (public, "open plan")):
+        response = await client.post(
+            JOBS, json=text2img(prompt=prompt, room_id=slug), headers=await bearer(db, alice)
+        )
+        assert response.status_code == 201, response.text
+    as_bob = (await client.get("/api/v1/queue", headers=await bearer(db, bob))).json()
+    assert [(i["prompt"], i["room_id"]) for i in as_bob["items"]] == [
+        (None, None),
+        ("open plan", public),
+    ]
+
+
 async def test_pause_and_resume_are_admin_only(client: httpx.AsyncClient, db: Database) -> None:
     alice = await make_user(db, "alice")
     admin = await make_user(db, "boss", role="admin")
