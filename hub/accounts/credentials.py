@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final, Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -119,18 +119,21 @@ def end_connections(
 
 async def ended_credentials(session: AsyncSession, keys: Iterable[str]) -> set[str]:
     """Which of ``keys`` (see :func:`parse_key`) name a credential that admits nobody any
-    more: a session that ended, a revoked refresh family or personal token, a deleted or disabled
-    user. For connections that may have missed the close (the bus was down)."""
+    more: a session that ended or expired, a revoked refresh family, a revoked or expired
+    personal token, a deleted or disabled user. For connections that may have missed the close
+    (the bus was down)."""
     ids: dict[str, dict[str, str]] = {"session": {}, "family": {}, "pat": {}, "user": {}}
     for key in keys:
         parsed = parse_key(key)
         if parsed is not None:
             ids[parsed[0]][parsed[1]] = key
     live: set[str] = set()
+    now = utcnow()
     if ids["session"]:
         found = await session.scalars(
             select(col(BrowserSession.session_id)).where(
-                col(BrowserSession.session_id).in_(ids["session"])
+                col(BrowserSession.session_id).in_(ids["session"]),
+                col(BrowserSession.expires_at) > now,
             )
         )
         live.update(ids["session"][sid] for sid in found)
@@ -146,7 +149,9 @@ async def ended_credentials(session: AsyncSession, keys: Iterable[str]) -> set[s
     if pats:
         found_ids = await session.scalars(
             select(col(ApiToken.token_id)).where(
-                col(ApiToken.token_id).in_(pats), col(ApiToken.revoked_at).is_(None)
+                col(ApiToken.token_id).in_(pats),
+                col(ApiToken.revoked_at).is_(None),
+                or_(col(ApiToken.expires_at).is_(None), col(ApiToken.expires_at) > now),
             )
         )
         live.update(pats[tid] for tid in found_ids if tid is not None)

@@ -378,3 +378,47 @@ async def test_revoked_family_count_helper_sees_reason(client: httpx.AsyncClient
         ctx, RefreshFamily, col(RefreshFamily.revoked_reason) == "password_changed"
     )
     assert revoked == 1
+
+
+@BOTH_DATABASES
+async def test_expired_credentials_count_as_ended_for_sockets(ctx: Any) -> None:
+    # After a bus outage every process asks which of its sockets' credentials ended; a session
+    # or personal token past its expiry admits nobody, so its sockets must close too.
+    from hub.accounts.credentials import (
+        NO_SOCKETS,
+        ended_credentials,
+        personal_token_key,
+        session_key,
+    )
+    from hub.accounts.models import ApiToken
+    from hub.accounts.sessions import start_session
+    from hub.accounts.tokens import create_personal_token
+    from hub.accounts.users import create_user
+
+    async with ctx.db.unit_of_work() as session:
+        user = await create_user(session, email="e@example.test", username="erin", password=None)
+        live = await start_session(session, user, sockets=NO_SOCKETS)
+        old = await start_session(session, user, sockets=NO_SOCKETS)
+        fresh_token, _ = await create_personal_token(session, user, name="fresh")
+        old_token, _ = await create_personal_token(session, user, name="old", expires_in_days=1)
+    past = utcnow() - timedelta(minutes=1)
+    async with ctx.db.unit_of_work() as session:
+        await session.execute(
+            update(BrowserSession)
+            .where(col(BrowserSession.session_id) == old.session_id)
+            .values(expires_at=past)
+        )
+        await session.execute(
+            update(ApiToken)
+            .where(col(ApiToken.token_id) == old_token.token_id)
+            .values(expires_at=past)
+        )
+    keys = [
+        session_key(live.session_id),
+        session_key(old.session_id),
+        personal_token_key(str(fresh_token.token_id)),
+        personal_token_key(str(old_token.token_id)),
+    ]
+    async with ctx.db.unit_of_work() as session:
+        ended = await ended_credentials(session, keys)
+    assert ended == {keys[1], keys[3]}
