@@ -80,6 +80,10 @@ class RateLimiter:
     async def _call(self, operation: Callable[[MovingWindowRateLimiter], Awaitable[_T]]) -> _T:
         shared = self._shared
         if shared is not None and time.monotonic() >= self._retry_at:
+            if self._down_since is not None:
+                # One request probes a Redis that was down; the others go on counting in memory
+                # rather than each waiting for its timeout when Redis hangs.
+                self._retry_at = time.monotonic() + self._retry_seconds
             try:
                 result = await operation(shared)
             except StorageError as exc:
