@@ -135,7 +135,10 @@ roomEl.addEventListener("room-event", (event) => {
   if (ended || typeof type !== "string" || !type.startsWith("member.")) return;
   // One of our own sockets leaving changes nothing in the list, and when we were removed the
   // server would refuse the panel.
-  if (type === "member.left" && message.data && message.data.user_id === myId) return;
+  // The rooms core sends user ids as strings, the hub's own events as numbers: compare as text.
+  if (type === "member.left" && message.data && String(message.data.user_id) === String(myId)) {
+    return;
+  }
   clearTimeout(pending);
   pending = setTimeout(() => refresh().catch(() => {}), 150);
 });
