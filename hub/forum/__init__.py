@@ -1,0 +1,1 @@
+"""The forum: categories, threads with Markdown bodies, nested comments, moderation of threads."""

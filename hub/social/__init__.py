@@ -1,0 +1,1 @@
+"""The social graph and reactions: likes, favorites and follows, idempotent and counted exactly."""
