@@ -296,6 +296,32 @@ class Settings(BaseSettings):
         "by the cleanup once they are this old (seconds).",
     )
 
+    # --- community -------------------------------------------------------------------------
+    new_account_hours: float = Field(
+        72.0,
+        ge=0,
+        description="Accounts younger than this many hours get the tighter *_NEW community "
+        "rate limits (posting, commenting, liking, following, publishing).",
+    )
+    rate_limit_thread: str = Field("20/hour", description="Forum threads one user may start.")
+    rate_limit_thread_new: str = Field(
+        "3/hour", description="Forum threads a new account may start."
+    )
+    rate_limit_comment: str = Field("120/hour", description="Comments one user may post.")
+    rate_limit_comment_new: str = Field("20/hour", description="Comments a new account may post.")
+    rate_limit_reaction: str = Field(
+        "600/hour", description="Likes and favorites (set or unset) one user may make."
+    )
+    rate_limit_reaction_new: str = Field(
+        "120/hour", description="Likes and favorites a new account may make."
+    )
+    rate_limit_follow: str = Field("200/hour", description="Follows and unfollows per user.")
+    rate_limit_follow_new: str = Field(
+        "30/hour", description="Follows and unfollows per new account."
+    )
+    rate_limit_work: str = Field("60/hour", description="Works one user may create.")
+    rate_limit_work_new: str = Field("10/hour", description="Works a new account may create.")
+
     # --- derived ---------------------------------------------------------------------------
     @property
     def room_channel_prefix(self) -> str:
