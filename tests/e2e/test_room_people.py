@@ -96,6 +96,10 @@ async def test_owner_invites_from_the_room_page_then_changes_role_and_removes(
             await alice.get_by_label("Role of Bob <鲍勃>").select_option("viewer")
             await expect(bob.locator("#my-role")).to_have_text("viewer", timeout=10_000)
             await expect(alice.get_by_label("Role of Bob <鲍勃>")).to_have_value("viewer")
+            # Bob's panel reloads on the member.role event; removing him while that reload is in
+            # flight would answer it 404 (he may no longer see the room), so let it land first.
+            bob_self = bob.locator("#people-panel li.member", has_text="(you)")
+            await expect(bob_self).to_have_attribute("data-role", "viewer", timeout=10_000)
             assert await _members(origin, slug, alice_cookie) == {"alice": "owner", "bob": "viewer"}
 
             await alice.get_by_role("button", name="Remove Bob <鲍勃> from the room").click()
