@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from hub.accounts.oidc import OIDCClient
+from hub.broadcast import Broadcast
 from hub.collab.component import start_room_publisher, start_rooms
 from hub.context import HubContext
 from hub.db import Database
@@ -52,6 +53,8 @@ async def web_context(settings: Settings) -> AsyncIterator[HubContext]:
         bus = make_bus(settings)
         await bus.start()
         stack.push_async_callback(bus.stop)
+        # Services reach the bus from their session, for per-user streams (notifications).
+        db.broadcast = Broadcast(bus)
         storage = await open_storage(settings)
         stack.push_async_callback(storage.aclose)
         ctx = HubContext(
@@ -98,6 +101,8 @@ async def run_worker(settings: Settings) -> int:
         bus = make_bus(settings)
         await bus.start()
         _close_quietly(stack, bus.stop)
+        # "Your job finished" reaches the owner's pages on the web processes.
+        db.broadcast = Broadcast(bus)
         if not settings.redis_url:
             log.warning(
                 "REDIS_URL is not set: this worker's job events reach no web process "
