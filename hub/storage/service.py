@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -267,6 +269,44 @@ async def access_image(
     if room_id is not None and can_see_room is not None and await can_see_room(session, room_id):
         return image
     raise ImageNotFound()
+
+
+@dataclass(frozen=True)
+class ImageLinks:
+    """Where a browser fetches an image and its previews (see :func:`image_links`)."""
+
+    url: str
+    thumb_url: str
+    square_url: str
+    width: int
+    height: int
+
+
+async def image_links(
+    session: AsyncSession, image_ids: Iterable[str], storage: Storage | None = None
+) -> dict[str, ImageLinks]:
+    """Links to the live images among ``image_ids``, by id, in one query (for lists of works
+    and the like, whose visibility the caller has decided). With the process's ``storage`` the
+    links are the backend's own stable URLs; without it, ``/media/{key}``, which the app serves
+    or redirects for every backend."""
+    wanted = sorted({i for i in image_ids if MEDIA_ID_RE.match(i)})
+    if not wanted:
+        return {}
+    stmt = select(Image).where(col(Image.image_id).in_(wanted), col(Image.deleted_at).is_(None))
+
+    def link(key: str) -> str:
+        return media_url(storage, key) if storage is not None else "/media/" + quote(key)
+
+    return {
+        image.image_id: ImageLinks(
+            url=link(image.key),
+            thumb_url=link(image.thumb_key),
+            square_url=link(image.square_key),
+            width=image.width,
+            height=image.height,
+        )
+        for image in await session.scalars(stmt)
+    }
 
 
 def _like_pattern(term: str) -> str:
