@@ -77,6 +77,7 @@ def domain_routes() -> list[BaseRoute]:
     from hub.storage.routes import routes as storage_routes
     from hub.web.pages import routes as web_routes
     from hub.works.feed_routes import routes as feed_routes
+    from hub.works.routes import routes as works_routes
 
     return [
         *accounts_routes,
@@ -86,6 +87,7 @@ def domain_routes() -> list[BaseRoute]:
         *storage_routes,
         *web_routes,
         *feed_routes,
+        *works_routes,
     ]
 
 

@@ -338,6 +338,21 @@ class Settings(BaseSettings):
         "`hub search reindex` after changing it. Not used on SQLite (trigram index).",
     )
 
+    # --- works -----------------------------------------------------------------------------
+    works_default_category: str = Field(
+        "showcase",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,63}$",
+        description="The forum category of a published work's discussion thread when the work "
+        "names none.",
+    )
+    sitemap_chunk: int = Field(
+        10_000,
+        ge=1,
+        le=50_000,
+        description="Most URLs in one sitemap file; /sitemap.xml is an index of files of works, "
+        "threads and profiles, each covering this many ids (the protocol allows 50,000).",
+    )
+
     # --- derived ---------------------------------------------------------------------------
     @property
     def room_channel_prefix(self) -> str:
