@@ -30,11 +30,19 @@ _COUNTERS = {ReactionKind.like: "like_count", ReactionKind.favorite: "favorite_c
 
 async def _move_counter(
     session: AsyncSession, work_id: int, kind: ReactionKind, delta: int
-) -> None:
+) -> tuple[int, int]:
+    """Move one counter; the row's (likes, favorites) after it. This UPDATE locks the row until
+    the commit, so it comes last: concurrent reactions queue only for it and the hot score."""
     column = col(getattr(Work, _COUNTERS[kind]))
-    await session.execute(
-        update(Work).where(col(Work.work_id) == work_id).values({column: column + delta})
-    )
+    row = (
+        await session.execute(
+            update(Work)
+            .where(col(Work.work_id) == work_id)
+            .values({column: column + delta})
+            .returning(col(Work.like_count), col(Work.favorite_count))
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 async def react(
@@ -54,19 +62,21 @@ async def react(
     changed = await set_reaction(
         session, actor, TargetType.work, work_id, kind, on, limiter=limiter
     )
-    if changed:
-        await _move_counter(session, work_id, kind, +1 if on else -1)
-        if on and kind == ReactionKind.like:
-            await notify(
-                session,
-                recipient_id=work.author_id,
-                kind=NotificationKind.like,
-                actor_id=actor.user_id,
-                text=f"{actor.display_name} likes “{work.title}”",
-                url=work_url(work),
-                subject_type="work",
-                subject_id=str(work_id),
-            )
-        await refresh_hot(session, work_id)
-        await session.refresh(work)
-    return await work_out(session, work, actor=actor, storage=storage)
+    # Read everything before the counter's row lock is taken (see _move_counter).
+    view = await work_out(session, work, actor=actor, storage=storage)
+    if not changed:
+        return view
+    if on and kind == ReactionKind.like:
+        await notify(
+            session,
+            recipient_id=work.author_id,
+            kind=NotificationKind.like,
+            actor_id=actor.user_id,
+            text=f"{actor.display_name} likes “{work.title}”",
+            url=work_url(work),
+            subject_type="work",
+            subject_id=str(work_id),
+        )
+    likes, favorites = await _move_counter(session, work_id, kind, +1 if on else -1)
+    await refresh_hot(session, work_id)
+    return view.model_copy(update={"like_count": likes, "favorite_count": favorites})
