@@ -73,6 +73,7 @@ def domain_routes() -> list[BaseRoute]:
     from hub.accounts.routes import routes as accounts_routes
     from hub.collab.routes import routes as collab_routes
     from hub.credits.routes import routes as credits_routes
+    from hub.forum.routes import routes as forum_routes
     from hub.generation.routes import routes as generation_routes
     from hub.storage.routes import routes as storage_routes
     from hub.web.pages import routes as web_routes
@@ -81,6 +82,7 @@ def domain_routes() -> list[BaseRoute]:
         *accounts_routes,
         *collab_routes,
         *credits_routes,
+        *forum_routes,
         *generation_routes,
         *storage_routes,
         *web_routes,
