@@ -329,6 +329,15 @@ class Settings(BaseSettings):
         "longer ones get 413 payload_too_large.",
     )
 
+    # --- search ----------------------------------------------------------------------------
+    search_language: str = Field(
+        "simple",
+        pattern=r"^[a-z_]{1,63}$",
+        description="Postgres text search configuration of the search index ('simple': no "
+        "stemming, any language; 'english', 'german', ...: stemming and stop words). Run "
+        "`hub search reindex` after changing it. Not used on SQLite (trigram index).",
+    )
+
     # --- derived ---------------------------------------------------------------------------
     @property
     def room_channel_prefix(self) -> str:

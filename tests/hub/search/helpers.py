@@ -1,0 +1,50 @@
+"""Documents for the search tests, indexed the way a domain indexes its rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hub.db import Database
+from hub.search import service
+from hub.search.schemas import SearchQuery
+from hub.search.service import DocKind, SearchDocument
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def doc(
+    ref_id: str,
+    title: str = "",
+    body: str = "",
+    *,
+    kind: DocKind = DocKind.thread,
+    owner_id: int | None = None,
+    public: bool = True,
+    minutes: int = 0,
+    **extra: Any,
+) -> SearchDocument:
+    return SearchDocument(
+        kind=kind,
+        ref_id=ref_id,
+        title=title,
+        body=body,
+        url=f"/{kind.value}/{ref_id}",
+        owner_id=owner_id,
+        public=public,
+        created_at=T0 + timedelta(minutes=minutes),
+        **extra,
+    )
+
+
+async def index(db: Database, *docs: SearchDocument) -> None:
+    async with db.unit_of_work() as session:
+        for one in docs:
+            await service.index_document(session, one)
+
+
+async def found(db: Database, viewer_id: int | None = None, **params: Any) -> list[str]:
+    """The ref ids of the first page for ``viewer_id``."""
+    async with db.unit_of_work() as session:
+        page = await service.search(session, viewer_id, SearchQuery.model_validate(params))
+    return [item.ref_id for item in page.items]
