@@ -18,12 +18,14 @@ from hub.accounts.users import get_users
 from hub.db import utcnow
 from hub.errors import BadRequest
 from hub.forum.errors import CommentNotFound, ThreadLocked
+from hub.forum.indexing import index_comment, unindex_comment
 from hub.forum.markdown import render_markdown
 from hub.forum.models import MAX_DEPTH, PATH_DIGITS, Comment, Revision, Thread
 from hub.forum.notices import tell_mentions, tell_reply
 from hub.forum.rules import check_body, require_author_or_moderator
 from hub.forum.schemas import CommentOut
-from hub.forum.threads import access_thread, thread_id_of, thread_url, touch_for_comment
+from hub.forum.threads import access_thread, touch_for_comment
+from hub.forum.urls import comment_id_of, comment_url
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
 from hub.social.service import ReactionKind, TargetType, reacted_ids
@@ -36,20 +38,6 @@ class CommentRef:
     id: int
     thread_id: int
     url: str
-
-
-def comment_anchor(comment_id: int) -> str:
-    return f"c{comment_id}"
-
-
-def comment_url(thread: Thread, comment_id: int) -> str:
-    return f"{thread_url(thread_id_of(thread), thread.slug)}#{comment_anchor(comment_id)}"
-
-
-def comment_id_of(comment: Comment) -> int:
-    if comment.comment_id is None:  # pragma: no cover - rows read or flushed have their id
-        raise RuntimeError("the comment has no id yet")
-    return comment.comment_id
 
 
 def _segment(comment_id: int) -> str:
@@ -127,6 +115,7 @@ async def add_comment(
     comment.path, comment.depth = _place(parent, comment_id)
     await touch_for_comment(session, thread_id, +1)
     await session.flush()
+    await index_comment(session, comment, thread)
     ref = CommentRef(id=comment_id, thread_id=thread_id, url=comment_url(thread, comment_id))
     await _tell(session, actor, thread, parent, body=body, ref=ref)
     return ref
@@ -254,6 +243,7 @@ async def edit_comment(
         comment.body = body
         comment.edited_at = comment.updated_at = utcnow()
         await session.flush()
+        await index_comment(session, comment, thread)
     return await comment_view(session, actor, comment)
 
 
@@ -274,6 +264,7 @@ async def delete_comment(session: AsyncSession, actor: Actor, comment_id: int) -
     comment.deleted_at = comment.updated_at = utcnow()
     await touch_for_comment(session, comment.thread_id, -1)
     await session.flush()
+    await unindex_comment(session, comment)
     return comment
 
 

@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.accounts.actor import Actor
-from hub.forum.comments import access_comment, comment_url
+from hub.forum.comments import access_comment
 from hub.forum.models import Comment, Thread
 from hub.forum.notices import tell_like
 from hub.forum.schemas import LikeOut
 from hub.forum.threads import access_thread, ref_of
+from hub.forum.urls import comment_url
 from hub.ratelimit import RateLimiter
 from hub.social.service import ReactionKind, TargetType, set_reaction
 

@@ -24,7 +24,8 @@ from hub.forum.schemas import (
     ThreadOut,
     ThreadPage,
 )
-from hub.forum.threads import access_thread, count_view, list_threads, thread_id_of, thread_view
+from hub.forum.threads import access_thread, count_view, list_threads, thread_view
+from hub.forum.urls import thread_id_of
 from hub.pagination import decode_cursor, encode_cursor
 from hub.social.service import ReactionKind, TargetType, reacted_ids
 

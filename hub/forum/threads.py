@@ -21,12 +21,14 @@ from hub.db import utcnow
 from hub.errors import BadRequest
 from hub.forum.categories import get_category
 from hub.forum.errors import CategoryNotFound, ThreadNotFound
+from hub.forum.indexing import index_thread, unindex_thread
 from hub.forum.markdown import render_markdown
 from hub.forum.models import Category, Revision, Thread
 from hub.forum.notices import tell_mentions
 from hub.forum.rules import check_body, check_title, require_author_or_moderator, unknown
 from hub.forum.schemas import ThreadOut, ThreadPage, ThreadSummary
 from hub.forum.slugs import slugify
+from hub.forum.urls import thread_id_of, thread_url
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
 from hub.social.service import ReactionKind, TargetType, reacted_ids
@@ -42,16 +44,6 @@ class ThreadRef:
     title: str
     author_id: int
     locked: bool
-
-
-def thread_url(thread_id: int, slug: str) -> str:
-    return f"/t/{thread_id}/{slug}"
-
-
-def thread_id_of(thread: Thread) -> int:
-    if thread.thread_id is None:  # pragma: no cover - rows read or flushed have their id
-        raise RuntimeError("the thread has no id yet")
-    return thread.thread_id
 
 
 def ref_of(thread: Thread) -> ThreadRef:
@@ -239,6 +231,7 @@ async def create_thread(
     )
     session.add(thread)
     await session.flush()
+    await index_thread(session, thread, with_comments=False)
     ref = ref_of(thread)
     await tell_mentions(
         session, actor, body=body, url=ref.url, subject_type="thread", subject_id=ref.id
@@ -274,9 +267,11 @@ async def edit_thread(
     new_body = check_body(session, body) if body is not None else thread.body
     if (new_title, new_body) != (thread.title, thread.body):
         await _keep_revision(session, thread, actor.user_id)
+        retitled = new_title != thread.title
         thread.title, thread.body, thread.slug = new_title, new_body, slugify(new_title)
         thread.edited_at = thread.updated_at = utcnow()
         await session.flush()
+        await index_thread(session, thread, with_comments=retitled)
     return await thread_view(session, actor, thread)
 
 
@@ -286,6 +281,7 @@ async def delete_thread(session: AsyncSession, actor: Actor, thread_id: int) -> 
     require_author_or_moderator(actor, thread.author_id, locked=thread.locked, to="delete it")
     thread.deleted_at = thread.updated_at = utcnow()
     await session.flush()
+    await unindex_thread(session, thread)
     return thread
 
 
