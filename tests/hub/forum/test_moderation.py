@@ -3,6 +3,8 @@ categories (admins), through HTTP."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -214,3 +216,20 @@ async def test_admins_manage_categories(client: httpx.AsyncClient, db: Database)
     gone = await client.delete(f"{API}/admin/categories/empty", headers=admin.headers)
     assert gone.status_code == 204
     assert (await client.get("/forum/empty", headers={"accept": "text/html"})).status_code == 404
+
+
+@BOTH_DATABASES
+async def test_one_slug_created_at_once_is_one_category(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    admin = await member(db, "boss", role="admin")
+    body = {"slug": "twice", "name": "Twice"}
+    responses = await asyncio.gather(
+        *(
+            client.post(f"{API}/admin/categories", json=body, headers=admin.headers)
+            for _ in range(6)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 5
+    slugs = [c["slug"] for c in (await client.get(f"{API}/categories")).json()["items"]]
+    assert slugs.count("twice") == 1
