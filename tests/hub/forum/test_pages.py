@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import httpx
+from sqlalchemy import event
 
 from hub.db import Database
 from tests.conftest import TEST_ORIGIN
@@ -174,3 +175,56 @@ async def test_moderator_form_locks_and_users_get_403(
     )
     assert response.status_code == 403
     assert (await client.get(f"{API}/threads/{thread_id}")).json()["locked"] is False
+
+
+@BOTH_DATABASES
+async def test_moderators_lock_with_the_form(client: httpx.AsyncClient, db: Database) -> None:
+    ada, mod = await member(db, "ada"), await member(db, "moddy", role="moderator")
+    created = (await post_thread(client, ada)).json()
+    page = await client.get(created["url"], headers={**HTML, **mod.headers})
+    assert 'value="lock"' in page.text
+    locked = await client.post(
+        f"/t/{created['thread_id']}/moderate", data={"action": "lock"}, headers=mod.headers
+    )
+    assert locked.status_code == 303
+    page = await client.get(created["url"], headers={**HTML, **mod.headers})
+    assert "This thread is locked" in page.text
+    assert 'value="unlock"' in page.text
+    odd = await client.post(
+        f"/t/{created['thread_id']}/moderate", data={"action": "explode"}, headers=mod.headers
+    )
+    assert odd.status_code == 404
+
+
+async def _queries(ctx: Any, client: httpx.AsyncClient, url: str) -> int:
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    engine = ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert (await client.get(url, headers=HTML)).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return len(statements)
+
+
+@BOTH_DATABASES
+async def test_pages_make_as_many_queries_for_many_rows_as_for_few(
+    client: httpx.AsyncClient, db: Database, ctx: Any
+) -> None:
+    people = [await member(db, f"user{i}") for i in range(6)]
+    created = (await post_thread(client, people[0])).json()
+    await post_comment(client, people[1], created["thread_id"])
+    await post_thread(client, people[1], title="Second")
+    few = {url: await _queries(ctx, client, url) for url in ("/forum", "/forum/general")}
+    few_thread = await _queries(ctx, client, created["url"])
+    for i, who in enumerate(people):
+        await post_thread(client, who, title=f"More {i}")
+        for _ in range(3):
+            await post_comment(client, who, created["thread_id"])
+    for url, count in few.items():
+        assert await _queries(ctx, client, url) == count, url
+    assert await _queries(ctx, client, created["url"]) == few_thread
