@@ -73,9 +73,11 @@ def domain_routes() -> list[BaseRoute]:
     from hub.accounts.routes import routes as accounts_routes
     from hub.collab.routes import routes as collab_routes
     from hub.credits.routes import routes as credits_routes
+    from hub.forum.routes import routes as forum_routes
     from hub.generation.routes import routes as generation_routes
     from hub.storage.routes import routes as storage_routes
     from hub.web.pages import routes as web_routes
+    from hub.web.search import routes as search_routes
     from hub.works.feed_routes import routes as feed_routes
     from hub.works.routes import routes as works_routes
 
@@ -83,11 +85,13 @@ def domain_routes() -> list[BaseRoute]:
         *accounts_routes,
         *collab_routes,
         *credits_routes,
+        *forum_routes,
         *generation_routes,
         *storage_routes,
         *web_routes,
         *feed_routes,
         *works_routes,
+        *search_routes,
     ]
 
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -18,13 +18,17 @@ from hub.accounts.users import get_users
 from hub.db import utcnow
 from hub.errors import BadRequest
 from hub.forum.errors import CommentNotFound, ThreadLocked
+from hub.forum.indexing import index_comment, unindex_comment
 from hub.forum.markdown import render_markdown
 from hub.forum.models import MAX_DEPTH, PATH_DIGITS, Comment, Revision, Thread
+from hub.forum.notices import tell_mentions, tell_reply
 from hub.forum.rules import check_body, require_author_or_moderator
-from hub.forum.schemas import CommentOut, CommentPage
-from hub.forum.threads import access_thread, thread_id_of, thread_url, touch_for_comment
+from hub.forum.schemas import CommentOut
+from hub.forum.threads import access_thread, touch_for_comment
+from hub.forum.urls import comment_id_of, comment_url
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
+from hub.social.service import ReactionKind, TargetType, reacted_ids
 
 _PATH = re.compile(rf"^(?:\d{{{PATH_DIGITS}}}){{1,{MAX_DEPTH}}}$")
 
@@ -34,20 +38,6 @@ class CommentRef:
     id: int
     thread_id: int
     url: str
-
-
-def comment_anchor(comment_id: int) -> str:
-    return f"c{comment_id}"
-
-
-def comment_url(thread: Thread, comment_id: int) -> str:
-    return f"{thread_url(thread_id_of(thread), thread.slug)}#{comment_anchor(comment_id)}"
-
-
-def comment_id_of(comment: Comment) -> int:
-    if comment.comment_id is None:  # pragma: no cover - rows read or flushed have their id
-        raise RuntimeError("the comment has no id yet")
-    return comment.comment_id
 
 
 def _segment(comment_id: int) -> str:
@@ -121,13 +111,45 @@ async def add_comment(
     )
     session.add(comment)
     await session.flush()
-    comment.path, comment.depth = _place(parent, comment_id_of(comment))
+    comment_id = comment_id_of(comment)
+    comment.path, comment.depth = _place(parent, comment_id)
     await touch_for_comment(session, thread_id, +1)
     await session.flush()
-    return CommentRef(
-        id=comment_id_of(comment),
-        thread_id=thread_id,
-        url=comment_url(thread, comment_id_of(comment)),
+    await index_comment(session, comment, thread)
+    ref = CommentRef(id=comment_id, thread_id=thread_id, url=comment_url(thread, comment_id))
+    await _tell(session, actor, thread, parent, body=body, ref=ref)
+    return ref
+
+
+async def _tell(
+    session: AsyncSession,
+    actor: Actor,
+    thread: Thread,
+    parent: Comment | None,
+    *,
+    body: str,
+    ref: CommentRef,
+) -> None:
+    """The reply notice goes to the author answered; mentions to the others named."""
+    recipient = parent.author_id if parent is not None else thread.author_id
+    await tell_reply(
+        session,
+        actor,
+        recipient_id=recipient,
+        to_comment=parent is not None,
+        thread_title=thread.title,
+        body=body,
+        url=ref.url,
+        comment_id=ref.id,
+    )
+    await tell_mentions(
+        session,
+        actor,
+        body=body,
+        url=ref.url,
+        subject_type="comment",
+        subject_id=ref.id,
+        exclude={recipient},
     )
 
 
@@ -177,13 +199,22 @@ def comments_out(
 
 
 async def comment_rows(
-    session: AsyncSession, thread_id: int, *, cursor: str | None, limit: int
+    session: AsyncSession,
+    thread_id: int,
+    *,
+    cursor: str | None,
+    limit: int,
+    start: int | None = None,
 ) -> tuple[list[Comment], str | None]:
     """A page of the thread's reply tree in path order (deleted comments included, shown as
-    placeholders), and the cursor of the next page. The thread must be checked by the caller."""
+    placeholders), and the cursor of the next page; ``start`` (a comment of the thread) begins
+    the page at that comment instead. The thread must be checked by the caller."""
     stmt = select(Comment).where(col(Comment.thread_id) == thread_id)
+    first = await session.get(Comment, start) if start is not None and not cursor else None
     if cursor:
         stmt = stmt.where(col(Comment.path) > _tree_cursor(cursor))
+    elif first is not None and first.thread_id == thread_id:
+        stmt = stmt.where(col(Comment.path) >= first.path)
     rows = list(await session.scalars(stmt.order_by(col(Comment.path)).limit(limit + 1)))
     page = rows[:limit]
     next_cursor = None
@@ -192,44 +223,37 @@ async def comment_rows(
     return page, next_cursor
 
 
-async def list_comments(
-    session: AsyncSession,
-    thread_id: int,
-    *,
-    cursor: str | None,
-    limit: int,
-    liked: set[int] | None = None,
-) -> CommentPage:
-    """The thread's reply tree, depth first, oldest first among siblings; 404 for a missing or
-    deleted thread, 400 for a cursor the hub did not make."""
-    await access_thread(session, thread_id)
-    page, next_cursor = await comment_rows(session, thread_id, cursor=cursor, limit=limit)
-    authors = await get_users(session, [c.author_id for c in page])
-    return CommentPage(items=comments_out(page, authors, liked or set()), next_cursor=next_cursor)
-
-
 async def edit_comment(
     session: AsyncSession, actor: Actor, comment_id: int, *, body: str
-) -> Comment:
+) -> CommentOut:
     """The author (while the thread is open) or a moderator replaces the body; the old one goes
     to the edit history."""
     comment, thread = await access_comment(session, comment_id)
     require_author_or_moderator(actor, comment.author_id, locked=thread.locked, to="edit it")
     body = check_body(session, body)
-    if body == comment.body:
-        return comment
-    session.add(
-        Revision(
-            comment_id=comment.comment_id,
-            editor_id=actor.user_id,
-            body=comment.body,
-            written_at=comment.edited_at or comment.created_at,
+    if body != comment.body:
+        session.add(
+            Revision(
+                comment_id=comment.comment_id,
+                editor_id=actor.user_id,
+                body=comment.body,
+                written_at=comment.edited_at or comment.created_at,
+            )
         )
-    )
-    comment.body = body
-    comment.edited_at = comment.updated_at = utcnow()
-    await session.flush()
-    return comment
+        comment.body = body
+        comment.edited_at = comment.updated_at = utcnow()
+        await session.flush()
+        await index_comment(session, comment, thread)
+    return await comment_view(session, actor, comment)
+
+
+async def comment_view(session: AsyncSession, actor: Actor | None, comment: Comment) -> CommentOut:
+    """One comment as ``actor`` sees it (with whether they like it)."""
+    comment_id = comment_id_of(comment)
+    user_id = actor.user_id if actor is not None else None
+    liked = await reacted_ids(session, user_id, TargetType.comment, ReactionKind.like, [comment_id])
+    authors = await get_users(session, [comment.author_id])
+    return comments_out([comment], authors, liked)[0]
 
 
 async def delete_comment(session: AsyncSession, actor: Actor, comment_id: int) -> Comment:
@@ -240,6 +264,7 @@ async def delete_comment(session: AsyncSession, actor: Actor, comment_id: int) -
     comment.deleted_at = comment.updated_at = utcnow()
     await touch_for_comment(session, comment.thread_id, -1)
     await session.flush()
+    await unindex_comment(session, comment)
     return comment
 
 
@@ -249,14 +274,3 @@ async def live_comment_ids(session: AsyncSession, thread_id: int) -> list[int]:
         col(Comment.thread_id) == thread_id, col(Comment.deleted_at).is_(None)
     )
     return [int(i) for i in await session.scalars(stmt) if i is not None]
-
-
-async def set_like_count(session: AsyncSession, comment_id: int, delta: int) -> int:
-    """Moves the comment's like counter by ``delta`` in one statement; returns the new count."""
-    stmt = (
-        update(Comment)
-        .where(col(Comment.comment_id) == comment_id)
-        .values(like_count=col(Comment.like_count) + delta)
-        .returning(col(Comment.like_count))
-    )
-    return int((await session.execute(stmt)).scalar_one())

@@ -34,19 +34,21 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 # User links earn the site no reputation (ugc, nofollow) and get no handle on this page.
 LINK_REL = "nofollow ugc noopener noreferrer"
 
-# The username rule of hub.accounts (3-32 letters, digits or underscores).
+# The username rule of hub.accounts (3-32 letters, digits or underscores), after a character
+# that does not make the "@" part of a word, an e-mail address or a path: the same mentions that
+# hub.notifications tells (its MENTION_RE).
 _MENTION = re.compile(r"@([A-Za-z0-9_]{3,32})(?![A-Za-z0-9_])")
-_WORD = re.compile(r"[A-Za-z0-9_]")
+_NOT_BEFORE = re.compile(r"[A-Za-z0-9_@./+-]")
 
 # Rendering is pure; a thread page shows the same bodies again and again.
 _CACHE_SIZE = 2048
 
 
 def _mention_rule(state: StateInline, silent: bool) -> bool:
-    """``@name`` after a non-word character (not in e-mail addresses), outside links."""
+    """``@name`` (see ``_NOT_BEFORE``), outside links."""
     if state.src[state.pos] != "@" or state.linkLevel > 0:
         return False
-    if state.pos > 0 and _WORD.match(state.src[state.pos - 1]):
+    if state.pos > 0 and _NOT_BEFORE.match(state.src[state.pos - 1]):
         return False
     match = _MENTION.match(state.src, state.pos)
     if match is None:

@@ -15,6 +15,8 @@ from hub.pagination import CURSOR_SCHEMA, DEFAULT_LIMIT, MAX_LIMIT, Page
 MAX_TITLE = 200
 # The schema's bound; the server's own (HUB_FORUM_MAX_BODY_CHARS, at most this) answers 413.
 MAX_BODY_SCHEMA = 200_000
+# Ids are 32-bit INTEGER columns on both databases.
+MAX_ID = 2**31 - 1
 CATEGORY_SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 
 
@@ -25,6 +27,12 @@ def _title(value: str) -> str:
     if not value:
         raise ValueError("must not be blank")
     return value
+
+
+def _description(value: str) -> str:
+    if text.refused_character(value, allow=text.MULTILINE) is not None:
+        raise ValueError("must not contain control or invisible characters")
+    return value.strip()
 
 
 def _body(value: str) -> str:
@@ -57,8 +65,13 @@ CategoryName = Annotated[
     AfterValidator(_title),
 ]
 CategoryDescription = Annotated[
-    str, Field(max_length=500, json_schema_extra=text.schema_pattern(allow=text.MULTILINE))
+    str,
+    Field(max_length=500, json_schema_extra=text.schema_pattern(allow=text.MULTILINE)),
+    AfterValidator(_description),
 ]
+
+Position = Annotated[int, Field(ge=0, le=10_000, description="Lower comes first.")]
+CommentId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class _Body(BaseModel):
@@ -67,7 +80,9 @@ class _Body(BaseModel):
 
 
 class _Patch(_Body):
-    """Only the fields sent change; none of them may be null."""
+    """Only the fields sent change; none of them may be null, and one at least is sent."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
 
     @model_validator(mode="after")
     def _no_nulls(self) -> _Patch:
@@ -102,13 +117,13 @@ class CategoryIn(_Body):
     slug: CategorySlug
     name: CategoryName
     description: CategoryDescription = ""
-    position: int = Field(0, ge=0, le=10_000, description="Lower comes first.")
+    position: Position = 0
 
 
 class CategoryPatchIn(_Patch):
     name: CategoryName | SkipJsonSchema[None] = None
     description: CategoryDescription | SkipJsonSchema[None] = None
-    position: int | SkipJsonSchema[None] = Field(None, ge=0, le=10_000)
+    position: Position | SkipJsonSchema[None] = None
 
 
 # --- threads -----------------------------------------------------------------------------------
@@ -182,8 +197,8 @@ class ThreadListQuery(BaseModel):
 
 class CommentCreateIn(_Body):
     body: Body
-    parent_id: int | SkipJsonSchema[None] = Field(
-        None, ge=1, description="The comment this one answers; leave out to answer the thread."
+    parent_id: CommentId | SkipJsonSchema[None] = Field(
+        None, description="The comment this one answers; leave out to answer the thread."
     )
 
 

@@ -21,13 +21,17 @@ from hub.db import utcnow
 from hub.errors import BadRequest
 from hub.forum.categories import get_category
 from hub.forum.errors import CategoryNotFound, ThreadNotFound
+from hub.forum.indexing import index_thread, unindex_thread
 from hub.forum.markdown import render_markdown
 from hub.forum.models import Category, Revision, Thread
+from hub.forum.notices import tell_mentions
 from hub.forum.rules import check_body, check_title, require_author_or_moderator, unknown
 from hub.forum.schemas import ThreadOut, ThreadPage, ThreadSummary
 from hub.forum.slugs import slugify
+from hub.forum.urls import thread_id_of, thread_url
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
+from hub.social.service import ReactionKind, TargetType, reacted_ids
 
 
 @dataclass(frozen=True)
@@ -40,16 +44,6 @@ class ThreadRef:
     title: str
     author_id: int
     locked: bool
-
-
-def thread_url(thread_id: int, slug: str) -> str:
-    return f"/t/{thread_id}/{slug}"
-
-
-def thread_id_of(thread: Thread) -> int:
-    if thread.thread_id is None:  # pragma: no cover - rows read or flushed have their id
-        raise RuntimeError("the thread has no id yet")
-    return thread.thread_id
 
 
 def ref_of(thread: Thread) -> ThreadRef:
@@ -92,6 +86,14 @@ async def visible_thread(session: AsyncSession, actor: Actor | None, thread_id: 
 async def _category_slug(session: AsyncSession, category_id: int) -> str:
     category = await session.get(Category, category_id)
     return category.slug if category is not None else ""
+
+
+async def thread_view(session: AsyncSession, actor: Actor | None, thread: Thread) -> ThreadOut:
+    """The thread as ``actor`` sees it (with whether they like it)."""
+    user_id = actor.user_id if actor is not None else None
+    thread_id = thread_id_of(thread)
+    liked = await reacted_ids(session, user_id, TargetType.thread, ReactionKind.like, [thread_id])
+    return await thread_out(session, thread, liked=thread_id in liked)
 
 
 async def thread_out(session: AsyncSession, thread: Thread, *, liked: bool) -> ThreadOut:
@@ -229,7 +231,12 @@ async def create_thread(
     )
     session.add(thread)
     await session.flush()
-    return ref_of(thread)
+    await index_thread(session, thread, with_comments=False)
+    ref = ref_of(thread)
+    await tell_mentions(
+        session, actor, body=body, url=ref.url, subject_type="thread", subject_id=ref.id
+    )
+    return ref
 
 
 async def _keep_revision(session: AsyncSession, thread: Thread, editor_id: int) -> None:
@@ -251,21 +258,21 @@ async def edit_thread(
     *,
     title: str | None = None,
     body: str | None = None,
-) -> Thread:
+) -> ThreadOut:
     """The author (while the thread is open) or a moderator changes the title and/or body; the
     version it replaces goes to the edit history. The slug follows the title."""
     thread = await access_thread(session, thread_id)
     require_author_or_moderator(actor, thread.author_id, locked=thread.locked, to="edit it")
     new_title = check_title(title) if title is not None else thread.title
     new_body = check_body(session, body) if body is not None else thread.body
-    if (new_title, new_body) == (thread.title, thread.body):
-        return thread
-    await _keep_revision(session, thread, actor.user_id)
-    now = utcnow()
-    thread.title, thread.body, thread.slug = new_title, new_body, slugify(new_title)
-    thread.edited_at = thread.updated_at = now
-    await session.flush()
-    return thread
+    if (new_title, new_body) != (thread.title, thread.body):
+        await _keep_revision(session, thread, actor.user_id)
+        retitled = new_title != thread.title
+        thread.title, thread.body, thread.slug = new_title, new_body, slugify(new_title)
+        thread.edited_at = thread.updated_at = utcnow()
+        await session.flush()
+        await index_thread(session, thread, with_comments=retitled)
+    return await thread_view(session, actor, thread)
 
 
 async def delete_thread(session: AsyncSession, actor: Actor, thread_id: int) -> Thread:
@@ -274,12 +281,13 @@ async def delete_thread(session: AsyncSession, actor: Actor, thread_id: int) -> 
     require_author_or_moderator(actor, thread.author_id, locked=thread.locked, to="delete it")
     thread.deleted_at = thread.updated_at = utcnow()
     await session.flush()
+    await unindex_thread(session, thread)
     return thread
 
 
 async def set_flag(
     session: AsyncSession, actor: Actor, thread_id: int, *, flag: str, on: bool
-) -> Thread:
+) -> ThreadOut:
     """Locks or pins (``flag``: "locked" or "pinned") a thread; moderators only (403)."""
     if flag not in ("locked", "pinned"):
         raise ValueError(f"not a thread flag: {flag}")
@@ -288,7 +296,7 @@ async def set_flag(
     setattr(thread, flag, on)
     thread.updated_at = utcnow()
     await session.flush()
-    return thread
+    return await thread_view(session, actor, thread)
 
 
 async def count_view(session: AsyncSession, thread_id: int) -> None:

@@ -79,7 +79,8 @@ class ImageQuery(PageParams):
     q: str | None = Field(
         None,
         max_length=200,
-        description="Words that must all appear in the prompt (case-insensitive substring match).",
+        description='Terms that must all match the prompt: words, "a phrase" in quotes, -word to '
+        "exclude (at most 8; the search index of docs/search.md).",
     )
     model: str | None = Field(None, max_length=64, description="Only images of this model id.")
     room: str | None = Field(None, max_length=128, description="Only images from this room.")
@@ -110,10 +111,6 @@ class ImageQuery(PageParams):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    @property
-    def terms(self) -> list[str]:
-        return self.q.split()[:8] if self.q else []
 
 
 class DownloadIn(BaseModel):

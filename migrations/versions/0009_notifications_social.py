@@ -1,7 +1,7 @@
 """Notifications and the social graph: notices, reactions (likes, favorites) and follows.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-05
 """
 

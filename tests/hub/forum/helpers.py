@@ -1,7 +1,8 @@
-"""Users, tokens and threads for the forum tests."""
+"""Users, tokens, threads and comments for the forum tests."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -11,7 +12,26 @@ from hub.db import Database
 from hub.forum import service
 from tests.hub.credits.helpers import bearer, make_user
 
-__all__ = ["bearer", "make_user", "new_thread", "post_thread"]
+API = "/api/v1"
+
+__all__ = ["API", "Member", "make_user", "member", "new_thread", "post_comment", "post_thread"]
+
+
+@dataclass(frozen=True)
+class Member:
+    """A user and the bearer headers of a personal token of theirs."""
+
+    actor: Actor
+    headers: dict[str, str]
+
+    @property
+    def user_id(self) -> int:
+        return self.actor.user_id
+
+
+async def member(db: Database, username: str, *, role: str = "user") -> Member:
+    actor = await make_user(db, username, role=role)
+    return Member(actor, await bearer(db, actor))
 
 
 async def new_thread(
@@ -28,8 +48,14 @@ async def new_thread(
         )
 
 
-async def post_thread(
-    client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
-) -> httpx.Response:
+async def post_thread(client: httpx.AsyncClient, who: Member, **fields: Any) -> httpx.Response:
     body = {"category": "general", "title": "Koi at dusk", "body": "What do you think?", **fields}
-    return await client.post("/api/v1/threads", json=body, headers=headers)
+    return await client.post(f"{API}/threads", json=body, headers=who.headers)
+
+
+async def post_comment(
+    client: httpx.AsyncClient, who: Member, thread_id: int, body: str = "Nice", **fields: Any
+) -> httpx.Response:
+    return await client.post(
+        f"{API}/threads/{thread_id}/comments", json={"body": body, **fields}, headers=who.headers
+    )

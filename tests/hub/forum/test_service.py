@@ -9,8 +9,9 @@ from hub.db import Database
 from hub.errors import ValidationFailed
 from hub.forum import service
 from hub.forum.categories import DEFAULT_CATEGORIES
-from hub.forum.comments import delete_comment, list_comments
+from hub.forum.comments import delete_comment
 from hub.forum.errors import BodyTooLong, CommentNotFound, ThreadLocked, ThreadNotFound
+from hub.forum.reading import read_comments
 from hub.forum.threads import delete_thread, set_flag
 from tests.helpers import BOTH_DATABASES
 from tests.hub.forum.helpers import make_user, new_thread
@@ -131,7 +132,7 @@ async def test_the_reply_tree_is_depth_first_and_deep_replies_flatten(db: Databa
             session, ada, ref.id, body="b1", parent_id=b.id, limiter=None
         )
     async with db.unit_of_work() as session:
-        page = await list_comments(session, ref.id, cursor=None, limit=100)
+        page = await read_comments(session, None, ref.id, cursor=None, limit=100)
     bodies = [c.body for c in page.items]
     assert bodies == ["a", *(f"a{d}" for d in range(1, 10)), "b", "b1"]
     depths = [c.depth for c in page.items]
