@@ -1,4 +1,5 @@
-"""The works API: make, read, edit, publish, delete; likes and favorites."""
+"""The works API: make, read, edit, publish, delete; likes and favorites. Pages are in
+:mod:`hub.works.pages`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from starlette.routing import BaseRoute, Route
 from hub.accounts.deps import current_actor, require_actor
 from hub.api import Refusal, json_response, operation, parse_body, parse_query, path_int
 from hub.context import get_ctx
-from hub.errors import Conflict, CSRFFailed, ErrorCode, Forbidden, NotFound, RateLimited
+from hub.errors import Conflict, CSRFFailed, ErrorCode, NotFound, RateLimited
 from hub.social.service import ReactionKind
 from hub.works import publish, reactions, service
 from hub.works.errors import CannotPublishImage, NotWorkAuthor, WorkNotFound, WorkNotPublished
+from hub.works.pages import routes as page_routes
 from hub.works.schemas import (
     PublishIn,
     WorkCreatedOut,
@@ -209,7 +211,6 @@ async def unfavorite_work(request: Request) -> Response:
     query=WorkListQuery,
     response=WorkPage,
     auth=True,
-    errors=(Forbidden,),
     tags=TAGS,
 )
 async def my_works(request: Request) -> Response:
@@ -235,4 +236,5 @@ routes: list[BaseRoute] = [
     Route(f"{WORK}/like", unlike_work, methods=["DELETE"], name="works_unlike"),
     Route(f"{WORK}/favorite", favorite_work, methods=["PUT"], name="works_favorite"),
     Route(f"{WORK}/favorite", unfavorite_work, methods=["DELETE"], name="works_unfavorite"),
+    *page_routes,
 ]

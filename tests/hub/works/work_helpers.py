@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from PIL import Image as PILImage
@@ -126,9 +126,21 @@ def png(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (30, 90,
     return buffer.getvalue()
 
 
+class Owner(Protocol):
+    @property
+    def user_id(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class UserId:
+    """Someone known by id alone (a user signed up through the API with a cookie)."""
+
+    user_id: int
+
+
 async def generated(
     ctx: HubContext,
-    owner: Person,
+    owner: Owner,
     *,
     room: str | None = None,
     prompt: str = "a lighthouse at dusk",
