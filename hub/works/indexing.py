@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -82,3 +82,11 @@ async def search_documents(
         for work in rows:
             yield work_document(work, image_url=await _cover_url(session, storage, work))
         last_id = work_id_of(rows[-1])
+
+
+async def count_search_documents(session: AsyncSession) -> int:
+    """How many documents :func:`search_documents` yields (the reindex progress bar)."""
+    found = await session.scalar(
+        select(func.count()).select_from(Work).where(col(Work.deleted_at).is_(None))
+    )
+    return int(found or 0)
