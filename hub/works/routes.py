@@ -1,5 +1,5 @@
 """The works API: make, read, edit, publish, delete; likes and favorites. Pages are in
-:mod:`hub.works.pages`."""
+:mod:`hub.works.pages`, the sitemap and robots.txt in :mod:`hub.works.sitemap`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from hub.works.schemas import (
     WorkPage,
     WorkPatchIn,
 )
+from hub.works.sitemap import routes as sitemap_routes
 
 API = "/api/v1"
 TAGS = ("works",)
@@ -236,5 +237,6 @@ routes: list[BaseRoute] = [
     Route(f"{WORK}/like", unlike_work, methods=["DELETE"], name="works_unlike"),
     Route(f"{WORK}/favorite", favorite_work, methods=["PUT"], name="works_favorite"),
     Route(f"{WORK}/favorite", unfavorite_work, methods=["DELETE"], name="works_unfavorite"),
+    *sitemap_routes,
     *page_routes,
 ]
