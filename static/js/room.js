@@ -521,7 +521,13 @@ function showImages(view, images) {
       img.height = Math.round((160 * image.height) / image.width);
     }
     link.append(img);
-    return [link];
+    if (!me.userId || (role !== "editor" && role !== "owner") || typeof image.image_id !== "string") {
+      return [link];
+    }
+    // Editors turn an image into a work (the form checks again; docs/works.md).
+    const publish = el("a", "job-publish", "Publish");
+    publish.href = `/works/new?room=${encodeURIComponent(slug)}&image=${encodeURIComponent(image.image_id)}`;
+    return [link, publish];
   }));
 }
 

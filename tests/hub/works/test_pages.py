@@ -299,3 +299,19 @@ async def test_payloads_are_inert_on_the_artwork_page(
         jsonld(response.text)  # still JSON: nothing broke out of the script element
     work = (await client.get(f"{API}/works/{urls[0].split('/')[2]}")).json()
     assert work["title"] == PAYLOADS[0]  # stored as written, escaped when shown
+
+
+@BOTH_DATABASES
+async def test_publish_is_reachable_from_the_room_and_from_my_images(
+    client: httpx.AsyncClient, ctx: HubContext
+) -> None:
+    ada, bob = await veteran(ctx, "ada"), await veteran(ctx, "bob")
+    slug = await make_room(client, ada, visibility="public")
+    room_page = await client.get(f"/r/{slug}", headers={**HTML, **ada.headers})
+    assert f'href="/works/new?room={slug}" id="publish-work"' in room_page.text
+    watcher = await client.get(f"/r/{slug}", headers={**HTML, **bob.headers})
+    assert watcher.status_code == 200
+    assert 'id="publish-work"' not in watcher.text
+    image = await generated(ctx, ada)
+    library = await client.get("/images", headers={**HTML, **ada.headers})
+    assert f'href="/works/new?image={image}"' in library.text
