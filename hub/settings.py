@@ -321,6 +321,13 @@ class Settings(BaseSettings):
     )
     rate_limit_work: str = Field("60/hour", description="Works one user may create.")
     rate_limit_work_new: str = Field("10/hour", description="Works a new account may create.")
+    forum_max_body_chars: int = Field(
+        20_000,
+        ge=100,
+        le=200_000,
+        description="The longest Markdown body of a forum thread or comment (characters); "
+        "longer ones get 413 payload_too_large.",
+    )
 
     # --- derived ---------------------------------------------------------------------------
     @property
