@@ -5,7 +5,7 @@ A listed work is published, not deleted and not hidden. The feed indexes of 0007
 these hold only what the feeds show (docs/community.md, "Reading cheaply").
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
