@@ -28,7 +28,8 @@ from hub.errors import BadRequest, Unauthenticated
 from hub.pagination import CURSOR_SCHEMA, DEFAULT_LIMIT, MAX_LIMIT
 from hub.social.service import followee_ids
 from hub.storage.backends import Storage
-from hub.works.cards import WorkCard, listed_works, work_cards
+from hub.works.cards import WorkCard, listed_works, with_viewer, work_cards
+from hub.works.feed_cache import FeedCache
 from hub.works.models import Work
 
 WORKS: Table = Work.metadata.tables[Work.__tablename__]
@@ -167,20 +168,62 @@ async def feed_ids(
     return await keyset_page(session, stmt, sort, cursor, limit)
 
 
+def page_key(query: FeedQuery) -> tuple[str, str | None, str | None, int]:
+    """What makes a public feed page (the cache key of :func:`shared_feed_page`)."""
+    return (query.sort.value, query.category, query.cursor, query.limit)
+
+
+async def shared_feed_page(
+    session: AsyncSession,
+    query: FeedQuery,
+    *,
+    storage: Storage | None = None,
+    cache: FeedCache | None = None,
+) -> FeedPage:
+    """A latest or hot page as anyone sees it (no likes of a viewer), from ``cache`` when it
+    has it (``hub.works.feed_cache``); never the following feed, which is per person."""
+    if query.sort is FeedSort.following:
+        raise ValueError("the following feed is per person; use feed_page")
+
+    async def compute() -> FeedPage:
+        ids, next_cursor = await feed_ids(
+            session,
+            None,
+            sort=query.sort,
+            category=query.category,
+            cursor=query.cursor,
+            limit=query.limit,
+        )
+        cards = await work_cards(session, None, ids, storage=storage)
+        return FeedPage(items=cards, next_cursor=next_cursor)
+
+    if cache is None:
+        return await compute()
+    return await cache.get(("page", *page_key(query)), compute)
+
+
 async def feed_page(
     session: AsyncSession,
     actor: Actor | None,
     query: FeedQuery,
     *,
     storage: Storage | None = None,
+    cache: FeedCache | None = None,
 ) -> FeedPage:
-    ids, next_cursor = await feed_ids(
-        session,
-        actor,
-        sort=query.sort,
-        category=query.category,
-        cursor=query.cursor,
-        limit=query.limit,
-    )
-    cards = await work_cards(session, actor, ids, storage=storage)
-    return FeedPage(items=cards, next_cursor=next_cursor)
+    """One page of the feed as ``actor`` sees it (their likes and favorites on the cards)."""
+    if query.sort is FeedSort.following:
+        ids, next_cursor = await feed_ids(
+            session,
+            actor,
+            sort=query.sort,
+            category=query.category,
+            cursor=query.cursor,
+            limit=query.limit,
+        )
+        cards = await work_cards(session, actor, ids, storage=storage)
+        return FeedPage(items=cards, next_cursor=next_cursor)
+    shared = await shared_feed_page(session, query, storage=storage, cache=cache)
+    if actor is None:
+        return shared
+    items = await with_viewer(session, actor, shared.items)
+    return FeedPage(items=items, next_cursor=shared.next_cursor)

@@ -1,0 +1,116 @@
+"""A short-lived, per-process cache of the public lists' pages (docs/community.md, "Caching").
+
+Most feed reads are the same few pages (the first page of latest and hot, site-wide and per
+category) read by visitors who are not signed in, and they are the same for all of them. A page
+is computed once per key and reused for ``HUB_FEED_CACHE_SECONDS``; concurrent misses of one key
+wait for the one computation (no stampede when a popular page expires under load).
+
+Freshness: :func:`bump_feed_epoch` (run after the commit of every :func:`hub.works.hot.
+refresh_hot`, that is after every publish, unpublish, like and favorite) makes this process's
+entries stale at once, so a process shows its own writes on the next read; another process's
+writes show within the TTL. Signed-in viewers get the cached cards with their own likes and
+favorites applied (``hub.works.cards``), and the following feed is never cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# The generation of this process's feed data: entries made under an older one are stale.
+_epoch = 0
+
+
+async def bump_feed_epoch() -> None:
+    """After-commit effect: something a list shows changed (``after_commit(session, ...)``)."""
+    global _epoch
+    _epoch += 1
+
+
+def feed_epoch() -> int:
+    return _epoch
+
+
+@dataclass
+class _Entry:
+    epoch: int
+    expires: float
+    value: Any
+
+
+class FeedCache:
+    """``await cache.get(key, compute)``: ``compute()``'s value, made at most once per key per
+    ``ttl`` seconds and epoch. ``ttl <= 0`` turns caching off (every call computes)."""
+
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        max_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._pending: dict[Hashable, asyncio.Future[Any]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def _fresh(self, key: Hashable) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.epoch != _epoch or entry.expires <= self._clock():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    async def get(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        if self.ttl <= 0:
+            return await compute()
+        entry = self._fresh(key)
+        if entry is not None:
+            self.hits += 1
+            value: T = entry.value
+            return value
+        pending = self._pending.get(key)
+        if pending is not None:
+            self.hits += 1
+            try:
+                shared: T = await asyncio.shield(pending)
+                return shared
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request was cancelled, not the computation it waited for
+        return await self._compute(key, compute)
+
+    async def _compute(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        self.misses += 1
+        epoch = _epoch  # a write committed while computing makes this value stale at once
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            value = await compute()
+        except asyncio.CancelledError:
+            future.cancel()  # its waiters compute for themselves
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must log it
+            raise
+        else:
+            future.set_result(value)
+            self._entries[key] = _Entry(epoch, self._clock() + self.ttl, value)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+            return value
+        finally:
+            del self._pending[key]
