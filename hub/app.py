@@ -76,6 +76,7 @@ def domain_routes() -> list[BaseRoute]:
     from hub.generation.routes import routes as generation_routes
     from hub.storage.routes import routes as storage_routes
     from hub.web.pages import routes as web_routes
+    from hub.works.feed_pages import routes as feed_pages
     from hub.works.feed_routes import routes as feed_routes
 
     return [
@@ -86,6 +87,7 @@ def domain_routes() -> list[BaseRoute]:
         *storage_routes,
         *web_routes,
         *feed_routes,
+        *feed_pages,
     ]
 
 
