@@ -15,6 +15,7 @@ import binascii
 import json
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -118,19 +119,24 @@ def decode_feed_cursor(sort: FeedSort, cursor: str) -> tuple[datetime | float, i
 # --- pages ---------------------------------------------------------------------------------------
 
 
-async def keyset_page(
-    session: AsyncSession, stmt: Select[Any], sort: FeedSort, cursor: str | None, limit: int
-) -> tuple[list[int], str | None]:
-    """Run ``stmt`` (which selects ``work_id`` and the sort key as ``key``) for the page after
-    ``cursor``, newest or hottest first; the ids and the next page's cursor (None at the end)."""
+def paged(stmt: Select[Any], sort: FeedSort, cursor: str | None, limit: int) -> Select[Any]:
+    """``stmt`` (which selects ``work_id`` and the sort key as ``key``) narrowed to the page
+    after ``cursor``, newest or hottest first, one row more than ``limit`` (is there a next
+    page?). 400 for a cursor the hub did not make."""
     key = _sort_key(sort)
     if cursor:
         after, work_id = decode_feed_cursor(sort, cursor)
         # Typed like the columns, so that SQLite compares timestamps in their stored format.
         bound = tuple_(literal(after, key.type), literal(work_id, _W.work_id.type))
         stmt = stmt.where(tuple_(key, _W.work_id) < bound)
-    stmt = stmt.order_by(key.desc(), _W.work_id.desc()).limit(limit + 1)
-    rows = (await session.execute(stmt)).all()
+    return stmt.order_by(key.desc(), _W.work_id.desc()).limit(limit + 1)
+
+
+async def keyset_page(
+    session: AsyncSession, stmt: Select[Any], sort: FeedSort, cursor: str | None, limit: int
+) -> tuple[list[int], str | None]:
+    """Run :func:`paged`; the ids and the next page's cursor (None at the end)."""
+    rows = (await session.execute(paged(stmt, sort, cursor, limit))).all()
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
@@ -141,6 +147,18 @@ async def keyset_page(
 def keyed(sort: FeedSort) -> Select[Any]:
     """``SELECT work_id, <sort key> AS key FROM works WHERE <listed>``, to narrow and page."""
     return select(_W.work_id, _sort_key(sort).label("key")).where(*listed_works())
+
+
+def feed_statement(
+    sort: FeedSort, *, category: str | None = None, authors: Sequence[int] | None = None
+) -> Select[Any]:
+    """The ids of a feed in order, before paging (:func:`paged`); ``authors`` for following."""
+    stmt = keyed(sort)
+    if authors is not None:
+        stmt = stmt.where(_W.author_id.in_(authors))
+    if category is not None:
+        stmt = stmt.where(_W.category == category)
+    return stmt
 
 
 async def feed_ids(
@@ -155,16 +173,14 @@ async def feed_ids(
     """One page of the feed's work ids in order, and the next page's cursor (None at the end).
     ``following`` needs a signed-in ``actor`` (401) and lists the works of whom they follow."""
     sort = FeedSort(sort)
-    stmt = keyed(sort)
+    authors = None
     if sort is FeedSort.following:
         if actor is None:
             raise Unauthenticated("Sign in to see the works of the people you follow.")
         authors = await followee_ids(session, actor.user_id)
         if not authors:
             return [], None
-        stmt = stmt.where(_W.author_id.in_(authors))
-    if category is not None:
-        stmt = stmt.where(_W.category == category)
+    stmt = feed_statement(sort, category=category, authors=authors)
     return await keyset_page(session, stmt, sort, cursor, limit)
 
 
