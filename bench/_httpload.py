@@ -81,8 +81,14 @@ async def load(
     measure_from, stop_at = now + warmup, now + warmup + seconds
     # Each connection starts on another request of the list, so a mix is spread evenly.
     tasks = [
-        _connection(host, port, requests[i % len(requests) :] + requests[: i % len(requests)],
-                    stop_at, measure_from, out)
+        _connection(
+            host,
+            port,
+            requests[i % len(requests) :] + requests[: i % len(requests)],
+            stop_at,
+            measure_from,
+            out,
+        )
         for i in range(connections)
     ]
     await asyncio.gather(*tasks)
