@@ -98,14 +98,16 @@ def _status(rng: random.Random) -> tuple[str, bool, bool]:
     return "published", 0.01 <= roll < 0.015, 0.015 <= roll < 0.02
 
 
-def _work_rows(seed: Seed, rng: random.Random, counts: list[int]) -> None:
+def _work_rows(
+    seed: Seed, rng: random.Random, states: list[tuple[str, bool, bool]], counts: list[int]
+) -> None:
     images, works = [], []
     for n in range(seed.works):
         work_id = n + 1
         # A third of the works by a hundred prolific authors, the rest by anyone.
         author = rng.randint(1, min(100, seed.users)) if n % 3 == 0 else rng.randint(1, seed.users)
         published = seed.now - timedelta(seconds=rng.random() * 60 * DAY)
-        status, deleted, hidden = _status(rng)
+        status, deleted, hidden = states[n]
         image_id = new_media_id()
         key = f"images/bench{work_id}/0/{image_id}"
         images.append(
@@ -136,9 +138,17 @@ def _reaction_rows(seed: Seed, rng: random.Random) -> Iterator[tuple[Any, ...]]:
 
 def build(seed: Seed) -> Seed:
     rng = random.Random(seed.seed)
-    counts = _like_counts(rng, seed.works, seed.likes, seed.users)
+    states = [_status(rng) for _ in range(seed.works)]
+    # Every like on a work that was published (drafts have none; deleted and hidden works keep
+    # the likes they had), so that the table holds exactly ``seed.likes``.
+    published = [n for n, (status, _, _) in enumerate(states) if status == "published"]
+    counts = [0] * seed.works
+    for n, count in zip(
+        published, _like_counts(rng, len(published), seed.likes, seed.users), strict=True
+    ):
+        counts[n] = count
     seed.rows["users"] = _user_rows(seed)
-    _work_rows(seed, rng, counts)
+    _work_rows(seed, rng, states, counts)
     seed.rows["reactions"] = list(_reaction_rows(seed, rng))
     return seed
 

@@ -182,6 +182,8 @@ def measure(url: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
             found["cached"].append(_rate(cached, HOT_PAGE, args))
             found["uncached"].append(_rate(uncached, HOT_PAGE, args))
         paths = api_paths(cached)
+        # The floor of this machine at that concurrency: the hello-world under the same load.
+        found["api_hello"] = run_load(hello, ["/"], connections=64, seconds=args.seconds)
         for name, base in (("api_cached", cached), ("api_uncached", uncached)):
             found[name] = run_load(base, paths, connections=64, seconds=args.seconds)
     return found
@@ -197,10 +199,14 @@ def report(backend: str, found: dict[str, Any], plans_ok: bool) -> None:
         print(f"  {label:<20} {rate:8.0f}   ratio {rate / hello:.2f}x   (rounds: {rounds})")
     ratio = statistics.median(found["cached"]) / hello
     print(f"  goal hot page >= 0.3x hello world: {'met' if ratio >= 0.3 else 'MISSED'}")
-    for name, label in (("api_cached", "cache on"), ("api_uncached", "cache off")):
+    for name, label in (
+        ("api_hello", "hello world, 64 clients"),
+        ("api_cached", "GET /api/v1/feed, 64 clients, cache on"),
+        ("api_uncached", "GET /api/v1/feed, 64 clients, cache off"),
+    ):
         r = found[name]
         print(
-            f"  GET /api/v1/feed, 64 clients, {label}: {r['rps']:.0f} req/s, p50 "
+            f"  {label}: {r['rps']:.0f} req/s, p50 "
             f"{r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms, "
             f"errors {r['errors']}"
         )

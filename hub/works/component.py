@@ -39,6 +39,7 @@ class FeedsComponent:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresh
             self._refresh = None
+        await self.cache.aclose()
 
     async def refresh_recent(self) -> int:
         """One run of the periodic task: the works published in the last

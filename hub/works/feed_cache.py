@@ -15,6 +15,7 @@ favorites applied (``hub.works.cards``), and the following feed is never cached.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 # The generation of this process's feed data: entries made under an older one are stale.
 _epoch = 0
@@ -60,27 +63,42 @@ class FeedCache:
         self._clock = clock
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._pending: dict[Hashable, asyncio.Future[Any]] = {}
+        self._refreshing: set[asyncio.Task[Any]] = set()
         self.hits = 0
         self.misses = 0
+        self.stale = 0
 
-    def _fresh(self, key: Hashable) -> _Entry | None:
+    def _entry(self, key: Hashable) -> _Entry | None:
+        """The entry of ``key`` made in this epoch (fresh or expired); older ones are dropped."""
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.epoch != _epoch or entry.expires <= self._clock():
+        if entry.epoch != _epoch:
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
         return entry
 
-    async def get(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+    async def get(
+        self, key: Hashable, compute: Callable[[], Awaitable[T]], *, stale_ok: bool = False
+    ) -> T:
+        """``stale_ok``: past its TTL (but not past an epoch bump), answer the old value at once
+        and refresh it in the background, so no request waits for a recomputation when a page
+        expires. Only for a ``compute`` that needs nothing of the caller's (its own unit of
+        work), since it may run after the caller has answered."""
         if self.ttl <= 0:
             return await compute()
-        entry = self._fresh(key)
+        entry = self._entry(key)
         if entry is not None:
-            self.hits += 1
             value: T = entry.value
-            return value
+            if entry.expires > self._clock():
+                self.hits += 1
+                return value
+            if stale_ok:
+                self.stale += 1
+                if key not in self._pending:
+                    self._refresh_later(key, compute)
+                return value
         pending = self._pending.get(key)
         if pending is not None:
             self.hits += 1
@@ -92,11 +110,39 @@ class FeedCache:
                     raise  # this request was cancelled, not the computation it waited for
         return await self._compute(key, compute)
 
-    async def _compute(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+    def _refresh_later(self, key: Hashable, compute: Callable[[], Awaitable[Any]]) -> None:
+        # Pending from now on, before the task first runs, so that one refresh runs per key.
+        future = self._begin(key)
+        task = asyncio.create_task(self._run(key, future, compute), name="feed-cache-refresh")
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task[Any]) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The stale value stays until the next request tries again.
+            log.warning("refreshing a feed page failed", exc_info=task.exception())
+
+    async def aclose(self) -> None:
+        """Cancel the background refreshes (the process is stopping)."""
+        tasks = list(self._refreshing)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _begin(self, key: Hashable) -> asyncio.Future[Any]:
         self.misses += 1
-        epoch = _epoch  # a write committed while computing makes this value stale at once
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
+        return future
+
+    async def _compute(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        return await self._run(key, self._begin(key), compute)
+
+    async def _run(
+        self, key: Hashable, future: asyncio.Future[Any], compute: Callable[[], Awaitable[T]]
+    ) -> T:
+        epoch = _epoch  # a write committed while computing makes this value stale at once
         try:
             value = await compute()
         except asyncio.CancelledError:

@@ -128,7 +128,7 @@ async def feed(request: Request) -> Response:
     async def rendered() -> bytes:
         return bytes((await _render_feed(request, query, None)).body)
 
-    body = await ctx.feeds.cache.get(("html", *page_key(query)), rendered)
+    body = await ctx.feeds.cache.get(("html", *page_key(query)), rendered, stale_ok=True)
     return HTMLResponse(body)
 
 

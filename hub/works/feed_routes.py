@@ -48,7 +48,7 @@ async def get_feed(request: Request) -> Response:
                 page = await shared_feed_page(session, query, storage=ctx.storage, cache=cache)
             return bytes(json_response(page).body)
 
-        body = await cache.get(("json", *page_key(query)), render)
+        body = await cache.get(("json", *page_key(query)), render, stale_ok=True)
         return Response(body, media_type="application/json")
     async with ctx.db.unit_of_work() as session:
         page = await feed_page(session, actor, query, storage=ctx.storage, cache=cache)

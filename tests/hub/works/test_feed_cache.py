@@ -58,6 +58,62 @@ async def test_entries_live_for_the_ttl_and_until_the_epoch_moves() -> None:
     assert [await off.get("k", compute) for _ in range(2)] == ["v5", "v6"]
 
 
+async def test_stale_ok_answers_at_once_and_refreshes_behind() -> None:
+    clock = Clock()
+    cache = FeedCache(5.0, clock=clock)
+    calls, compute = counting()
+    assert await cache.get("k", compute, stale_ok=True) == "v1"  # nothing yet: computed
+    clock.now += 6
+    # Expired: the old value now, one refresh behind however many ask meanwhile.
+    assert await cache.get("k", compute, stale_ok=True) == "v1"
+    assert await cache.get("k", compute, stale_ok=True) == "v1"
+    assert await cache.get("k", compute) == "v2"  # waits for that refresh, computes nothing
+    assert len(calls) == 2
+    assert cache.stale == 2
+    # An epoch bump is never answered stale: this process's own writes show at once.
+    await bump_feed_epoch()
+    assert await cache.get("k", compute, stale_ok=True) == "v3"
+
+
+async def test_a_failed_background_refresh_keeps_the_stale_value(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    cache = FeedCache(5.0, clock=clock)
+    _calls, compute = counting()
+    await cache.get("k", compute)
+
+    async def failing() -> str:
+        raise RuntimeError("database down")
+
+    clock.now += 6
+    assert await cache.get("k", failing, stale_ok=True) == "v1"
+    await asyncio.sleep(0.01)
+    assert "refreshing a feed page failed" in caplog.text
+    assert await cache.get("k", compute, stale_ok=True) == "v1"  # tried again, behind
+    await asyncio.sleep(0.05)
+    assert await cache.get("k", compute, stale_ok=True) == "v2"
+
+
+async def test_closing_cancels_background_refreshes() -> None:
+    clock = Clock()
+    cache = FeedCache(5.0, clock=clock)
+    _calls, compute = counting()
+    await cache.get("k", compute)
+    started = asyncio.Event()
+
+    async def slow() -> str:
+        started.set()
+        await asyncio.sleep(60)
+        return "late"
+
+    clock.now += 6
+    await cache.get("k", slow, stale_ok=True)
+    await started.wait()
+    await cache.aclose()
+    assert await cache.get("k", compute, stale_ok=True) == "v1"  # still the old one, refreshing
+
+
 async def test_concurrent_misses_compute_once() -> None:
     cache = FeedCache(5.0)
     calls, compute = counting()
