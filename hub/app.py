@@ -78,6 +78,7 @@ def domain_routes() -> list[BaseRoute]:
     from hub.storage.routes import routes as storage_routes
     from hub.web.pages import routes as web_routes
     from hub.web.search import routes as search_routes
+    from hub.works.feed_pages import routes as feed_pages
     from hub.works.feed_routes import routes as feed_routes
     from hub.works.routes import routes as works_routes
 
@@ -92,6 +93,7 @@ def domain_routes() -> list[BaseRoute]:
         *feed_routes,
         *works_routes,
         *search_routes,
+        *feed_pages,
     ]
 
 

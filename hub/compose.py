@@ -28,6 +28,7 @@ from hub.generation.providers.registry import ProviderRegistry
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from hub.storage.component import open_storage
+from hub.works.component import start_feeds
 from rooms.bus import Bus, MemoryBus
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ async def web_context(settings: Settings) -> AsyncIterator[HubContext]:
         ctx.generation = await start_generation(ctx)
         # First out: the worker's last events (jobs handed back) still reach open rooms.
         stack.push_async_callback(_stop_generation, ctx)
+        # The feed cache and the hot-score repair task; stops before the database closes.
+        ctx.feeds = await start_feeds(settings, db)
+        stack.push_async_callback(_stop_feeds, ctx)
         yield ctx
 
 
@@ -80,6 +84,12 @@ async def _stop_rooms(ctx: HubContext) -> None:
     rooms, ctx.rooms, ctx.sockets = ctx.rooms, None, None
     if rooms is not None:
         await rooms.stop()
+
+
+async def _stop_feeds(ctx: HubContext) -> None:
+    feeds, ctx.feeds = ctx.feeds, None
+    if feeds is not None:
+        await feeds.stop()
 
 
 async def _stop_generation(ctx: HubContext) -> None:

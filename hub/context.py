@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hub.ratelimit import RateLimiter
     from hub.settings import Settings
     from hub.storage.backends import Storage
+    from hub.works.component import FeedsComponent
     from rooms.bus import Bus
 
 
@@ -40,6 +41,8 @@ class HubContext:
     generation: GenerationComponent | None = None
     # Closes the sockets of ended credentials (the rooms component); None: no sockets here.
     sockets: SocketCloser | None = None
+    # The feed page cache and the hot-score repair task; None outside a running web process.
+    feeds: FeedsComponent | None = None
 
 
 def get_ctx(conn: HTTPConnection) -> HubContext:

@@ -328,6 +328,25 @@ class Settings(BaseSettings):
         description="The longest Markdown body of a forum thread or comment (characters); "
         "longer ones get 413 payload_too_large.",
     )
+    feed_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a web process reuses a public feed page (latest, hot, per "
+        "category; not the following feed) before reading it again; 0 turns the cache off. A "
+        "process sees its own writes at once, another process's within this time.",
+    )
+    hot_refresh_interval: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds between the web process's runs of the hot-score repair over recent "
+        "works (docs/community.md); 0 turns it off.",
+    )
+    hot_refresh_days: float = Field(
+        7.0,
+        gt=0,
+        description="How far back (days of publication) the periodic hot-score repair looks.",
+    )
 
     # --- search ----------------------------------------------------------------------------
     search_language: str = Field(

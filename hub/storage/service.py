@@ -297,20 +297,28 @@ async def image_links(
     wanted = sorted({i for i in image_ids if MEDIA_ID_RE.match(i)})
     if not wanted:
         return {}
-    stmt = select(Image).where(col(Image.image_id).in_(wanted), col(Image.deleted_at).is_(None))
+    # The columns a link needs, not the row (prompt, params): lists call this on every page.
+    stmt = select(
+        col(Image.image_id),
+        col(Image.key),
+        col(Image.thumb_key),
+        col(Image.square_key),
+        col(Image.width),
+        col(Image.height),
+    ).where(col(Image.image_id).in_(wanted), col(Image.deleted_at).is_(None))
 
     def link(key: str) -> str:
         return media_url(storage, key) if storage is not None else "/media/" + quote(key)
 
     return {
-        image.image_id: ImageLinks(
-            url=link(image.key),
-            thumb_url=link(image.thumb_key),
-            square_url=link(image.square_key),
-            width=image.width,
-            height=image.height,
+        row.image_id: ImageLinks(
+            url=link(row.key),
+            thumb_url=link(row.thumb_key),
+            square_url=link(row.square_key),
+            width=row.width,
+            height=row.height,
         )
-        for image in await session.scalars(stmt)
+        for row in await session.execute(stmt)
     }
 
 

@@ -164,3 +164,19 @@ async def work_cards(
             )
         )
     return cards
+
+
+async def with_viewer(
+    session: AsyncSession, actor: Actor | None, cards: Sequence[WorkCard]
+) -> list[WorkCard]:
+    """``cards`` made for anyone (a cached page) with the viewer's likes and favorites set;
+    copies, so the shared cards stay as they were."""
+    liked, favorited = await _reactions(session, actor, [card.work_id for card in cards])
+    if not liked and not favorited:
+        return list(cards)
+    return [
+        card.model_copy(
+            update={"liked": card.work_id in liked, "favorited": card.work_id in favorited}
+        )
+        for card in cards
+    ]

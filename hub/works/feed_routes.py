@@ -13,7 +13,14 @@ from hub.context import get_ctx
 from hub.errors import BadRequest, NotFound, TokenInvalid, Unauthenticated
 from hub.pagination import PageParams
 from hub.works import profiles
-from hub.works.feeds import FeedPage, FeedQuery, feed_page
+from hub.works.feeds import (
+    FeedPage,
+    FeedQuery,
+    FeedSort,
+    feed_page,
+    page_key,
+    shared_feed_page,
+)
 
 API = "/api/v1"
 TAGS = ("works",)
@@ -33,8 +40,18 @@ async def get_feed(request: Request) -> Response:
     query = parse_query(request, FeedQuery)
     actor = await current_actor(request)
     ctx = get_ctx(request)
+    cache = ctx.feeds.cache if ctx.feeds is not None else None
+    if actor is None and cache is not None and query.sort is not FeedSort.following:
+        # Visitors who are not signed in all get the same bytes (hub.works.feed_cache).
+        async def render() -> bytes:
+            async with ctx.db.unit_of_work() as session:
+                page = await shared_feed_page(session, query, storage=ctx.storage, cache=cache)
+            return bytes(json_response(page).body)
+
+        body = await cache.get(("json", *page_key(query)), render, stale_ok=True)
+        return Response(body, media_type="application/json")
     async with ctx.db.unit_of_work() as session:
-        page = await feed_page(session, actor, query, storage=ctx.storage)
+        page = await feed_page(session, actor, query, storage=ctx.storage, cache=cache)
     return json_response(page)
 
 

@@ -15,6 +15,7 @@ import binascii
 import json
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -28,7 +29,8 @@ from hub.errors import BadRequest, Unauthenticated
 from hub.pagination import CURSOR_SCHEMA, DEFAULT_LIMIT, MAX_LIMIT
 from hub.social.service import followee_ids
 from hub.storage.backends import Storage
-from hub.works.cards import WorkCard, listed_works, work_cards
+from hub.works.cards import WorkCard, listed_works, with_viewer, work_cards
+from hub.works.feed_cache import FeedCache
 from hub.works.models import Work
 
 WORKS: Table = Work.metadata.tables[Work.__tablename__]
@@ -117,19 +119,24 @@ def decode_feed_cursor(sort: FeedSort, cursor: str) -> tuple[datetime | float, i
 # --- pages ---------------------------------------------------------------------------------------
 
 
-async def keyset_page(
-    session: AsyncSession, stmt: Select[Any], sort: FeedSort, cursor: str | None, limit: int
-) -> tuple[list[int], str | None]:
-    """Run ``stmt`` (which selects ``work_id`` and the sort key as ``key``) for the page after
-    ``cursor``, newest or hottest first; the ids and the next page's cursor (None at the end)."""
+def paged(stmt: Select[Any], sort: FeedSort, cursor: str | None, limit: int) -> Select[Any]:
+    """``stmt`` (which selects ``work_id`` and the sort key as ``key``) narrowed to the page
+    after ``cursor``, newest or hottest first, one row more than ``limit`` (is there a next
+    page?). 400 for a cursor the hub did not make."""
     key = _sort_key(sort)
     if cursor:
         after, work_id = decode_feed_cursor(sort, cursor)
         # Typed like the columns, so that SQLite compares timestamps in their stored format.
         bound = tuple_(literal(after, key.type), literal(work_id, _W.work_id.type))
         stmt = stmt.where(tuple_(key, _W.work_id) < bound)
-    stmt = stmt.order_by(key.desc(), _W.work_id.desc()).limit(limit + 1)
-    rows = (await session.execute(stmt)).all()
+    return stmt.order_by(key.desc(), _W.work_id.desc()).limit(limit + 1)
+
+
+async def keyset_page(
+    session: AsyncSession, stmt: Select[Any], sort: FeedSort, cursor: str | None, limit: int
+) -> tuple[list[int], str | None]:
+    """Run :func:`paged`; the ids and the next page's cursor (None at the end)."""
+    rows = (await session.execute(paged(stmt, sort, cursor, limit))).all()
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
@@ -140,6 +147,18 @@ async def keyset_page(
 def keyed(sort: FeedSort) -> Select[Any]:
     """``SELECT work_id, <sort key> AS key FROM works WHERE <listed>``, to narrow and page."""
     return select(_W.work_id, _sort_key(sort).label("key")).where(*listed_works())
+
+
+def feed_statement(
+    sort: FeedSort, *, category: str | None = None, authors: Sequence[int] | None = None
+) -> Select[Any]:
+    """The ids of a feed in order, before paging (:func:`paged`); ``authors`` for following."""
+    stmt = keyed(sort)
+    if authors is not None:
+        stmt = stmt.where(_W.author_id.in_(authors))
+    if category is not None:
+        stmt = stmt.where(_W.category == category)
+    return stmt
 
 
 async def feed_ids(
@@ -154,17 +173,49 @@ async def feed_ids(
     """One page of the feed's work ids in order, and the next page's cursor (None at the end).
     ``following`` needs a signed-in ``actor`` (401) and lists the works of whom they follow."""
     sort = FeedSort(sort)
-    stmt = keyed(sort)
+    authors = None
     if sort is FeedSort.following:
         if actor is None:
             raise Unauthenticated("Sign in to see the works of the people you follow.")
         authors = await followee_ids(session, actor.user_id)
         if not authors:
             return [], None
-        stmt = stmt.where(_W.author_id.in_(authors))
-    if category is not None:
-        stmt = stmt.where(_W.category == category)
+    stmt = feed_statement(sort, category=category, authors=authors)
     return await keyset_page(session, stmt, sort, cursor, limit)
+
+
+def page_key(query: FeedQuery) -> tuple[str, str | None, str | None, int]:
+    """What makes a public feed page (the cache key of :func:`shared_feed_page`)."""
+    return (query.sort.value, query.category, query.cursor, query.limit)
+
+
+async def shared_feed_page(
+    session: AsyncSession,
+    query: FeedQuery,
+    *,
+    storage: Storage | None = None,
+    cache: FeedCache | None = None,
+) -> FeedPage:
+    """A latest or hot page as anyone sees it (no likes of a viewer), from ``cache`` when it
+    has it (``hub.works.feed_cache``); never the following feed, which is per person."""
+    if query.sort is FeedSort.following:
+        raise ValueError("the following feed is per person; use feed_page")
+
+    async def compute() -> FeedPage:
+        ids, next_cursor = await feed_ids(
+            session,
+            None,
+            sort=query.sort,
+            category=query.category,
+            cursor=query.cursor,
+            limit=query.limit,
+        )
+        cards = await work_cards(session, None, ids, storage=storage)
+        return FeedPage(items=cards, next_cursor=next_cursor)
+
+    if cache is None:
+        return await compute()
+    return await cache.get(("page", *page_key(query)), compute)
 
 
 async def feed_page(
@@ -173,14 +224,22 @@ async def feed_page(
     query: FeedQuery,
     *,
     storage: Storage | None = None,
+    cache: FeedCache | None = None,
 ) -> FeedPage:
-    ids, next_cursor = await feed_ids(
-        session,
-        actor,
-        sort=query.sort,
-        category=query.category,
-        cursor=query.cursor,
-        limit=query.limit,
-    )
-    cards = await work_cards(session, actor, ids, storage=storage)
-    return FeedPage(items=cards, next_cursor=next_cursor)
+    """One page of the feed as ``actor`` sees it (their likes and favorites on the cards)."""
+    if query.sort is FeedSort.following:
+        ids, next_cursor = await feed_ids(
+            session,
+            actor,
+            sort=query.sort,
+            category=query.category,
+            cursor=query.cursor,
+            limit=query.limit,
+        )
+        cards = await work_cards(session, actor, ids, storage=storage)
+        return FeedPage(items=cards, next_cursor=next_cursor)
+    shared = await shared_feed_page(session, query, storage=storage, cache=cache)
+    if actor is None:
+        return shared
+    items = await with_viewer(session, actor, shared.items)
+    return FeedPage(items=items, next_cursor=shared.next_cursor)

@@ -27,6 +27,8 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.db import Database
+from hub.outbox import after_commit
+from hub.works.feed_cache import bump_feed_epoch
 from hub.works.models import Work, WorkStatus
 
 WORKS: Table = Work.metadata.tables[Work.__tablename__]
@@ -104,6 +106,8 @@ async def refresh_hot(session: AsyncSession, work_id: int) -> None:
     score = _score_of(row)
     if score != row.hot_score:
         await session.execute(_SET_SCORE, {"w_id": work_id, "w_score": score})
+    # The cached feed pages of this process may now be out of date (hub.works.feed_cache).
+    after_commit(session, bump_feed_epoch)
 
 
 ProgressFn = Callable[[int, int], None]
@@ -142,6 +146,7 @@ async def recompute_hot(
             ]
             if updates:
                 await session.execute(_SET_SCORE, updates)
+                after_commit(session, bump_feed_epoch)
         if not rows:
             break
         last_id = rows[-1].work_id

@@ -5,7 +5,7 @@ A listed work is published, not deleted and not hidden. The feed indexes of 0007
 these hold only what the feeds show (docs/community.md, "Reading cheaply").
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05
 """
 
@@ -21,6 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 LISTED_WHERE = "status = 'published' AND deleted_at IS NULL AND hidden_at IS NULL"
 
+LISTED_COLUMNS = ["status", "deleted_at", "hidden_at"]
 LISTED = {
     "ix_works_listed_latest": ["published_at", "work_id"],
     "ix_works_listed_hot": ["hot_score", "work_id"],
@@ -41,7 +42,9 @@ def upgrade() -> None:
         op.create_index(
             name,
             "works",
-            columns,
+            # The predicate's columns too: SQLite reads them to check the WHERE terms, so only
+            # with them is the index covering there (hub/works/models.py).
+            [*columns, *LISTED_COLUMNS],
             sqlite_where=sa.text(LISTED_WHERE),
             postgresql_where=sa.text(LISTED_WHERE),
         )
