@@ -521,13 +521,23 @@ function showImages(view, images) {
       img.height = Math.round((160 * image.height) / image.width);
     }
     link.append(img);
-    if (!me.userId || (role !== "editor" && role !== "owner") || typeof image.image_id !== "string") {
-      return [link];
-    }
-    // Editors turn an image into a work (the form checks again; docs/works.md).
-    const publish = el("a", "job-publish", "Publish");
-    publish.href = `/works/new?room=${encodeURIComponent(slug)}&image=${encodeURIComponent(image.image_id)}`;
-    return [link, publish];
+    return [link];
+  }));
+  showPublishLinks(view, images || []);
+}
+
+// Editors and the owner turn a finished image into a work (the form checks again; see
+// docs/works.md). The links sit apart from the images, one per image.
+function showPublishLinks(view, images) {
+  if (!me.userId || (role !== "editor" && role !== "owner")) return;
+  const ids = images.map((image) => image.image_id).filter((id) => typeof id === "string");
+  if (!ids.length) return;
+  let actions = view.li.querySelector(".job-actions");
+  if (!actions) actions = view.li.appendChild(el("div", "job-actions"));
+  actions.replaceChildren(...ids.map((id, i) => {
+    const publish = el("a", "job-publish", ids.length > 1 ? `Publish image ${i + 1}` : "Publish");
+    publish.href = `/works/new?room=${encodeURIComponent(slug)}&image=${encodeURIComponent(id)}`;
+    return publish;
   }));
 }
 
