@@ -95,3 +95,4 @@ async def test_signing_out_on_one_process_closes_the_socket_on_the_other(
     assert time.monotonic() - started < WITHIN
     assert not stays.closed.is_set()
     await stays.close()
+    await socket.close()

@@ -74,7 +74,8 @@ async def test_a_token_in_the_query_works_and_a_bad_one_is_refused(
     assert await bad.wait_closed() == 4401
     anonymous = await open_live(live_server)
     assert await anonymous.wait_closed() == 4401
-    await good.close()
+    for client in (good, bad, anonymous):
+        await client.close()
 
 
 async def test_a_foreign_origin_is_refused_before_the_handshake(live_server: LiveServer) -> None:
@@ -105,7 +106,8 @@ async def test_signing_out_closes_that_sessions_sockets_only(live_server: LiveSe
     # The ended session cannot open a new one either.
     reopened = await laptop.open()
     assert await reopened.wait_closed() == 4401
-    await on_phone.close()
+    for client in (on_phone, on_laptop, reopened):
+        await client.close()
 
 
 async def test_revoking_an_api_sign_in_closes_its_socket(live_server: LiveServer) -> None:
@@ -117,6 +119,7 @@ async def test_revoking_an_api_sign_in_closes_its_socket(live_server: LiveServer
         answer = await api.post(f"{API}/auth/revoke", json={"refresh_token": pair["refresh_token"]})
         assert answer.status_code == 200
     assert await socket.wait_closed(timeout=WITHIN) == 4401
+    await socket.close()
 
 
 def test_a_slow_reader_is_closed_not_buffered() -> None:
@@ -129,3 +132,30 @@ def test_a_slow_reader_is_closed_not_buffered() -> None:
     stream.push("one too many")
     assert stream.close_code == 4508
     assert len(stream.pending) == MAX_PENDING
+
+
+async def test_after_a_bus_outage_sockets_of_ended_credentials_close(
+    live_server: LiveServer,
+) -> None:
+    from hub.accounts.sessions import end_session
+    from rooms.bus import MemoryBus
+
+    ctx = live_server.app.state.ctx
+    await account(live_server, "ada")
+    gone = await sign_in(live_server, "ada")
+    kept = await sign_in(live_server, "ada")
+    missed = await gone.open()
+    stays = await kept.open()
+    await missed.wait_for("hello")
+    await stays.wait_for("hello")
+    # The session ends while the close message is lost (as during a bus outage) ...
+    async with ctx.db.unit_of_work() as session:
+        assert await end_session(session, gone.cookie)
+    assert not missed.closed.is_set()
+    # ... and the recheck after the bus comes back closes its socket.
+    assert isinstance(ctx.bus, MemoryBus)
+    await ctx.bus.simulate_reconnect()
+    assert await missed.wait_closed(timeout=WITHIN) == 4401
+    assert not stays.closed.is_set()
+    await stays.close()
+    await missed.close()
