@@ -100,6 +100,8 @@ async def test_bad_input(client: httpx.AsyncClient, ctx: HubContext) -> None:
         ("limit=0", 422),
         ("limit=101", 422),
         ("unread=maybe", 422),
+        ("unread=1", 422),
+        ("unread=yes", 422),
     ):
         answer = await client.get(f"{API}/notifications?{query}", headers=ada.headers)
         assert answer.status_code == status, (query, answer.text)
@@ -164,3 +166,25 @@ async def test_a_finished_job_notifies_its_owner(live: LiveServer) -> None:
     assert notice["url"] == "/images"
     assert notice["actor"] is None
     assert str(notice["text"]).startswith("Your job finished: 1 image")
+
+
+async def test_a_finished_room_job_links_to_the_room_and_arrives_live(live: LiveServer) -> None:
+    from tests.rooms.ykit import EventClient
+
+    ctx: HubContext = live.app.state.ctx
+    ada = await person(ctx, "ada")
+    socket = await EventClient.open(f"{live.ws_url}{API}/notifications/live?token={ada.token}")
+    await socket.wait_for("hello")
+    async with httpx.AsyncClient(base_url=live.http_url) as api:
+        room = await api.post(f"{API}/rooms", json={"title": "Studio"}, headers=ada.headers)
+        assert room.status_code == 201, room.text
+        slug = room.json()["slug"]
+        body = {"prompt": "koi", "model": "offline-sketch", "width": 64, "height": 64, "steps": 2}
+        job = await api.post(f"{API}/rooms/{slug}/jobs", json=body, headers=ada.headers)
+        assert job.status_code == 201, job.text
+    (message,) = await socket.wait_for("notification", timeout=20)
+    notice = message["notification"]
+    assert (notice["kind"], notice["url"]) == ("job_finished", f"/r/{slug}")
+    assert notice["subject_id"] == job.json()["jobs"][0]["job_id"]
+    assert message["unread_count"] == 1
+    await socket.close()
