@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from hub.pagination import CURSOR_SCHEMA, MAX_LIMIT
 
@@ -49,6 +49,17 @@ class NotificationQuery(BaseModel):
     )
     limit: int = Field(20, ge=1, le=MAX_LIMIT, description="Items per page (1-100).")
     unread: bool = Field(False, description="Only unread notifications.")
+
+    @field_validator("unread", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> object:
+        # The document says boolean, which a query spells "true" or "false": not "1", "yes" or
+        # "on", which pydantic's lax mode would take.
+        if isinstance(value, str):
+            if value not in ("true", "false"):
+                raise ValueError("use true or false")
+            return value == "true"
+        return value
 
 
 class ReadOut(BaseModel):
