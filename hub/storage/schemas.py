@@ -110,7 +110,10 @@ class ImageQuery(PageParams):
     def _as_utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable UTC
+            raise ValueError("the time is out of range") from None
 
 
 class DownloadIn(BaseModel):

@@ -194,6 +194,10 @@ def _cursor(parts: Any) -> str:
         ({"q": "maple"}, _cursor(["r", 1.0, "2026-12-01T12:00:00+00:00", "1"])),
         ({}, _cursor(["n", "2026-12-01T12:00:00+00:00", True])),
         ({}, _cursor({"n": 1})),
+        ({}, _cursor(["n", "2026-12-01T12:00:00+00:00", 10**20])),  # beyond INTEGER
+        ({}, _cursor(["n", "2026-12-01T12:00:00+00:00", -1])),
+        ({}, _cursor(["n", "0001-01-01T00:00:00+05:00", 1])),  # before UTC's year 1
+        ({"q": "maple"}, _cursor(["r", 1e400, "2026-12-01T12:00:00+00:00", 1])),
         ({}, "QQ" * 150),
     ],
 )
@@ -219,6 +223,8 @@ async def test_a_cursor_the_hub_did_not_make_is_400(
         {"q": "x" * 201},
         {"model": "m" * 65},
         {"unknown": "1"},
+        {"kinds": "thread"},  # the field's name is no parameter; `type` is
+        {"since": "0001-01-01T00:00:00+05:00"},
     ],
 )
 async def test_bad_parameters_are_422(client: httpx.AsyncClient, params: dict[str, str]) -> None:

@@ -158,6 +158,7 @@ async def test_listing_runs_one_query_on_images(client: httpx.AsyncClient, ctx: 
         {"limit": "ten"},
         {"since": "yesterday"},
         {"until": "0.5"},
+        {"since": "0001-01-01T00:00:00+05:00"},  # before UTC's year 1 (was a 500)
         {"q": "x" * 201},
         {"model": "m" * 65},
     ],
