@@ -46,7 +46,8 @@ def _not_a_number(value: Any) -> Any:
 
 
 class SearchQuery(PageParams):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Only the alias: `type` is the parameter's name, `kinds` is no parameter.
+    model_config = ConfigDict(extra="forbid")
 
     q: str | None = Field(
         None,
@@ -98,7 +99,16 @@ class SearchQuery(PageParams):
     def _as_utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:
+            # Valid ISO 8601 just outside what UTC can hold here (0001-01-01T00:00+01:00 is
+            # before year 1 in UTC): as a bound it means "from the start" or "to the end".
+            return (
+                datetime.min.replace(tzinfo=UTC)
+                if value.year == 1
+                else datetime.max.replace(tzinfo=UTC)
+            )
 
     @property
     def kind_list(self) -> list[DocKind]:

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select
@@ -239,14 +239,17 @@ def _decode_cursor(cursor: str, *, ranked: bool) -> tuple[float, datetime, int]:
     created, doc_id = parts[-2], parts[-1]
     if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
         raise _bad_cursor()
-    if isinstance(doc_id, bool) or not isinstance(doc_id, int) or not isinstance(created, str):
+    if isinstance(doc_id, bool) or not isinstance(doc_id, int) or not 0 < doc_id < 2**31:
+        raise _bad_cursor()  # doc_id is a 32-bit INTEGER: a bigger one would fail to bind
+    if not isinstance(created, str):
         raise _bad_cursor()
     try:
         moment = datetime.fromisoformat(created)
-    except ValueError:
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise _bad_cursor() from None
-    if moment.tzinfo is None:
-        raise _bad_cursor()
     return float(score), moment, doc_id
 
 

@@ -24,6 +24,7 @@ def doc(
     owner_id: int | None = None,
     public: bool = True,
     minutes: int = 0,
+    url: str | None = None,
     **extra: Any,
 ) -> SearchDocument:
     return SearchDocument(
@@ -31,7 +32,7 @@ def doc(
         ref_id=ref_id,
         title=title,
         body=body,
-        url=f"/{kind.value}/{ref_id}",
+        url=url or f"/{kind.value}/{ref_id}",
         owner_id=owner_id,
         public=public,
         created_at=T0 + timedelta(minutes=minutes),

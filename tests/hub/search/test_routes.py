@@ -123,6 +123,10 @@ async def test_filters_combine(client: httpx.AsyncClient, ctx: Any) -> None:
     until = (T0 + timedelta(minutes=30)).isoformat()
     assert await refs(client, q="koi", since=since, until=until, sort="newest") == ["w1", "t2"]
     assert await refs(client, since="2026-12-02") == []
+    # Times just outside UTC's range are the start and the end of time.
+    assert len(await refs(client, since="0001-01-01T00:00:00+05:00")) == 4
+    assert len(await refs(client, until="9999-12-31T23:00:00-05:00")) == 4
+    assert await refs(client, until="0001-01-01T00:00:00+05:00") == []
     # A form sends every field; blank ones are no filter.
     assert len(await refs(client, q="koi", type="", category="", model="", since="")) == 4
 
@@ -194,6 +198,10 @@ def _cursor(parts: Any) -> str:
         ({"q": "maple"}, _cursor(["r", 1.0, "2026-12-01T12:00:00+00:00", "1"])),
         ({}, _cursor(["n", "2026-12-01T12:00:00+00:00", True])),
         ({}, _cursor({"n": 1})),
+        ({}, _cursor(["n", "2026-12-01T12:00:00+00:00", 10**20])),  # beyond INTEGER
+        ({}, _cursor(["n", "2026-12-01T12:00:00+00:00", -1])),
+        ({}, _cursor(["n", "0001-01-01T00:00:00+05:00", 1])),  # before UTC's year 1
+        ({"q": "maple"}, _cursor(["r", 1e400, "2026-12-01T12:00:00+00:00", 1])),
         ({}, "QQ" * 150),
     ],
 )
@@ -219,6 +227,7 @@ async def test_a_cursor_the_hub_did_not_make_is_400(
         {"q": "x" * 201},
         {"model": "m" * 65},
         {"unknown": "1"},
+        {"kinds": "thread"},  # the field's name is no parameter; `type` is
     ],
 )
 async def test_bad_parameters_are_422(client: httpx.AsyncClient, params: dict[str, str]) -> None:
