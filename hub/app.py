@@ -26,6 +26,7 @@ from hub.context import HubContext
 from hub.errors import install_handlers
 from hub.logs import configure_logging
 from hub.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from hub.notifications.pages import bell_context
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ def make_templates() -> Jinja2Templates:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    return Jinja2Templates(env=env)
+    # The header's notification bell shows on the pages of signed-in visitors.
+    return Jinja2Templates(env=env, context_processors=[bell_context])
 
 
 async def healthz(request: Request) -> Response:
@@ -75,6 +77,8 @@ def domain_routes() -> list[BaseRoute]:
     from hub.credits.routes import routes as credits_routes
     from hub.forum.routes import routes as forum_routes
     from hub.generation.routes import routes as generation_routes
+    from hub.notifications.routes import routes as notifications_routes
+    from hub.social.routes import routes as social_routes
     from hub.storage.routes import routes as storage_routes
     from hub.web.pages import routes as web_routes
     from hub.web.search import routes as search_routes
@@ -85,6 +89,8 @@ def domain_routes() -> list[BaseRoute]:
         *credits_routes,
         *forum_routes,
         *generation_routes,
+        *notifications_routes,
+        *social_routes,
         *storage_routes,
         *web_routes,
         *search_routes,

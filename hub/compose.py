@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from hub.accounts.credentials import SocketCloser
 from hub.accounts.oidc import OIDCClient
 from hub.broadcast import Broadcast
 from hub.collab.component import start_room_publisher, start_rooms
@@ -25,6 +27,7 @@ from hub.context import HubContext
 from hub.db import Database
 from hub.generation.component import run_separate_worker, start_generation
 from hub.generation.providers.registry import ProviderRegistry
+from hub.notifications.component import start_notifications
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from hub.storage.component import open_storage
@@ -69,11 +72,35 @@ async def web_context(settings: Settings) -> AsyncIterator[HubContext]:
         ctx.sockets = ctx.rooms
         # Last out but storage, bus and database: closing the sockets flushes every room.
         stack.push_async_callback(_stop_rooms, ctx)
+        ctx.notifications = await start_notifications(ctx)
+        # Ending a credential closes its notification sockets here, then its room sockets
+        # everywhere (the rooms' close message also reaches the other processes' notifications).
+        ctx.sockets = AllSockets((ctx.notifications, ctx.rooms))
+        stack.push_async_callback(_stop_notifications, ctx)
         # After rooms: job events go to room streams; the embedded worker needs storage.
         ctx.generation = await start_generation(ctx)
         # First out: the worker's last events (jobs handed back) still reach open rooms.
         stack.push_async_callback(_stop_generation, ctx)
         yield ctx
+
+
+@dataclass(frozen=True)
+class AllSockets:
+    """The :class:`~hub.accounts.credentials.SocketCloser` of a process with several kinds of
+    sockets: each closes its own, in order."""
+
+    closers: tuple[SocketCloser, ...]
+
+    async def close_credentials(self, keys: Sequence[str], reason: str) -> None:
+        for closer in self.closers:
+            await closer.close_credentials(keys, reason)
+
+
+async def _stop_notifications(ctx: HubContext) -> None:
+    notifications, ctx.notifications = ctx.notifications, None
+    ctx.sockets = ctx.rooms
+    if notifications is not None:
+        await notifications.stop()
 
 
 async def _stop_rooms(ctx: HubContext) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -177,22 +178,26 @@ async def notify_many(
     ]
     session.add_all(rows)
     await session.flush()
-    counts = await unread_counts(session, recipients)
-    actors = await _actors(session, [actor_id] if actor_id is not None else [])
-    send_after_commit(
-        session,
-        [
-            (
-                row.recipient_id,
-                LiveNotification(
-                    notification=_out(row, actors),
-                    unread_count=counts.get(row.recipient_id, 0),
-                ),
-            )
-            for row in rows
-        ],
-    )
+    await _send_live(session, rows, actor_id)
     return len(rows)
+
+
+async def _send_live(
+    session: AsyncSession, rows: Sequence[Notification], actor_id: int | None
+) -> None:
+    """Each new notice to its recipient's stream after the commit, with their unread count."""
+    counts = await unread_counts(session, [row.recipient_id for row in rows])
+    actors = await _actors(session, [actor_id] if actor_id is not None else [])
+    messages: list[tuple[int, BaseModel]] = [
+        (
+            row.recipient_id,
+            LiveNotification(
+                notification=_out(row, actors), unread_count=counts.get(row.recipient_id, 0)
+            ),
+        )
+        for row in rows
+    ]
+    send_after_commit(session, messages)
 
 
 def mentioned_usernames(body: str) -> list[str]:

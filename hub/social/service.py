@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.actor import Actor
+from hub.accounts.schemas import USERNAME_RE
 from hub.accounts.trust import CommunityAction, hit_community_limit
 from hub.accounts.users import get_user_by_username, get_users, user_id_of
 from hub.db import utcnow
@@ -159,7 +160,10 @@ async def reaction_page(
 
 
 async def _followee(session: AsyncSession, username: str) -> tuple[int, str]:
-    """(user id, username) of an active user; 404 otherwise."""
+    """(user id, username) of an active user; 404 otherwise (also for what cannot be a
+    username: a NUL would be a database error on Postgres, not a miss)."""
+    if not USERNAME_RE.fullmatch(username):
+        raise NotFound("No such user.")
     user = await get_user_by_username(session, username)
     if user is None or not user.is_active:
         raise NotFound("No such user.")
