@@ -284,7 +284,9 @@ async def test_published_works_are_found_and_drafts_only_by_their_author(
 
     async def found(viewer: int | None) -> set[str]:
         async with ctx.db.unit_of_work() as session:
-            page = await search(session, viewer, SearchQuery(q="zebra", kinds="work"))
+            page = await search(
+                session, viewer, SearchQuery.model_validate({"q": "zebra", "type": "work"})
+            )
         return {item.url for item in page.items}
 
     assert await found(None) == {shown["url"]}
