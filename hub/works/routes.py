@@ -16,6 +16,7 @@ from hub.works import publish, reactions, service
 from hub.works.errors import CannotPublishImage, NotWorkAuthor, WorkNotFound, WorkNotPublished
 from hub.works.pages import routes as page_routes
 from hub.works.schemas import (
+    MAX_IMAGES,
     PublishIn,
     WorkCreatedOut,
     WorkCreateIn,
@@ -52,6 +53,12 @@ CREATE_REFUSALS = (
         "A thread_id with status draft: a draft has no discussion yet.",
         field="thread_id",
         kind="draft_thread",
+    ),
+    Refusal(
+        422,
+        ErrorCode.validation_error,
+        f"More than {MAX_IMAGES} images in image_ids and uploads together, or one upload_id "
+        "twice in uploads.",
     ),
 )
 

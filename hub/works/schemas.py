@@ -111,11 +111,22 @@ class UploadSourceIn(_Body):
         return self
 
 
+def _some_image(schema: dict[str, Any]) -> None:
+    # What _images checks, for the schema: at least one image, from either list.
+    schema["anyOf"] = [
+        {"required": ["image_ids"], "properties": {"image_ids": {"minItems": 1}}},
+        {"required": ["uploads"], "properties": {"uploads": {"minItems": 1}}},
+    ]
+
+
 class WorkCreateIn(_Body):
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_some_image)
+
     image_ids: list[MediaId] = Field(
         default_factory=list,
         max_length=MAX_IMAGES,
         description="Images of a room you edit in, or of your library; the first is the cover.",
+        json_schema_extra={"uniqueItems": True},
     )
     uploads: list[UploadSourceIn] = Field(
         default_factory=list,
