@@ -249,7 +249,7 @@ class WorkOut(BaseModel):
     thread_id: int | None
     like_count: int
     favorite_count: int
-    comment_count: int
+    comment_count: int = Field(description="Live comments in the work's discussion thread.")
     view_count: int
     liked: bool = Field(description="Whether you like it (false when signed out).")
     favorited: bool

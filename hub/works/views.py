@@ -16,6 +16,7 @@ from sqlmodel import col
 from hub.accounts.actor import Actor
 from hub.accounts.schemas import UserPublic
 from hub.accounts.users import get_users
+from hub.forum.service import comment_counts
 from hub.social.service import ReactionKind, TargetType, reacted_ids
 from hub.storage.backends import Storage
 from hub.storage.keys import media_url
@@ -141,6 +142,8 @@ async def work_out(
     author = users[work.author_id]
     liked, favorited = await _reacted(session, actor, work_id)
     images = await work_images(session, work_id)
+    # Comments live in the forum (the work's thread); count them there, where they change.
+    comments = await comment_counts(session, [work.thread_id]) if work.thread_id else {}
     return WorkOut(
         id=work_id,
         work_id=work_id,
@@ -164,7 +167,7 @@ async def work_out(
         thread_id=work.thread_id,
         like_count=work.like_count,
         favorite_count=work.favorite_count,
-        comment_count=work.comment_count,
+        comment_count=comments.get(work.thread_id or 0, 0),
         view_count=work.view_count,
         liked=liked,
         favorited=favorited,

@@ -222,3 +222,20 @@ async def test_a_new_account_is_held_to_the_tighter_work_limit(
     response = await create(client, newbie, image_ids=[image])
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "rate_limited"
+
+
+@BOTH_DATABASES
+async def test_the_works_comment_count_is_its_threads(
+    client: httpx.AsyncClient, ctx: HubContext
+) -> None:
+    ada, bob = await veteran(ctx, "ada"), await veteran(ctx, "bob")
+    body = await created(client, ada, image_ids=[await generated(ctx, ada)], status="published")
+    for text in ("Lovely", "The light!"):
+        response = await client.post(
+            f"{API}/threads/{body['thread_id']}/comments", json={"body": text}, headers=bob.headers
+        )
+        assert response.status_code == 201, response.text
+    work = (await client.get(f"{API}/works/{body['id']}")).json()
+    assert work["comment_count"] == 2
+    page = await client.get(body["url"], headers={"accept": "text/html"})
+    assert "· 2 comments" in page.text
