@@ -64,10 +64,8 @@ def parse_terms(q: str | None) -> list[Term]:
             phrase = " ".join(quoted.split())
             if phrase:
                 terms.append(Term(phrase, negated=bool(quoted_neg)))
-        elif bare_neg and len(bare) > 0:
-            terms.append(Term(bare, negated=True))
-        elif bare:
-            terms.append(Term(bare))
+        else:  # a lone "-" is the term "-": the pattern gives it no sign
+            terms.append(Term(bare, negated=bool(bare_neg)))
     return terms[:MAX_TERMS]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from hub.search import service
+from hub.search.query import fts5_expression, parse_terms, websearch_text
 from hub.search.service import DocKind
 from tests.helpers import BOTH_DATABASES
 from tests.hub.credits.helpers import make_user
@@ -85,3 +86,29 @@ async def test_a_badly_built_document_is_a_value_error(ctx: Any, bad: dict[str, 
     async with ctx.db.unit_of_work() as session:
         with pytest.raises(ValueError, match="must be"):
             await service.index_document(session, broken)
+
+
+@pytest.mark.parametrize(
+    ("q", "terms"),
+    [
+        ("red  fox", [("red", False), ("fox", False)]),
+        (
+            '-snow "red  fox" -"deep snow"',
+            [("snow", True), ("red fox", False), ("deep snow", True)],
+        ),
+        ('"unclosed phrase', [("unclosed phrase", False)]),
+        ('"" - x', [("-", False), ("x", False)]),
+        ("a b c d e f g h i j", [(c, False) for c in "abcdefgh"]),  # at most 8
+        ("nul\x00byte", [("nul", False), ("byte", False)]),
+    ],
+)
+def test_the_query_language(q: str, terms: list[tuple[str, bool]]) -> None:
+    assert [(t.text, t.negated) for t in parse_terms(q)] == terms
+
+
+def test_terms_are_never_engine_syntax() -> None:
+    terms = parse_terms('NEAR(a b) col:x say"hi or -"x y"')
+    # Short terms (b, or) are matched by LIKE; the long ones are phrases, quotes doubled.
+    assert fts5_expression(terms) == '("NEAR(a" AND "col:x" AND "say""hi") NOT "x y"'
+    assert websearch_text(parse_terms('fox or -"deep snow"')) == '"fox" "or" -"deep snow"'
+    assert fts5_expression(parse_terms("ab -cde")) is None  # nothing long and positive
