@@ -25,6 +25,7 @@ from hub.accounts.passwords import check_password_strength, hash_password
 from hub.accounts.roles import UserRole, require_role
 from hub.accounts.schemas import (
     RESERVED_USERNAMES,
+    USERNAME_RE,
     UserPrivate,
     UserPublic,
     check_email,
@@ -106,6 +107,10 @@ async def get_users(session: AsyncSession, user_ids: Iterable[int]) -> dict[int,
 
 
 async def get_user_by_username(session: AsyncSession, username: str) -> User | None:
+    # Every stored name passed check_username; anything else (a path's "%00", which Postgres
+    # refuses in a text parameter) names nobody, without a query.
+    if not USERNAME_RE.fullmatch(username):
+        return None
     return await session.scalar(select(User).where(col(User.username_key) == username.lower()))
 
 

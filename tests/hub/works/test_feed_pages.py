@@ -274,9 +274,10 @@ async def test_profile_paging_and_bad_input(client: httpx.AsyncClient, ctx: HubC
     second = (await client.get(link + "&limit=2", headers=HTML)).text
     assert "Ada 0" in second
     assert "Ada 2" not in second
-    unknown = await client.get("/u/nobody", headers=HTML)
-    assert unknown.status_code == 404
-    assert unknown.headers["content-type"].startswith("text/html")
+    for path in ("/u/nobody", "/u/%00", "/u/x"):
+        unknown = await client.get(path, headers=HTML)
+        assert unknown.status_code == 404
+        assert unknown.headers["content-type"].startswith("text/html")
     moved = await client.get("/u/ADA?tab=favorites", headers=HTML)
     assert moved.status_code == 301
     assert moved.headers["location"] == "/u/ada?tab=favorites"
