@@ -26,6 +26,7 @@ from hub.context import HubContext
 from hub.errors import install_handlers
 from hub.logs import configure_logging
 from hub.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from hub.notifications.pages import bell_context
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ def make_templates() -> Jinja2Templates:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    return Jinja2Templates(env=env)
+    # The header's notification bell shows on the pages of signed-in visitors.
+    return Jinja2Templates(env=env, context_processors=[bell_context])
 
 
 async def healthz(request: Request) -> Response:
@@ -73,17 +75,31 @@ def domain_routes() -> list[BaseRoute]:
     from hub.accounts.routes import routes as accounts_routes
     from hub.collab.routes import routes as collab_routes
     from hub.credits.routes import routes as credits_routes
+    from hub.forum.routes import routes as forum_routes
     from hub.generation.routes import routes as generation_routes
+    from hub.notifications.routes import routes as notifications_routes
+    from hub.social.routes import routes as social_routes
     from hub.storage.routes import routes as storage_routes
     from hub.web.pages import routes as web_routes
+    from hub.web.search import routes as search_routes
+    from hub.works.feed_pages import routes as feed_pages
+    from hub.works.feed_routes import routes as feed_routes
+    from hub.works.routes import routes as works_routes
 
     return [
         *accounts_routes,
         *collab_routes,
         *credits_routes,
+        *forum_routes,
         *generation_routes,
+        *notifications_routes,
+        *social_routes,
         *storage_routes,
         *web_routes,
+        *feed_routes,
+        *works_routes,
+        *search_routes,
+        *feed_pages,
     ]
 
 

@@ -15,18 +15,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from hub.accounts.credentials import SocketCloser
 from hub.accounts.oidc import OIDCClient
+from hub.broadcast import Broadcast
 from hub.collab.component import start_room_publisher, start_rooms
 from hub.context import HubContext
 from hub.db import Database
 from hub.generation.component import run_separate_worker, start_generation
 from hub.generation.providers.registry import ProviderRegistry
+from hub.notifications.component import start_notifications
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from hub.storage.component import open_storage
+from hub.works.component import start_feeds
 from rooms.bus import Bus, MemoryBus
 
 log = logging.getLogger(__name__)
@@ -52,6 +57,8 @@ async def web_context(settings: Settings) -> AsyncIterator[HubContext]:
         bus = make_bus(settings)
         await bus.start()
         stack.push_async_callback(bus.stop)
+        # Services reach the bus from their session, for per-user streams (notifications).
+        db.broadcast = Broadcast(bus)
         storage = await open_storage(settings)
         stack.push_async_callback(storage.aclose)
         ctx = HubContext(
@@ -66,17 +73,50 @@ async def web_context(settings: Settings) -> AsyncIterator[HubContext]:
         ctx.sockets = ctx.rooms
         # Last out but storage, bus and database: closing the sockets flushes every room.
         stack.push_async_callback(_stop_rooms, ctx)
+        ctx.notifications = await start_notifications(ctx)
+        # Ending a credential closes its notification sockets here, then its room sockets
+        # everywhere (the rooms' close message also reaches the other processes' notifications).
+        ctx.sockets = AllSockets((ctx.notifications, ctx.rooms))
+        stack.push_async_callback(_stop_notifications, ctx)
         # After rooms: job events go to room streams; the embedded worker needs storage.
         ctx.generation = await start_generation(ctx)
         # First out: the worker's last events (jobs handed back) still reach open rooms.
         stack.push_async_callback(_stop_generation, ctx)
+        # The feed cache and the hot-score repair task; stops before the database closes.
+        ctx.feeds = await start_feeds(settings, db)
+        stack.push_async_callback(_stop_feeds, ctx)
         yield ctx
+
+
+@dataclass(frozen=True)
+class AllSockets:
+    """The :class:`~hub.accounts.credentials.SocketCloser` of a process with several kinds of
+    sockets: each closes its own, in order."""
+
+    closers: tuple[SocketCloser, ...]
+
+    async def close_credentials(self, keys: Sequence[str], reason: str) -> None:
+        for closer in self.closers:
+            await closer.close_credentials(keys, reason)
+
+
+async def _stop_notifications(ctx: HubContext) -> None:
+    notifications, ctx.notifications = ctx.notifications, None
+    ctx.sockets = ctx.rooms
+    if notifications is not None:
+        await notifications.stop()
 
 
 async def _stop_rooms(ctx: HubContext) -> None:
     rooms, ctx.rooms, ctx.sockets = ctx.rooms, None, None
     if rooms is not None:
         await rooms.stop()
+
+
+async def _stop_feeds(ctx: HubContext) -> None:
+    feeds, ctx.feeds = ctx.feeds, None
+    if feeds is not None:
+        await feeds.stop()
 
 
 async def _stop_generation(ctx: HubContext) -> None:
@@ -98,6 +138,8 @@ async def run_worker(settings: Settings) -> int:
         bus = make_bus(settings)
         await bus.start()
         _close_quietly(stack, bus.stop)
+        # "Your job finished" reaches the owner's pages on the web processes.
+        db.broadcast = Broadcast(bus)
         if not settings.redis_url:
             log.warning(
                 "REDIS_URL is not set: this worker's job events reach no web process "

@@ -19,9 +19,11 @@ if TYPE_CHECKING:
     from hub.collab.component import RoomsComponent
     from hub.db import Database
     from hub.generation.component import GenerationComponent
+    from hub.notifications.component import NotificationsComponent
     from hub.ratelimit import RateLimiter
     from hub.settings import Settings
     from hub.storage.backends import Storage
+    from hub.works.component import FeedsComponent
     from rooms.bus import Bus
 
 
@@ -38,8 +40,12 @@ class HubContext:
     # them first): None before start-up, after shutdown, or in a test that took them away.
     rooms: RoomsComponent | None = None
     generation: GenerationComponent | None = None
+    # The live notification sockets of this process (per-user streams).
+    notifications: NotificationsComponent | None = None
     # Closes the sockets of ended credentials (the rooms component); None: no sockets here.
     sockets: SocketCloser | None = None
+    # The feed page cache and the hot-score repair task; None outside a running web process.
+    feeds: FeedsComponent | None = None
 
 
 def get_ctx(conn: HTTPConnection) -> HubContext:

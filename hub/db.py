@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
 
+from hub.broadcast import Broadcast
 from hub.outbox import Outbox
 from hub.settings import Settings
 
@@ -139,6 +140,7 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
 
 
 _SETTINGS_KEY = "settings"
+_BROADCAST_KEY = "broadcast"
 
 
 def settings_of(session: AsyncSession) -> Settings:
@@ -150,11 +152,20 @@ def settings_of(session: AsyncSession) -> Settings:
     return settings
 
 
+def broadcast_of(session: AsyncSession) -> Broadcast | None:
+    """The process's :class:`~hub.broadcast.Broadcast` for effects after the commit (a notice on
+    a user's stream); None where the database has none (scripts, tests without a bus)."""
+    broadcast = session.info.get(_BROADCAST_KEY)
+    return broadcast if isinstance(broadcast, Broadcast) else None
+
+
 class Database:
     """Owns the engine and hands out units of work."""
 
     def __init__(self, settings: Settings, *, url: str | None = None) -> None:
         self.settings = settings
+        # Set by the composition root once the bus runs (hub.compose); read by broadcast_of.
+        self.broadcast: Broadcast | None = None
         self.engine = create_engine(settings, url=url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._abandoned: set[asyncio.Future[bool]] = set()  # pings past their deadline
@@ -171,6 +182,7 @@ class Database:
         session.info["outbox"] = outbox
         # Services read policy (limits, TTLs, caps) through settings_of: they only get a session.
         session.info[_SETTINGS_KEY] = self.settings
+        session.info[_BROADCAST_KEY] = self.broadcast
         try:
             yield session
             await session.commit()

@@ -10,7 +10,11 @@ from sqlmodel import SQLModel
 from hub.accounts import models as accounts_models  # noqa: F401
 from hub.collab import models as collab_models  # noqa: F401
 from hub.credits import models as credits_models  # noqa: F401
+from hub.forum import models as forum_models  # noqa: F401
 from hub.generation import models as generation_models  # noqa: F401
+from hub.notifications import models as notifications_models  # noqa: F401
+from hub.search import models as search_models  # noqa: F401
+from hub.social import models as social_models  # noqa: F401
 from hub.storage import models as storage_models  # noqa: F401
 from hub.works import models as works_models  # noqa: F401
 

@@ -321,6 +321,56 @@ class Settings(BaseSettings):
     )
     rate_limit_work: str = Field("60/hour", description="Works one user may create.")
     rate_limit_work_new: str = Field("10/hour", description="Works a new account may create.")
+    forum_max_body_chars: int = Field(
+        20_000,
+        ge=100,
+        le=200_000,
+        description="The longest Markdown body of a forum thread or comment (characters); "
+        "longer ones get 413 payload_too_large.",
+    )
+    feed_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a web process reuses a public feed page (latest, hot, per "
+        "category; not the following feed) before reading it again; 0 turns the cache off. A "
+        "process sees its own writes at once, another process's within this time.",
+    )
+    hot_refresh_interval: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds between the web process's runs of the hot-score repair over recent "
+        "works (docs/community.md); 0 turns it off.",
+    )
+    hot_refresh_days: float = Field(
+        7.0,
+        gt=0,
+        description="How far back (days of publication) the periodic hot-score repair looks.",
+    )
+
+    # --- search ----------------------------------------------------------------------------
+    search_language: str = Field(
+        "simple",
+        pattern=r"^[a-z_]{1,63}$",
+        description="Postgres text search configuration of the search index ('simple': no "
+        "stemming, any language; 'english', 'german', ...: stemming and stop words). Run "
+        "`hub search reindex` after changing it. Not used on SQLite (trigram index).",
+    )
+
+    # --- works -----------------------------------------------------------------------------
+    works_default_category: str = Field(
+        "showcase",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,63}$",
+        description="The forum category of a published work's discussion thread when the work "
+        "names none.",
+    )
+    sitemap_chunk: int = Field(
+        10_000,
+        ge=1,
+        le=50_000,
+        description="Most URLs in one sitemap file; /sitemap.xml is an index of files of works, "
+        "threads and profiles, each covering this many ids (the protocol allows 50,000).",
+    )
 
     # --- derived ---------------------------------------------------------------------------
     @property

@@ -27,7 +27,12 @@ log = logging.getLogger(__name__)
 ENDED_KEYS_TTL = 60.0
 MAX_KEY_LENGTH = 200
 
-__all__ = ["CredentialCloser", "close_matching_message", "connections_channel"]
+__all__ = [
+    "CredentialCloser",
+    "close_matching_message",
+    "connections_channel",
+    "parse_close_matching",
+]
 
 
 def close_matching_message(
@@ -41,6 +46,25 @@ def close_matching_message(
         raise ValueError(f"invalid close code {code!r}")
     data = {"action": "close_matching", "keys": wanted, "code": code, "reason": reason}
     return wanted, wire.encode_control(data)
+
+
+def parse_close_matching(payload: bytes) -> tuple[list[str], int, str]:
+    """``(keys, code, reason)`` of a message made by :func:`close_matching_message`, for other
+    holders of sockets on the same channel (the hub's notification streams). Raises
+    ``ValueError`` for anything else."""
+    try:
+        message = wire.decode(payload)
+        if not isinstance(message, wire.BusControl):
+            raise ProtocolError("not a control message")
+        data = message.data
+        keys, code, reason = data["keys"], data["code"], str(data.get("reason") or "")
+        if data.get("action") != "close_matching" or not isinstance(keys, list):
+            raise ProtocolError("unknown connections control message")
+        if not _is_close_code(code):
+            raise ProtocolError("bad close code")
+        return [_check_key(key) for key in keys], code, reason
+    except (ProtocolError, KeyError, TypeError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 class CredentialCloser:
@@ -101,17 +125,8 @@ class CredentialCloser:
 
     async def _on_control(self, message: BusMessage) -> None:
         try:
-            payload = wire.decode(message.payload)
-            if not isinstance(payload, wire.BusControl):
-                raise ProtocolError("not a control message")
-            data = payload.data
-            keys, code, reason = data["keys"], data["code"], str(data.get("reason") or "")
-            if data.get("action") != "close_matching" or not isinstance(keys, list):
-                raise ProtocolError("unknown connections control message")
-            if not _is_close_code(code):
-                raise ProtocolError("bad close code")
-            checked = [_check_key(key) for key in keys]
-        except (ProtocolError, KeyError, ValueError):
+            checked, code, reason = parse_close_matching(message.payload)
+        except ValueError:
             log.warning("dropping malformed connections control message")
             return
         self._close_local(checked, code, reason)

@@ -53,13 +53,15 @@ def with_driver(url: str, driver: str) -> str:
 
 
 async def truncate_postgres(settings: Settings) -> None:
-    """Empties every table of a Postgres test database (the session shares one); a SQLite
-    database is a file per test and is left as it is."""
+    """Empties every table of a Postgres test database (the session shares one), then puts back
+    the rows migrations seed (the default forum categories), as a fresh migrated database has
+    them; a SQLite database is a file per test and is left as it is."""
     if settings.is_sqlite:
         return
     from sqlalchemy import text
 
     from hub.db import Database
+    from hub.forum.categories import seed_default_categories
     from hub.models import metadata
 
     db = Database(settings)
@@ -68,5 +70,7 @@ async def truncate_postgres(settings: Settings) -> None:
         if names:
             async with db.engine.begin() as conn:
                 await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        async with db.unit_of_work() as session:
+            await seed_default_categories(session)
     finally:
         await db.dispose()

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -28,6 +30,7 @@ from hub.errors import BadRequest
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
+from hub.search.service import DocKind, matching_ref_ids
 from hub.storage.backends import Storage, validate_key
 from hub.storage.cleanup import delete_keys
 from hub.storage.errors import ImageNotFound, UploadNotFound, UploadRejected
@@ -38,6 +41,7 @@ from hub.storage.images import (
     png_with_metadata_async,
     validate_upload_async,
 )
+from hub.storage.indexing import index_image, unindex_images
 from hub.storage.keys import (
     IMAGE_KEY_RE,
     JOB_ID_RE,
@@ -147,7 +151,7 @@ async def _retire_earlier_attempts(
     session: AsyncSession, job_id: str, index: int, *, now: datetime
 ) -> None:
     """A retried job replaces what an earlier attempt stored for the same ``(job_id, index)``."""
-    await session.execute(
+    retired = await session.scalars(
         update(Image)
         .where(
             col(Image.job_id) == job_id,
@@ -155,7 +159,9 @@ async def _retire_earlier_attempts(
             col(Image.deleted_at).is_(None),
         )
         .values(deleted_at=now)
+        .returning(col(Image.image_id))
     )
+    await unindex_images(session, list(retired))
 
 
 async def save_generated_image(
@@ -215,6 +221,7 @@ async def save_generated_image(
     )
     session.add(image)
     await session.flush()
+    await index_image(session, image)
     return image_view(storage, image)
 
 
@@ -269,9 +276,50 @@ async def access_image(
     raise ImageNotFound()
 
 
-def _like_pattern(term: str) -> str:
-    escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+@dataclass(frozen=True)
+class ImageLinks:
+    """Where a browser fetches an image and its previews (see :func:`image_links`)."""
+
+    url: str
+    thumb_url: str
+    square_url: str
+    width: int
+    height: int
+
+
+async def image_links(
+    session: AsyncSession, image_ids: Iterable[str], storage: Storage | None = None
+) -> dict[str, ImageLinks]:
+    """Links to the live images among ``image_ids``, by id, in one query (for lists of works
+    and the like, whose visibility the caller has decided). With the process's ``storage`` the
+    links are the backend's own stable URLs; without it, ``/media/{key}``, which the app serves
+    or redirects for every backend."""
+    wanted = sorted({i for i in image_ids if MEDIA_ID_RE.match(i)})
+    if not wanted:
+        return {}
+    # The columns a link needs, not the row (prompt, params): lists call this on every page.
+    stmt = select(
+        col(Image.image_id),
+        col(Image.key),
+        col(Image.thumb_key),
+        col(Image.square_key),
+        col(Image.width),
+        col(Image.height),
+    ).where(col(Image.image_id).in_(wanted), col(Image.deleted_at).is_(None))
+
+    def link(key: str) -> str:
+        return media_url(storage, key) if storage is not None else "/media/" + quote(key)
+
+    return {
+        row.image_id: ImageLinks(
+            url=link(row.key),
+            thumb_url=link(row.thumb_key),
+            square_url=link(row.square_key),
+            width=row.width,
+            height=row.height,
+        )
+        for row in await session.execute(stmt)
+    }
 
 
 def _cursor_after(cursor: str) -> tuple[datetime, str]:
@@ -286,13 +334,15 @@ async def list_images(
 ) -> ImagePage:
     """The actor's live images, newest first, cursor-paged on ``(created_at, image_id)``.
 
-    ``q``: every whitespace-separated word (at most 8) must occur in the prompt, compared with
-    SQL ``lower()`` (ASCII-only case folding on SQLite, full Unicode on Postgres)."""
+    ``q`` runs on the search index (:mod:`hub.search`, one statement with the listing): every
+    term (at most 8; ``"a phrase"``, ``-excluded``) must match the prompt. On SQLite a term
+    matches as a substring, on Postgres as words (docs/search.md)."""
     stmt = select(Image).where(
         col(Image.owner_id) == actor.user_id, col(Image.deleted_at).is_(None)
     )
-    for term in query.terms:
-        stmt = stmt.where(func.lower(col(Image.prompt)).like(_like_pattern(term), escape="\\"))
+    if query.q:
+        found = matching_ref_ids(session, DocKind.image, query.q, owner_id=actor.user_id)
+        stmt = stmt.where(col(Image.image_id).in_(found))
     if query.model is not None:
         stmt = stmt.where(col(Image.model) == query.model)
     if query.room is not None:
@@ -324,6 +374,7 @@ async def delete_image(session: AsyncSession, actor: Actor, image_id: str) -> No
     image = await access_image(session, actor, image_id)
     image.deleted_at = utcnow()
     await session.flush()
+    await unindex_images(session, [image.image_id])
 
 
 # --- uploads -------------------------------------------------------------------------------------

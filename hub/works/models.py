@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -36,6 +37,27 @@ class WorkStatus(StrEnum):
     published = "published"
 
 
+# "May appear in a list": the predicate of the partial feed indexes. Queries repeat it with the
+# status as a literal (``hub.works.cards.listed_works``) so that both planners use them.
+LISTED_WHERE = "status = 'published' AND deleted_at IS NULL AND hidden_at IS NULL"
+
+
+# The predicate's own columns close each feed index: SQLite (3.40) still reads them to check
+# the query's WHERE terms, and only an index that holds them is covering there. They are the
+# same in every row of a partial index (a short text and two nulls), so they cost a few bytes.
+LISTED_COLUMNS = ("status", "deleted_at", "hidden_at")
+
+
+def _listed_index(name: str, *columns: str) -> Index:
+    return Index(
+        name,
+        *columns,
+        *LISTED_COLUMNS,
+        sqlite_where=text(LISTED_WHERE),
+        postgresql_where=text(LISTED_WHERE),
+    )
+
+
 def _counter() -> Any:
     return Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
@@ -43,12 +65,16 @@ def _counter() -> Any:
 class Work(SQLModel, table=True):
     __tablename__ = "works"
     __table_args__ = (
-        # Feeds: latest and hot, site-wide and per category, cursor order (sort key, id).
-        Index("ix_works_status_published", "status", "published_at", "work_id"),
-        Index("ix_works_status_hot", "status", "hot_score", "work_id"),
-        Index("ix_works_category_published", "category", "status", "published_at", "work_id"),
-        Index("ix_works_category_hot", "category", "status", "hot_score", "work_id"),
-        # Profiles and the following feed: one author's works, newest first.
+        # Feeds: latest and hot, site-wide and per category, and one author's works (profiles,
+        # the following feed), in cursor order (sort key, id). Partial on "listed" (published,
+        # not deleted, not hidden) so that a feed page is an index-only ordered scan that skips
+        # nothing (docs/community.md, "Reading cheaply"; migration 0012).
+        _listed_index("ix_works_listed_latest", "published_at", "work_id"),
+        _listed_index("ix_works_listed_hot", "hot_score", "work_id"),
+        _listed_index("ix_works_listed_category_latest", "category", "published_at", "work_id"),
+        _listed_index("ix_works_listed_category_hot", "category", "hot_score", "work_id"),
+        _listed_index("ix_works_listed_author", "author_id", "published_at", "work_id"),
+        # An author's own works, drafts included.
         Index("ix_works_author_published", "author_id", "status", "published_at", "work_id"),
         Index("ix_works_parent", "parent_work_id"),
         CheckConstraint("status IN ('draft', 'published')", name="ck_works_status"),

@@ -523,6 +523,22 @@ function showImages(view, images) {
     link.append(img);
     return [link];
   }));
+  showPublishLinks(view, images || []);
+}
+
+// Editors and the owner turn a finished image into a work (the form checks again; see
+// docs/works.md). The links sit apart from the images, one per image.
+function showPublishLinks(view, images) {
+  if (!me.userId || (role !== "editor" && role !== "owner")) return;
+  const ids = images.map((image) => image.image_id).filter((id) => typeof id === "string");
+  if (!ids.length) return;
+  let actions = view.li.querySelector(".job-actions");
+  if (!actions) actions = view.li.appendChild(el("div", "job-actions"));
+  actions.replaceChildren(...ids.map((id, i) => {
+    const publish = el("a", "job-publish", ids.length > 1 ? `Publish image ${i + 1}` : "Publish");
+    publish.href = `/works/new?room=${encodeURIComponent(slug)}&image=${encodeURIComponent(id)}`;
+    return publish;
+  }));
 }
 
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,7 @@ from hub.generation.queue.rows import (
     row_to_job,
     update_job,
 )
+from hub.notifications.service import NotificationKind, notify
 from hub.settings import Settings
 
 
@@ -120,7 +122,24 @@ async def complete_job(
         await credits_service.charge_reservation(
             session, job_id=job_id, memo=f"Generation ({job.model})"
         )
+        await _notify_finished(session, job, len(images))
     return job
+
+
+async def _notify_finished(session: AsyncSession, job: Job, count: int) -> None:
+    """ "Your job finished" to whoever pressed generate, in the settling transaction (so it is
+    sent once, when the job really succeeded), linking to the room or to "My images"."""
+    images = "1 image" if count == 1 else f"{count} images"
+    await notify(
+        session,
+        recipient_id=job.owner_id,
+        kind=NotificationKind.job_finished,
+        actor_id=None,
+        text=f"Your job finished: {images} ({job.model})",
+        url=f"/r/{quote(job.room_id, safe='')}" if job.room_id else "/images",
+        subject_type="job",
+        subject_id=job.job_id,
+    )
 
 
 async def _fail(
