@@ -10,16 +10,17 @@ counters move. That is why a like can refresh one row (:func:`refresh_hot`) inst
 rewriting 100k rows every few minutes, and reading the feed is an ordered index scan.
 
 Kept fresh two ways: services that move a work's counters or its state call :func:`refresh_hot`
-in the same transaction (works: publish, like, favorite, unpublish; forum: comments), and the
+in the same transaction (works: publish, like, favorite, unpublish), and the
 feeds component (:mod:`hub.works.component`) periodically runs :func:`recompute_hot` over
-the recent works, which repairs any counter moved by a path that did not call it. ``hub works
-recompute-hot`` recomputes every work (after a change of the constants).
+the recent works, which repairs any counter moved by a path that did not call it and copies
+the forum's comment count of each work's thread onto the work (the forum sits below works).
+``hub works recompute-hot`` recomputes every work (after a change of the constants).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.db import Database
+from hub.forum.service import comment_counts
 from hub.outbox import after_commit
 from hub.works.feed_cache import bump_feed_epoch
 from hub.works.models import Work, WorkStatus
@@ -48,8 +50,15 @@ _SET_SCORE = (
     .values(hot_score=bindparam("w_score"))
     .execution_options(synchronize_session=False)
 )
+_SET_COMMENTS = (
+    update(WORKS)
+    .where(_W.work_id == bindparam("w_id"))
+    .values(comment_count=bindparam("w_comments"))
+    .execution_options(synchronize_session=False)
+)
 _COUNTERS = (
     _W.work_id,
+    _W.thread_id,
     _W.status,
     _W.published_at,
     _W.like_count,
@@ -83,16 +92,33 @@ def hot_score(
     return math.log10(1.0 + engagement) + age / HOT_DECAY_SECONDS
 
 
-def _score_of(row: Any) -> float:
+def _score_of(row: Any, comments: int | None = None) -> float:
     if row.status != WorkStatus.published.value:
         return 0.0
     return hot_score(
         published_at=row.published_at,
         likes=row.like_count,
         favorites=row.favorite_count,
-        comments=row.comment_count,
+        comments=row.comment_count if comments is None else comments,
         remixes=row.remix_count,
     )
+
+
+async def _sync_comment_counts(session: AsyncSession, rows: Sequence[Any]) -> dict[int, int]:
+    """Comments live in the forum, which sits below works and cannot move ``comment_count``
+    itself: the periodic repair copies each work's thread count onto its row (the forum's
+    count is the truth; the column is a copy for the feed). Returns work id -> comments."""
+    threads = {row.work_id: row.thread_id for row in rows if row.thread_id is not None}
+    live = await comment_counts(session, sorted(set(threads.values())))
+    counts = {work_id: live.get(thread_id, 0) for work_id, thread_id in threads.items()}
+    moved = [
+        {"w_id": row.work_id, "w_comments": counts[row.work_id]}
+        for row in rows
+        if row.work_id in counts and counts[row.work_id] != row.comment_count
+    ]
+    if moved:
+        await session.execute(_SET_COMMENTS, moved)
+    return counts
 
 
 async def refresh_hot(session: AsyncSession, work_id: int) -> None:
@@ -139,10 +165,11 @@ async def recompute_hot(
                 .limit(batch_size)
             )
             rows = (await session.execute(stmt)).all()
+            comments = await _sync_comment_counts(session, rows)
             updates = [
                 {"w_id": row.work_id, "w_score": score}
                 for row in rows
-                if (score := _score_of(row)) != row.hot_score
+                if (score := _score_of(row, comments.get(row.work_id))) != row.hot_score
             ]
             if updates:
                 await session.execute(_SET_SCORE, updates)

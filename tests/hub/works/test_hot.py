@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 
 from hub.context import HubContext
@@ -20,6 +21,7 @@ from hub.works.models import WorkStatus
 from tests.helpers import BOTH_DATABASES
 from tests.hub.notifications.helpers import people, person
 from tests.hub.works.feed_helpers import BASE, hot_of, hours, make_work, react, set_columns
+from tests.hub.works.work_helpers import API, created, generated, veteran, work_row
 
 
 def test_the_formula_and_its_constants() -> None:
@@ -90,3 +92,27 @@ async def test_recompute_repairs_scores_and_reports_progress(ctx: HubContext) ->
     assert await recompute_hot(ctx.db, published_since=since) == 0  # nothing left to change
     assert await recompute_hot(ctx.db) == 1  # everything: the old one too
     assert await hot_of(ctx, old) > 0
+
+
+@BOTH_DATABASES
+async def test_the_periodic_repair_counts_the_discussion_threads_comments(
+    ctx: HubContext, client: httpx.AsyncClient
+) -> None:
+    """Comments live in the forum, below works: the repair copies the thread's count onto the
+    work and the hot score follows it."""
+    ada = await veteran(ctx, "ada")
+    bob = await veteran(ctx, "bob")
+    image = await generated(ctx, ada)
+    body = await created(client, ada, image_ids=[image], title="Dusk", status="published")
+    before = await hot_of(ctx, body["id"])
+    for text in ("Lovely light.", "Which model?"):
+        response = await client.post(
+            f"{API}/threads/{body['thread_id']}/comments", json={"body": text}, headers=bob.headers
+        )
+        assert response.status_code == 201, response.text
+    assert await recompute_hot(ctx.db) == 1
+    work = await work_row(ctx, body["id"])
+    assert work.comment_count == 2
+    assert work.hot_score > before
+    assert work.hot_score == pytest.approx(hot_score(published_at=work.published_at, comments=2))
+    assert await recompute_hot(ctx.db) == 0  # nothing moved since
