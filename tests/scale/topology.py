@@ -64,10 +64,13 @@ async def scaled_hub(
     web: int = 3,
     workers: int = 2,
     env: Mapping[str, str] | None = None,
+    direct_database_url: str | None = None,
     **plan: Any,
 ) -> AsyncIterator[Running]:
     """The topology on a fresh port and key prefix; stopped (``scale.topology.down``) on exit.
-    ``database_url`` must be migrated already (the session's scratch database is)."""
+    ``database_url`` must be migrated already (the session's scratch database is). When the
+    processes reach the database through a fault proxy, ``direct_database_url`` is the way
+    around it, for emptying the database afterwards whatever state the proxy is in."""
     require_nginx()
     run_dir = tmp_path / "scale"
     settings = Plan(
@@ -91,7 +94,8 @@ async def scaled_hub(
         finally:
             await asyncio.to_thread(down, run_dir, 5.0)
     finally:
-        await truncate_postgres(Settings(database_url=database_url, auto_migrate=False))
+        direct = direct_database_url or database_url
+        await truncate_postgres(Settings(database_url=direct, auto_migrate=False))
 
 
 async def kill(record: ProcessRecord) -> None:
