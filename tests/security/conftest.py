@@ -81,6 +81,18 @@ class Site:
         headers = {"origin": self.url, **options.pop("headers", {})}
         return httpx.AsyncClient(base_url=self.url, headers=headers, **options)
 
+    async def row_counts(self) -> dict[str, int]:
+        """Rows in every table: a refused request must not change any of them."""
+        from sqlalchemy import func, select
+
+        from hub.models import metadata
+
+        async with self.ctx.db.unit_of_work() as session:
+            return {
+                table.name: int(await session.scalar(select(func.count()).select_from(table)) or 0)
+                for table in metadata.sorted_tables
+            }
+
     async def person(self, username: str) -> Person:
         """A new account signed up through the API: session cookie, CSRF token, access token."""
         async with self.http() as http:

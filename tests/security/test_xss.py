@@ -12,8 +12,6 @@ never renders ``application/json`` as a page, given ``nosniff``).
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
-from html.parser import HTMLParser
 from urllib.parse import urlencode
 
 import httpx
@@ -22,6 +20,7 @@ import pytest
 from tests.helpers import eventually
 from tests.rooms.ykit import EventClient
 from tests.security.conftest import Site
+from tests.security.forms import forms
 from tests.security.payloads import PAYLOADS, html_problems
 from tests.security.planter import NoBody, body
 from tests.security.routes import fill, operations, pages
@@ -133,47 +132,12 @@ async def test_no_field_or_page_renders_a_payload_as_markup(site: Site) -> None:
     assert reached >= KNOWN_FIELDS, KNOWN_FIELDS - reached
 
 
-class _Forms(HTMLParser):
-    """The forms of a page that submit somewhere (an ``action``), with their fields."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[tuple[str, str, dict[str, str], list[str]]] = []
-        self._select: str | None = None  # the open <select>: its first or selected option wins
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = {name: value or "" for name, value in attrs}
-        if tag == "form" and "action" in found:
-            self.forms.append((found.get("method", "get").upper(), found["action"], {}, []))
-        elif tag in {"input", "textarea"} and self.forms and "name" in found:
-            _, _, fields, typed = self.forms[-1]
-            fields[found["name"]] = found.get("value", "")
-            if found.get("type", "text") not in {"submit", "checkbox", "radio", "file"}:
-                typed.append(found["name"])
-        elif tag == "select" and self.forms and "name" in found:
-            self._select = found["name"]
-        elif tag == "option" and self.forms and self._select is not None:
-            fields = self.forms[-1][2]
-            if self._select not in fields or "selected" in found:
-                fields[self._select] = found.get("value", "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "select":
-            self._select = None
-
-
-def _forms(html: str) -> Iterator[tuple[str, str, dict[str, str], list[str]]]:
-    parser = _Forms()
-    parser.feed(html)
-    yield from parser.forms
-
-
 async def _submit_forms(site: Site, http: httpx.AsyncClient) -> list[str]:
     """Every form on every page ``http`` sees, once per payload; the problems found."""
     problems = []
     for path in pages(site.live.app):
         page = await http.get(fill(path, site.params), follow_redirects=True)
-        for method, action, fields, typed in _forms(page.text):
+        for method, action, fields, typed in forms(page.text):
             fillable = [f for f in typed if f != "csrf_token"]
             for text in PAYLOADS if fillable else ():
                 data = {**fields, **dict.fromkeys(fillable, text)}
