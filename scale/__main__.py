@@ -1,4 +1,4 @@
-"""``python -m scale up | down | status`` (``make scale`` / ``make scale-down``)."""
+"""``python -m scale up | down | status | restart web-N`` (``make scale`` / ``make scale-down``)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,18 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _restart(args: argparse.Namespace) -> int:
+    from scale.rolling import restart_web
+
+    try:
+        new = restart_web(args.run_dir, args.name)
+    except TopologyError as exc:
+        print(f"restart failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"  {new.name:<9} pid {new.pid} on 127.0.0.1:{new.port} (drained, restarted, back)")
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     current = running(args.run_dir)
     if current is None:
@@ -72,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL")
     start.set_defaults(func=_up)
     sub.add_parser("down", help="stop what `up` started").set_defaults(func=_down)
+    restart = sub.add_parser("restart", help="drain, restart and undrain one web process")
+    restart.add_argument("name", help="web-1, web-2, ...")
+    restart.set_defaults(func=_restart)
     sub.add_parser("status", help="list the recorded processes").set_defaults(func=_status)
     return parser
 

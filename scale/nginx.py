@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 # The header that names the web process which answered (the upstream's address). The tests read
@@ -24,6 +24,9 @@ worker_processes 1;
 pid {run}/nginx.pid;
 error_log {run}/nginx-error.log warn;
 {user}
+# On reload, old workers keep their WebSockets until the hub closes them; past this they go.
+worker_shutdown_timeout 30s;
+
 events {{
     worker_connections 4096;
 }}
@@ -98,9 +101,12 @@ http {{
 """
 
 
-def render(run_dir: Path, port: int, web_ports: Sequence[int]) -> str:
+def render(run_dir: Path, port: int, web_ports: Sequence[int], down: Collection[int] = ()) -> str:
+    """The configuration; the web processes on ports in ``down`` get no new requests (a
+    drain before a restart: their open sockets stay until the process closes them)."""
     servers = "\n".join(
-        f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in web_ports
+        f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s{' down' if p in down else ''};"
+        for p in web_ports
     )
     # As root, nginx would run its workers as `nobody`, which cannot enter a private run
     # directory (pytest's are 0700); the workers then run as the directory's owner instead.
@@ -112,10 +118,12 @@ def render(run_dir: Path, port: int, web_ports: Sequence[int]) -> str:
     )
 
 
-def write_config(run_dir: Path, port: int, web_ports: Sequence[int]) -> Path:
+def write_config(
+    run_dir: Path, port: int, web_ports: Sequence[int], down: Collection[int] = ()
+) -> Path:
     (run_dir / "nginx-tmp").mkdir(parents=True, exist_ok=True)
     path = run_dir / "nginx.conf"
-    path.write_text(render(run_dir, port, web_ports))
+    path.write_text(render(run_dir, port, web_ports, down))
     return path
 
 

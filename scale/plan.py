@@ -76,9 +76,14 @@ def hub_env(plan: Plan, key: str) -> dict[str, str]:
     """The environment shared by every ``hub`` process of ``plan`` (README, "Scaled mode"):
     one database, Redis, bucket, public URL and secret key; no embedded worker and no
     migration at start-up (``up`` migrates once, before starting them)."""
+    return {**os.environ, **hub_variables(plan, key)}
+
+
+def hub_variables(plan: Plan, key: str) -> dict[str, str]:
+    """The variables of :func:`hub_env` that the plan sets (kept in the run directory, so that
+    a process restarted later gets the same ones)."""
     data_dir = plan.run_dir / "data"
     return {
-        **os.environ,
         "DATABASE_URL": plan.database_url,
         "REDIS_URL": plan.redis_url,
         "HUB_REDIS_KEY_PREFIX": plan.redis_key_prefix,

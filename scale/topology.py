@@ -6,6 +6,7 @@ fails half-way is stopped by the same record (by ``up`` itself, or by a later ``
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -15,9 +16,10 @@ from pathlib import Path
 import httpx
 
 from scale import nginx
-from scale.plan import Plan, hub_env, secret_key
+from scale.plan import Plan, hub_env, hub_variables, secret_key
 from scale.procs import ProcessRecord, load, save, spawn, stop
 
+HUB_VARIABLES = "hub-env.json"  # what restarting a hub process later needs
 READY_TIMEOUT = 90.0  # three hub processes starting at once on a busy two-core machine
 
 
@@ -55,6 +57,11 @@ class Running:
         raise KeyError(upstream)
 
 
+def _save(plan: Plan, records: list[ProcessRecord]) -> None:
+    """Records the processes and what restarting one of them later needs."""
+    save(plan.run_dir, records, url=plan.url, port=plan.port, python=plan.python)
+
+
 def _tail(path: str, lines: int = 25) -> str:
     try:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
@@ -62,7 +69,7 @@ def _tail(path: str, lines: int = 25) -> str:
         return "(no log)"
 
 
-def _wait(what: str, ready: Callable[[], bool], records: Sequence[ProcessRecord]) -> None:
+def wait_until(what: str, ready: Callable[[], bool], records: Sequence[ProcessRecord]) -> None:
     """Polls ``ready`` until it holds; fails early, with the logs, if a process died."""
     deadline = time.monotonic() + READY_TIMEOUT
     while not ready():
@@ -75,7 +82,7 @@ def _wait(what: str, ready: Callable[[], bool], records: Sequence[ProcessRecord]
         time.sleep(0.1)
 
 
-def _answers(url: str, status: int = 200) -> Callable[[], bool]:
+def answers(url: str, status: int = 200) -> Callable[[], bool]:
     def check() -> bool:
         try:
             return httpx.get(url, timeout=2).status_code == status
@@ -103,31 +110,35 @@ def _start_hubs(plan: Plan, env: dict[str, str], records: list[ProcessRecord]) -
     for n, port in enumerate(plan.ports_for_web(), start=1):
         serve = [*hub, "serve", "--host", "127.0.0.1", "--port", str(port)]
         records.append(spawn(f"web-{n}", serve, env, plan.run_dir, port))
-        save(plan.run_dir, records, url=plan.url)
+        _save(plan, records)
     for n in range(1, plan.workers + 1):
         records.append(spawn(f"worker-{n}", [*hub, "worker"], env, plan.run_dir))
-        save(plan.run_dir, records, url=plan.url)
+        _save(plan, records)
 
 
 def _start(plan: Plan, records: list[ProcessRecord]) -> None:
-    env = hub_env(plan, secret_key(plan.run_dir))
+    key = secret_key(plan.run_dir)
+    env = hub_env(plan, key)
+    variables = plan.run_dir / HUB_VARIABLES
+    variables.write_text(json.dumps(hub_variables(plan, key)))
+    variables.chmod(0o600)  # the secret key and the S3 credentials
     if plan.migrate:
         _migrate(plan, env)
     moto = [plan.python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(plan.moto_port)]
     records.append(spawn("moto", moto, env, plan.run_dir, plan.moto_port))
-    save(plan.run_dir, records, url=plan.url)
-    _wait("moto", _answers(f"{plan.moto_url}/moto-api/"), records)
+    _save(plan, records)
+    wait_until("moto", answers(f"{plan.moto_url}/moto-api/"), records)
     _start_hubs(plan, env, records)
     for record in [r for r in records if r.name.startswith("web-")]:
-        _wait(record.name, _answers(f"http://127.0.0.1:{record.port}/readyz"), records)
+        wait_until(record.name, answers(f"http://127.0.0.1:{record.port}/readyz"), records)
     binary = nginx.binary(plan.nginx)
     if binary is None:
         raise TopologyError("nginx is not installed (apt-get install nginx)")
     web_ports = [r.port for r in records if r.port is not None and r.name.startswith("web-")]
     nginx.write_config(plan.run_dir, plan.port, web_ports)
     records.append(spawn("nginx", nginx.argv(binary, plan.run_dir), env, plan.run_dir, plan.port))
-    save(plan.run_dir, records, url=plan.url)
-    _wait("nginx", _answers(f"{plan.url}/readyz"), records)
+    _save(plan, records)
+    wait_until("nginx", answers(f"{plan.url}/readyz"), records)
 
 
 def up(plan: Plan) -> Running:

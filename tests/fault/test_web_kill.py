@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hub.db import Database
@@ -27,8 +26,8 @@ from tests.fault.helpers import room_with_editors
 from tests.fault.redis_server import RedisServer
 from tests.helpers import eventually
 from tests.rooms.ykit import YClient
-from tests.scale.clients import Reconnecting
-from tests.scale.topology import Landings, kill, scaled_hub
+from tests.scale.clients import Reconnecting, everyone_has, type_everywhere
+from tests.scale.topology import Landings, kill, scaled_hub, stored_prompt
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -72,27 +71,6 @@ async def _join(
     return clients
 
 
-def _type_everywhere(clients: list[Reconnecting], tag: str) -> list[str]:
-    markers = [f"<{tag}{n:03d}>" for n in range(len(clients))]
-    for client, marker in zip(clients, markers, strict=True):
-        client.client.insert(len(client.text), marker)
-    return markers
-
-
-def _everyone_has(clients: list[Reconnecting], markers: list[str]) -> bool:
-    return all(all(m in c.text for m in markers) for c in clients)
-
-
-async def _stored_prompt(hub: Running, slug: str, token: str) -> str:
-    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
-        answer = await http.get(
-            f"/api/v1/rooms/{slug}/document", headers={"authorization": f"Bearer {token}"}
-        )
-    assert answer.status_code == 200, answer.text
-    prompt: str = answer.json()["prompt"]
-    return prompt
-
-
 async def test_killed_web_process_clients_reconnect_and_nothing_is_lost(
     hub: Running, db: Database
 ) -> None:
@@ -107,8 +85,8 @@ async def test_killed_web_process_clients_reconnect_and_nothing_is_lost(
     landings = Landings(hub)
     clients = await _join(hub, slug, tokens, landings)
     try:
-        acked = _type_everywhere(clients, "a")
-        await eventually(lambda: _everyone_has(clients, acked), 30, 0.1, "all acknowledged")
+        acked = type_everywhere(clients, "a")
+        await eventually(lambda: everyone_has(clients, acked), 30, 0.1, "all acknowledged")
         spread = Counter(c.landed[0] for c in clients)
         assert set(spread) == {"web-1", "web-2", "web-3"}, spread
         victim_name = spread.most_common(1)[0][0]
@@ -118,14 +96,14 @@ async def test_killed_web_process_clients_reconnect_and_nothing_is_lost(
         for client in departed:
             client.give_up()
         staying = [c for c in clients if c not in departed]
-        in_flight = _type_everywhere(clients, "b")
+        in_flight = type_everywhere(clients, "b")
         await kill(hub.named(victim_name))
         # What must survive: every acknowledged edit, the departed's included, and the edits
         # in flight of everyone who came back (the departed's may have died with the process).
         expected = acked + [m for c, m in zip(clients, in_flight, strict=True) if c in staying]
 
         def healed() -> bool:
-            return _everyone_has(staying, expected) and len({c.text for c in staying}) == 1
+            return everyone_has(staying, expected) and len({c.text for c in staying}) == 1
 
         await eventually(healed, timeout=30, interval=0.2, message="the room converged")
         for client in on_victim[3:]:
@@ -135,7 +113,7 @@ async def test_killed_web_process_clients_reconnect_and_nothing_is_lost(
         final = staying[0].text
 
         async def stored() -> bool:
-            return await _stored_prompt(hub, slug, owner_token) == final
+            return await stored_prompt(hub, slug, owner_token) == final
 
         await eventually(stored, timeout=15, interval=0.3, message="the document is stored")
     finally:

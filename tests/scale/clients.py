@@ -76,3 +76,16 @@ class Reconnecting:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def type_everywhere(clients: list[Reconnecting], tag: str) -> list[str]:
+    """Each client types its own marker (``<{tag}NNN>``) at the end; returns the markers."""
+    markers = [f"<{tag}{n:03d}>" for n in range(len(clients))]
+    for client, marker in zip(clients, markers, strict=True):
+        client.client.insert(len(client.text), marker)
+    return markers
+
+
+def everyone_has(clients: list[Reconnecting], markers: list[str]) -> bool:
+    """Every client shows every marker."""
+    return all(all(m in c.text for m in markers) for c in clients)

@@ -146,3 +146,14 @@ class Landings:
     @property
     def everyone(self) -> set[str]:
         return {name for names in self.seen.values() for name in names}
+
+
+async def stored_prompt(hub: Running, slug: str, token: str) -> str:
+    """The room's prompt as the API gives it through nginx (the store's, or a live copy)."""
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
+        answer = await http.get(
+            f"/api/v1/rooms/{slug}/document", headers={"authorization": f"Bearer {token}"}
+        )
+    assert answer.status_code == 200, answer.text
+    prompt: str = answer.json()["prompt"]
+    return prompt
