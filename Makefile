@@ -9,7 +9,7 @@ HASH := $(shell cksum pyproject.toml | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.installed-run-$(HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 
-.PHONY: run test check lint format bench install clean
+.PHONY: run test check lint format bench install clean scale scale-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ check: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy rooms hub tests
+	$(BIN)/mypy rooms hub tests scale
 
 lint: check
 
@@ -47,6 +47,15 @@ format: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m bench
+
+# The scaled topology on this machine (README, "Scaled mode on one machine"): nginx on :8080 in
+# front of 3 `hub serve`, 2 `hub worker`, moto as S3, the machine's Postgres and Redis. Needs
+# the test extra (moto's server). `make scale SCALE_ARGS="--port 9000 --web 2"` changes it.
+scale: $(TEST_STAMP)
+	$(BIN)/python -m scale up $(SCALE_ARGS)
+
+scale-down:
+	$(BIN)/python -m scale down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from hub.errors import HubError, Unavailable
+from hub.errors import HubError, Unavailable, database_unavailable
 from hub.generation.errors import JobError, JobInterrupted
 from hub.generation.providers.base import (
     GeneratedImage,
@@ -60,6 +60,23 @@ async def _load_source(load_source: SourceLoader | None, key: str) -> bytes:
         raise JobError("The source image is missing.", code="source_missing") from exc
 
 
+async def _store_all(
+    store: ImageStore, job: JobSpec, images: list[GeneratedImage]
+) -> list[ImageRef]:
+    """Stores every image. A store or database that is down fails the attempt as retryable,
+    as for source images: the next attempt replaces what this one stored (``save_generated_image``
+    retires earlier attempts' rows), so a brief outage costs a retry, not the job."""
+    try:
+        return [await store(job, index, image) for index, image in enumerate(images)]
+    except Unavailable as exc:
+        raise JobError(exc.message, code="storage_unavailable", retryable=True) from exc
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        message = "The database is unavailable; the job will be retried."
+        raise JobError(message, code="unavailable", retryable=True) from exc
+
+
 def provider_runner(
     resolve: Resolver, store: ImageStore, load_source: SourceLoader | None = None
 ) -> JobRunner:
@@ -103,8 +120,6 @@ def provider_runner(
             if not generate.done():
                 generate.cancel()
                 await asyncio.gather(generate, return_exceptions=True)
-        images = generate.result()
-        refs = [await store(job, index, image) for index, image in enumerate(images)]
-        return JobResult(images=refs)
+        return JobResult(images=await _store_all(store, job, generate.result()))
 
     return run

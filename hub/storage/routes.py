@@ -265,11 +265,13 @@ async def clear_avatar(request: Request) -> Response:
 async def media(request: Request) -> Response:
     storage = get_ctx(request).storage
     key = request.path_params["key"]
-    if not isinstance(storage, LocalStorage):
-        url = storage.url_for(key)
-        if url:
-            return RedirectResponse(url, status_code=307)
     try:
+        # The key comes from the URL: a bad one (``..``, a leading ``/``) is a missing file,
+        # for the presigned redirect as for the local file alike, never a 500.
+        if not isinstance(storage, LocalStorage):
+            url = storage.url_for(key)
+            if url:
+                return RedirectResponse(url, status_code=307)
         stream = await storage.open_stream(key)
     except InvalidStorageKey:
         raise ObjectNotFound(key) from None

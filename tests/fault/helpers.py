@@ -3,6 +3,8 @@ in the database the processes share."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -15,15 +17,20 @@ from hub.ratelimit import RateLimiter
 from rooms.types import Role
 
 
-async def room_with_two_editors(db: Database, *, title: str) -> tuple[str, str, str]:
-    """A room owned by olivia, with edward as an editor: (slug, olivia's token, edward's)."""
+async def room_with_editors(
+    db: Database, *, title: str, editors: Sequence[str]
+) -> tuple[str, str, list[str]]:
+    """A room owned by olivia with ``editors`` (usernames) as editors: (slug, olivia's token,
+    the editors' tokens in order). No passwords: argon2 is slow by design."""
     async with db.unit_of_work() as session:
         owner = await create_user(session, email="o@example.test", username="olivia", password=None)
-        editor = await create_user(
-            session, email="e@example.test", username="edward", password=None
-        )
         _, owner_token = await create_personal_token(session, owner, name="t")
-        _, editor_token = await create_personal_token(session, editor, name="t")
+        people = []
+        for name in editors:
+            user = await create_user(
+                session, email=f"{name}@example.test", username=name, password=None
+            )
+            people.append((user, (await create_personal_token(session, user, name="t"))[1]))
         room = await create_room(
             session, actor_for(owner, auth="api_token"), limiter=RateLimiter(), title=title
         )
@@ -32,6 +39,15 @@ async def room_with_two_editors(db: Database, *, title: str) -> tuple[str, str, 
         row = await session.scalar(select(RoomRecord).where(col(RoomRecord.slug) == room.slug))
         assert row is not None
         assert row.room_id is not None
-        assert editor.user_id is not None
-        session.add(RoomMember(room_id=row.room_id, user_id=editor.user_id, role=Role.EDITOR))
-    return room.slug, owner_token, editor_token
+        for user, _ in people:
+            assert user.user_id is not None
+            session.add(RoomMember(room_id=row.room_id, user_id=user.user_id, role=Role.EDITOR))
+    return room.slug, owner_token, [token for _, token in people]
+
+
+async def room_with_two_editors(db: Database, *, title: str) -> tuple[str, str, str]:
+    """A room owned by olivia, with edward as an editor: (slug, olivia's token, edward's)."""
+    slug, owner_token, (editor_token,) = await room_with_editors(
+        db, title=title, editors=["edward"]
+    )
+    return slug, owner_token, editor_token

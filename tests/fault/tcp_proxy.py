@@ -3,6 +3,7 @@
     proxy = TcpProxy("127.0.0.1", target_port)
     await proxy.start()                 # listens on 127.0.0.1:proxy.port
     proxy.blackhole()                   # silent cut: sockets stay open, bytes vanish both ways
+    proxy.refuse()                      # the service is down: every connection is reset at once
     proxy.restore()                     # forward again; blackholed connections are reset
     await proxy.cut()                   # reset every live connection now (peer sees RST/EOF)
     proxy.delay = 0.05                  # add latency to every chunk, both directions
@@ -47,6 +48,7 @@ class TcpProxy:
         self.delay = 0.0
         self.accepted = 0
         self._blackholed = False
+        self._refusing = False
         self._links: set[_Link] = set()
         self._server: asyncio.Server | None = None
 
@@ -67,10 +69,18 @@ class TcpProxy:
         for link in self._links:
             link.blackholed = True
 
+    def refuse(self) -> None:
+        """Reset every live connection and every new one at once, as a host whose service is
+        down answers (connection refused or reset), so clients fail fast rather than time out."""
+        self._refusing = True
+        for link in list(self._links):
+            self._drop(link)
+
     def restore(self) -> None:
         """New connections are forwarded again. Connections that lost bytes to the blackhole
         cannot be resumed (their streams are corrupt), so they are reset."""
         self._blackholed = False
+        self._refusing = False
         for link in [link for link in self._links if link.blackholed]:
             self._drop(link)
 
@@ -95,6 +105,9 @@ class TcpProxy:
         self.accepted += 1
         link = _Link(client=writer, upstream=None, blackholed=self._blackholed)
         self._links.add(link)
+        if self._refusing:
+            self._drop(link)
+            return
         if link.blackholed:
             link.tasks.append(asyncio.create_task(self._swallow(reader)))
             return

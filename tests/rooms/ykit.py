@@ -124,12 +124,18 @@ async def open_ws(url: str, **kwargs: Any) -> ClientConnection:
 
 
 async def open_stalled_ws(served: Served, room: str) -> ClientConnection:
-    """A y-websocket that joins ``room`` and then stops reading: a tiny receive buffer, and
-    websockets stops reading the transport once one frame is queued."""
+    """A y-websocket that joins ``room`` and then stops reading (see :func:`open_stalled`)."""
+    return await open_stalled(served.yjs_url(room), served.port)
+
+
+async def open_stalled(url: str, port: int, **kwargs: Any) -> ClientConnection:
+    """A y-websocket on ``url`` (served on 127.0.0.1:``port``) that joins and then stops
+    reading: a tiny receive buffer, and websockets stops reading the transport once one frame
+    is queued."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", served.port))
-    slow = await open_ws(served.yjs_url(room), max_queue=1, sock=sock)
+    sock.connect(("127.0.0.1", port))
+    slow = await open_ws(url, max_queue=1, sock=sock, **kwargs)
     await slow.send(encode_sync_step1(b"\x00"))
     return slow
 

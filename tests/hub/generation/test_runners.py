@@ -143,3 +143,33 @@ async def test_the_worker_runner_stores_images_in_the_library(db: Database, tmp_
     assert stored is not None
     assert stored.owner_id == alice.user_id
     assert (tmp_path / "media" / image["key"]).is_file()
+
+
+async def test_a_store_outage_while_saving_is_retried(db: Database, tmp_path: Path) -> None:
+    """S3 or the database down while the images are saved fails the attempt as retryable (as
+    for source images), not as an internal error: the next attempt stores them."""
+    from hub.storage.errors import StorageUnavailable
+
+    alice = await make_user(db, "alice")
+    (job,) = await submit(db, alice, steps=2)
+    _, storage, provider = _runner(tmp_path)
+    presets = {p.id: p for p in OFFLINE_PRESETS}
+    calls: list[int] = []
+
+    async def store(spec: JobSpec, index: int, image: GeneratedImage) -> ImageRef:
+        calls.append(index)
+        if len(calls) == 1:
+            raise StorageUnavailable()
+        await storage.put(f"g/{spec.job_id}.png", image.data, image.mime)
+        return ImageRef(key=f"g/{spec.job_id}.png")
+
+    flaky = provider_runner(lambda model: (presets[model], provider), store)
+    worker = Worker(db, db.settings, flaky, None)
+    await worker.start()
+    try:
+        await eventually(lambda: _state(db, job.job_id, "succeeded"), 10)
+    finally:
+        await worker.stop()
+    done = await load(db, job.job_id)
+    assert (done.attempts, len(calls)) == (2, 2)
+    assert await wallet(db, alice.user_id) == (100 - done.cost, 0)

@@ -1,0 +1,161 @@
+"""The site the security tests attack: the hub behind a real uvicorn (``live``, embedded worker,
+rate limits lifted) with two people, a room they share, an open invite, a personal token and a
+finished job with its image, all made through the HTTP API.
+
+``Site.params`` fills the path parameters of every route (``tests/security/routes.py``). A new
+route with a parameter it does not know fails the tests that walk the routes, by name: add the
+value here, made through the API as the others are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+from sqlmodel import col
+
+from hub.accounts.models import User
+from hub.context import HubContext
+from tests.e2e.helpers import PASSWORD, sign_up
+from tests.helpers import eventually
+from tests.hub.credits.helpers import EMBEDDED_WORKER
+from tests.live import LiveServer
+
+RATE_LIMITS = (
+    "rate_limit_login",
+    "rate_limit_login_ip",
+    "rate_limit_register",
+    "rate_limit_room_create",
+    "rate_limit_generate",
+    "rate_limit_upload",
+)
+ROOM_STORAGE = {"room_updates", "room_snapshots"}
+JOB = {"model": "offline-sketch", "prompt": "a quiet harbour", "width": 64, "height": 64}
+
+
+@pytest.fixture
+def live_overrides() -> dict[str, Any]:
+    # Every test here sends more than a person would; a 429 would hide the answer it checks.
+    return {**EMBEDDED_WORKER, **{name: "100000/minute" for name in RATE_LIMITS}}
+
+
+@dataclass
+class Person:
+    username: str
+    user_id: int
+    cookie: str
+    csrf: str
+    bearer: str
+
+    @property
+    def api(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.bearer}"}
+
+    @property
+    def browser(self) -> dict[str, str]:
+        """What a signed-in browser sends with an unsafe request of this site."""
+        return {"cookie": f"hub_session={self.cookie}", "x-csrf-token": self.csrf}
+
+
+@dataclass
+class Site:
+    live: LiveServer
+    alice: Person  # an admin, owner of the room
+    bob: Person  # an editor of the room
+    params: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.live.http_url
+
+    @property
+    def ctx(self) -> HubContext:
+        ctx: HubContext = self.live.app.state.ctx
+        return ctx
+
+    def http(self, **options: Any) -> httpx.AsyncClient:
+        """A client of the site that sends the site's own Origin, as its pages do."""
+        options.setdefault("timeout", 30)
+        headers = {"origin": self.url, **options.pop("headers", {})}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, **options)
+
+    async def row_counts(self) -> dict[str, int]:
+        """Rows in every table: a refused request must not change any of them. The stored
+        room documents are left out: a room that empties compacts its updates into a snapshot
+        on its own (docs/rooms.md), whoever knocked at its door."""
+        from sqlalchemy import func, select
+
+        from hub.models import metadata
+
+        async with self.ctx.db.unit_of_work() as session:
+            return {
+                table.name: int(await session.scalar(select(func.count()).select_from(table)) or 0)
+                for table in metadata.sorted_tables
+                if table.name not in ROOM_STORAGE
+            }
+
+    async def person(self, username: str) -> Person:
+        """A new account signed up through the API: session cookie, CSRF token, access token."""
+        async with self.http() as http:
+            cookie, csrf = await sign_up(http, username, username.title())
+            http.cookies.clear()
+            token = await http.post(
+                "/api/v1/auth/token", json={"login": username, "password": PASSWORD}
+            )
+            me = await http.get("/api/v1/me", headers={"cookie": f"hub_session={cookie}"})
+        assert token.status_code == 200, token.text
+        user_id = int(me.json()["user_id"])
+        return Person(username, user_id, cookie, csrf, token.json()["access_token"])
+
+
+async def _make_admin(ctx: HubContext, user_id: int) -> None:
+    async with ctx.db.unit_of_work() as session:
+        await session.execute(update(User).where(col(User.user_id) == user_id).values(role="admin"))
+
+
+async def _post(http: httpx.AsyncClient, path: str, who: Person, body: Any = None) -> Any:
+    answer = await http.post(path, json=body, headers=who.api)
+    assert answer.status_code in (200, 201), (path, answer.text)
+    return answer.json()
+
+
+async def _shared_room(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
+    alice, bob = site.alice, site.bob
+    slug = (await _post(http, "/api/v1/rooms", alice, {"title": "Harbour"}))["slug"]
+    invite = await _post(http, f"/api/v1/rooms/{slug}/invites", alice, {"role": "editor"})
+    await _post(http, f"/api/v1/invites/{invite['token']}/accept", bob)
+    spare = await _post(http, f"/api/v1/rooms/{slug}/invites", alice, {"role": "viewer"})
+    return {"slug": slug, "token": spare["token"], "invite_id": spare["invite"]["invite_id"]}
+
+
+async def _finished_job(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
+    job_id = (await _post(http, "/api/v1/jobs", site.alice, JOB))["jobs"][0]["job_id"]
+
+    async def image() -> dict[str, Any] | None:
+        job = (await http.get(f"/api/v1/jobs/{job_id}", headers=site.alice.api)).json()
+        return job["images"][0] if job["state"] == "succeeded" else None
+
+    done = await eventually(image, timeout=20, interval=0.05, message="the job finished")
+    return {"job_id": job_id, "image_id": done["image_id"], "key": done["key"]}
+
+
+@pytest.fixture
+async def site(live: LiveServer) -> Site:
+    scene = Site(live, alice=None, bob=None)  # type: ignore[arg-type]
+    scene.alice = await scene.person("alice")
+    scene.bob = await scene.person("bob")
+    await _make_admin(scene.ctx, scene.alice.user_id)
+    async with scene.http() as http:
+        token = await _post(http, "/api/v1/me/tokens", scene.alice, {"name": "script"})
+        scene.params = {
+            "username": scene.alice.username,
+            "user_id": scene.bob.user_id,
+            "token_id": token["token"]["token_id"],
+            "provider": "google",
+            **await _shared_room(scene, http),
+            **await _finished_job(scene, http),
+        }
+    return scene
