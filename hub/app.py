@@ -74,6 +74,7 @@ def domain_routes() -> list[BaseRoute]:
     from hub.collab.routes import routes as collab_routes
     from hub.credits.routes import routes as credits_routes
     from hub.generation.routes import routes as generation_routes
+    from hub.prompts.routes import routes as prompts_routes
     from hub.storage.routes import routes as storage_routes
     from hub.web.pages import routes as web_routes
 
@@ -82,6 +83,7 @@ def domain_routes() -> list[BaseRoute]:
         *collab_routes,
         *credits_routes,
         *generation_routes,
+        *prompts_routes,
         *storage_routes,
         *web_routes,
     ]

@@ -24,6 +24,7 @@ from hub.context import HubContext
 from hub.db import Database
 from hub.generation.component import run_separate_worker, start_generation
 from hub.generation.providers.registry import ProviderRegistry
+from hub.prompts.index import start_prompt_index
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from hub.storage.component import open_storage
@@ -70,6 +71,8 @@ async def web_context(settings: Settings) -> AsyncIterator[HubContext]:
         ctx.generation = await start_generation(ctx)
         # First out: the worker's last events (jobs handed back) still reach open rooms.
         stack.push_async_callback(_stop_generation, ctx)
+        ctx.prompts = await start_prompt_index(db, settings)
+        stack.push_async_callback(_stop_prompts, ctx)
         yield ctx
 
 
@@ -83,6 +86,12 @@ async def _stop_generation(ctx: HubContext) -> None:
     generation, ctx.generation = ctx.generation, None
     if generation is not None:
         await generation.stop()
+
+
+async def _stop_prompts(ctx: HubContext) -> None:
+    prompts, ctx.prompts = ctx.prompts, None
+    if prompts is not None:
+        await prompts.stop()
 
 
 # --- hub worker ----------------------------------------------------------------------------------

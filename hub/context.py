@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from hub.collab.component import RoomsComponent
     from hub.db import Database
     from hub.generation.component import GenerationComponent
+    from hub.prompts.index import PromptIndex
     from hub.ratelimit import RateLimiter
     from hub.settings import Settings
     from hub.storage.backends import Storage
@@ -38,6 +39,8 @@ class HubContext:
     # them first): None before start-up, after shutdown, or in a test that took them away.
     rooms: RoomsComponent | None = None
     generation: GenerationComponent | None = None
+    # The prompt library's suggestion index (hub/prompts/index.py).
+    prompts: PromptIndex | None = None
     # Closes the sockets of ended credentials (the rooms component); None: no sockets here.
     sockets: SocketCloser | None = None
 
