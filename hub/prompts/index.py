@@ -168,27 +168,40 @@ class PromptIndex:
             SuggestItem(kind="completion", text=text, replaces=replaces)
             for text, replaces in self._completions(snapshot, query, limit)
         ]
-        items += [SuggestItem(kind="tag", text=tag) for tag in match_tags(snapshot, query, limit)]
+        items += [SuggestItem(kind="tag", text=tag) for tag in self._tags(snapshot, query, limit)]
         items += [
             SuggestItem(kind="template", text=e.title, prompt_id=e.prompt_id, official=e.official)
             for e in find_templates(snapshot, overlay, query, user_id=user_id, limit=limit)
         ]
         return SuggestOut(items=items)
 
+    def _fresh_public(self) -> list[Entry]:
+        # Templates written since the build, until the next one counts them.
+        return [e for e in self._overlay.values() if e is not None and e.public]
+
     def _completions(self, snapshot: Snapshot, query: Query, limit: int) -> list[tuple[str, str]]:
         found = complete(snapshot, query, limit)
         if query.fragment and len(found) < limit:
-            # Phrases of templates written since the build, until the next one counts them.
-            fresh = sorted(
-                {
-                    phrase
-                    for entry in self._overlay.values()
-                    if entry is not None and entry.public
-                    for phrase in entry.phrases
-                    if phrase.startswith(query.fragment) and phrase != query.fragment
-                }
-            )
-            found += [(phrase, query.typed_fragment) for phrase in fresh]
+            fresh = {
+                phrase
+                for entry in self._fresh_public()
+                for phrase in entry.phrases
+                if phrase.startswith(query.fragment) and phrase != query.fragment
+            }
+            found += [(phrase, query.typed_fragment) for phrase in sorted(fresh)]
+        return list(dict.fromkeys(found))[:limit]
+
+    def _tags(self, snapshot: Snapshot, query: Query, limit: int) -> list[str]:
+        found = match_tags(snapshot, query, limit)
+        prefixes = [p for p in (query.fragment, query.last_word) if p]
+        if prefixes and len(found) < limit:
+            fresh = {
+                tag
+                for entry in self._fresh_public()
+                for tag in entry.tags
+                if any(tag.startswith(p) for p in prefixes)
+            }
+            found += sorted(fresh)
         return list(dict.fromkeys(found))[:limit]
 
 

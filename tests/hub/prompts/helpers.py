@@ -32,3 +32,25 @@ async def create_prompt(client: httpx.AsyncClient, headers: dict[str, str], **fi
     assert created["version"] == 1
     prompt_id: int = created["id"]
     return prompt_id
+
+
+async def make_room(client: httpx.AsyncClient, owner: dict[str, str], **fields: Any) -> str:
+    response = await client.post("/api/v1/rooms", json={"title": "Room", **fields}, headers=owner)
+    assert response.status_code == 201, response.text
+    slug: str = response.json()["slug"]
+    return slug
+
+
+async def join(
+    client: httpx.AsyncClient, slug: str, owner: dict[str, str], member: dict[str, str], role: str
+) -> None:
+    invite = await client.post(f"/api/v1/rooms/{slug}/invites", json={"role": role}, headers=owner)
+    assert invite.status_code == 201, invite.text
+    accepted = await client.post(f"/api/v1/invites/{invite.json()['token']}/accept", headers=member)
+    assert accepted.status_code == 200, accepted.text
+
+
+async def document(client: httpx.AsyncClient, slug: str, headers: dict[str, str]) -> Any:
+    response = await client.get(f"/api/v1/rooms/{slug}/document", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
