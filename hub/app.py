@@ -77,6 +77,7 @@ def domain_routes() -> list[BaseRoute]:
     from hub.prompts.routes import routes as prompts_routes
     from hub.storage.routes import routes as storage_routes
     from hub.web.pages import routes as web_routes
+    from hub.web.search import routes as search_routes
 
     return [
         *accounts_routes,
@@ -86,6 +87,7 @@ def domain_routes() -> list[BaseRoute]:
         *prompts_routes,
         *storage_routes,
         *web_routes,
+        *search_routes,
     ]
 
 

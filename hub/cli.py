@@ -1,15 +1,40 @@
-"""The ``hub`` command: serve, worker, migrate, user create, token create."""
+"""The ``hub`` command: serve, worker, migrate, user create, token create, search reindex."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hub.settings import Settings
 
+if TYPE_CHECKING:
+    from hub.search.reindex import Provider
+
 Command = Callable[[argparse.Namespace, Settings], int]
+
+
+@dataclass(frozen=True)
+class SearchSource:
+    """A module with ``search_documents(session)`` (and optionally
+    ``count_search_documents(session)``) for the kinds it indexes (hub/search/reindex.py)."""
+
+    module: str
+    kinds: tuple[str, ...]
+
+
+# What `hub search reindex` rebuilds, in order. A domain that indexes a kind adds its module
+# here; a listed module that is not in this build is reported and skipped.
+SEARCH_PROVIDERS: tuple[SearchSource, ...] = (
+    SearchSource("hub.accounts.indexing", ("user",)),
+    SearchSource("hub.storage.indexing", ("image",)),
+    SearchSource("hub.forum.indexing", ("thread", "comment")),
+    SearchSource("hub.works.indexing", ("work",)),
+)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,6 +91,45 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_worker(settings))
 
 
+def _search_providers(sources: Sequence[SearchSource]) -> list[Provider]:
+    from hub.search.models import DocKind
+    from hub.search.reindex import Provider
+
+    found: list[Provider] = []
+    for source in sources:
+        try:
+            module = importlib.import_module(source.module)
+        except ModuleNotFoundError as exc:
+            if exc.name != source.module:
+                raise  # the module is there but broken: not something to skip
+            print(f"{source.module}: not in this build, skipped", file=sys.stderr)  # noqa: T201
+            continue
+        name = source.module.split(".")[1]
+        kinds = tuple(DocKind(kind) for kind in source.kinds)
+        count = getattr(module, "count_search_documents", None)
+        found.append(Provider(name, kinds, module.search_documents, count))
+    return found
+
+
+def _search_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from hub.db import Database
+    from hub.search.reindex import reindex
+
+    providers = _search_providers(SEARCH_PROVIDERS)
+
+    async def run() -> int:
+        db = Database(settings)
+        try:
+            outcomes = await reindex(db, providers)
+        finally:
+            await db.dispose()
+        total = sum(outcome.indexed for outcome in outcomes)
+        print(f"search index rebuilt: {total} documents")  # noqa: T201
+        return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="Creation hub command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("action", nargs="?", default="upgrade", choices=["upgrade", "downgrade"])
     mig.add_argument("revision", nargs="?", default=None)
     mig.set_defaults(func=_migrate)
+
+    search = sub.add_parser("search", help="Maintain the search index.")
+    search_sub = search.add_subparsers(dest="search_command", required=True)
+    reindex = search_sub.add_parser(
+        "reindex", help="Rebuild the search index from every domain (with a progress bar)."
+    )
+    reindex.set_defaults(func=_search_reindex)
 
     from hub.accounts.cli import register_commands
 

@@ -12,6 +12,7 @@ from hub.collab import models as collab_models  # noqa: F401
 from hub.credits import models as credits_models  # noqa: F401
 from hub.generation import models as generation_models  # noqa: F401
 from hub.prompts import models as prompts_models  # noqa: F401
+from hub.search import models as search_models  # noqa: F401
 from hub.storage import models as storage_models  # noqa: F401
 from hub.works import models as works_models  # noqa: F401
 

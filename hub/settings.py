@@ -347,6 +347,15 @@ class Settings(BaseSettings):
     rate_limit_work: str = Field("60/hour", description="Works one user may create.")
     rate_limit_work_new: str = Field("10/hour", description="Works a new account may create.")
 
+    # --- search ----------------------------------------------------------------------------
+    search_language: str = Field(
+        "simple",
+        pattern=r"^[a-z_]{1,63}$",
+        description="Postgres text search configuration of the search index ('simple': no "
+        "stemming, any language; 'english', 'german', ...: stemming and stop words). Run "
+        "`hub search reindex` after changing it. Not used on SQLite (trigram index).",
+    )
+
     # --- derived ---------------------------------------------------------------------------
     @property
     def room_channel_prefix(self) -> str:

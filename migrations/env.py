@@ -16,12 +16,19 @@ from sqlalchemy.ext.asyncio import async_engine_from_config
 from sqlmodel import SQLModel
 
 import hub.models  # noqa: F401  (registers every table on the metadata)
+from hub.search.models import is_engine_table
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     logging.config.fileConfig(config.config_file_name)
 
 target_metadata = SQLModel.metadata
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate ignores SQLite's FTS5 search table and its shadow tables: migration 0008
+    makes them by hand, and they are no model (hub/search/models.py)."""
+    return not (type_ == "table" and is_engine_table(name))
 
 
 def _normalise(url: str) -> str:
@@ -38,6 +45,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -53,6 +61,7 @@ def do_run_migrations(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":

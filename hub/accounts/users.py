@@ -19,6 +19,7 @@ from sqlmodel import col
 from hub.accounts.actor import Actor
 from hub.accounts.credentials import ROLE_CHANGED, SocketCloser, end_connections, user_key
 from hub.accounts.errors import EmailTaken, LastAdmin, UsernameTaken, field_error
+from hub.accounts.indexing import index_user
 from hub.accounts.models import User
 from hub.accounts.passwords import check_password_strength, hash_password
 from hub.accounts.roles import UserRole, require_role
@@ -162,6 +163,7 @@ async def create_user(
     except IntegrityError:
         # Lost a race with a concurrent sign-up between the check and the insert.
         raise Conflict("That email or username was just taken; pick another.") from None
+    await index_user(session, user)
     return user
 
 
@@ -201,6 +203,7 @@ async def update_profile(
         user.bio = bio
     user.updated_at = utcnow()
     await session.flush()
+    await index_user(session, user)
     return user
 
 
@@ -213,6 +216,7 @@ async def set_avatar_url(session: AsyncSession, actor: Actor, *, avatar_url: str
     user.avatar_url = avatar_url
     user.updated_at = utcnow()
     await session.flush()
+    await index_user(session, user)
     return user
 
 

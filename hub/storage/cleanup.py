@@ -22,6 +22,7 @@ from hub.db import Database, utcnow
 from hub.outbox import after_commit
 from hub.storage.backends import Storage, validate_key
 from hub.storage.errors import InvalidStorageKey
+from hub.storage.indexing import unindex_images
 from hub.storage.keys import IMAGE_KEY_RE, MEDIA_PREFIXES, UPLOAD_KEY_RE, media_id_time
 from hub.storage.models import Image, Upload
 
@@ -60,6 +61,7 @@ async def delete_images_by_key(session: AsyncSession, storage: Storage, keys: Se
         found = await session.scalars(select(Image).where(col(Image.image_id).in_(ids)))
         rows = {row.image_id: row for row in found}
     removed = 0
+    gone: list[str] = []
     for key, match in matches.items():
         row = rows.get(match["id"])
         if row is None:
@@ -67,8 +69,10 @@ async def delete_images_by_key(session: AsyncSession, storage: Storage, keys: Se
         elif row.key == key:
             files.update((row.key, row.thumb_key, row.square_key))
             await session.delete(row)
+            gone.append(row.image_id)
             removed += 1
     await session.flush()
+    await unindex_images(session, gone)
 
     async def remove_files() -> None:
         await delete_keys(storage, sorted(files))

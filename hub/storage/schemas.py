@@ -79,7 +79,8 @@ class ImageQuery(PageParams):
     q: str | None = Field(
         None,
         max_length=200,
-        description="Words that must all appear in the prompt (case-insensitive substring match).",
+        description='Terms that must all match the prompt: words, "a phrase" in quotes, -word to '
+        "exclude (at most 8; the search index of docs/search.md).",
     )
     model: str | None = Field(None, max_length=64, description="Only images of this model id.")
     room: str | None = Field(None, max_length=128, description="Only images from this room.")
@@ -109,11 +110,16 @@ class ImageQuery(PageParams):
     def _as_utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    @property
-    def terms(self) -> list[str]:
-        return self.q.split()[:8] if self.q else []
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:
+            # Valid ISO 8601 just outside what UTC can hold here (0001-01-01T00:00+01:00 is
+            # before year 1 in UTC): as a bound it means "from the start" or "to the end".
+            return (
+                datetime.min.replace(tzinfo=UTC)
+                if value.year == 1
+                else datetime.max.replace(tzinfo=UTC)
+            )
 
 
 class DownloadIn(BaseModel):

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -28,6 +28,7 @@ from hub.errors import BadRequest
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
+from hub.search.service import DocKind, matching_ref_ids
 from hub.storage.backends import Storage, validate_key
 from hub.storage.cleanup import delete_keys
 from hub.storage.errors import ImageNotFound, UploadNotFound, UploadRejected
@@ -38,6 +39,7 @@ from hub.storage.images import (
     png_with_metadata_async,
     validate_upload_async,
 )
+from hub.storage.indexing import index_image, unindex_images
 from hub.storage.keys import (
     IMAGE_KEY_RE,
     JOB_ID_RE,
@@ -147,7 +149,7 @@ async def _retire_earlier_attempts(
     session: AsyncSession, job_id: str, index: int, *, now: datetime
 ) -> None:
     """A retried job replaces what an earlier attempt stored for the same ``(job_id, index)``."""
-    await session.execute(
+    retired = await session.scalars(
         update(Image)
         .where(
             col(Image.job_id) == job_id,
@@ -155,7 +157,9 @@ async def _retire_earlier_attempts(
             col(Image.deleted_at).is_(None),
         )
         .values(deleted_at=now)
+        .returning(col(Image.image_id))
     )
+    await unindex_images(session, list(retired))
 
 
 async def save_generated_image(
@@ -215,6 +219,7 @@ async def save_generated_image(
     )
     session.add(image)
     await session.flush()
+    await index_image(session, image)
     return image_view(storage, image)
 
 
@@ -269,11 +274,6 @@ async def access_image(
     raise ImageNotFound()
 
 
-def _like_pattern(term: str) -> str:
-    escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _cursor_after(cursor: str) -> tuple[datetime, str]:
     created_at, image_id = decode_cursor(cursor)
     if created_at.tzinfo is None or not isinstance(image_id, str) or len(image_id) > 64:
@@ -286,13 +286,15 @@ async def list_images(
 ) -> ImagePage:
     """The actor's live images, newest first, cursor-paged on ``(created_at, image_id)``.
 
-    ``q``: every whitespace-separated word (at most 8) must occur in the prompt, compared with
-    SQL ``lower()`` (ASCII-only case folding on SQLite, full Unicode on Postgres)."""
+    ``q`` runs on the search index (:mod:`hub.search`, one statement with the listing): every
+    term (at most 8; ``"a phrase"``, ``-excluded``) must match the prompt. On SQLite a term
+    matches as a substring, on Postgres as words (docs/search.md)."""
     stmt = select(Image).where(
         col(Image.owner_id) == actor.user_id, col(Image.deleted_at).is_(None)
     )
-    for term in query.terms:
-        stmt = stmt.where(func.lower(col(Image.prompt)).like(_like_pattern(term), escape="\\"))
+    if query.q:
+        found = matching_ref_ids(session, DocKind.image, query.q, owner_id=actor.user_id)
+        stmt = stmt.where(col(Image.image_id).in_(found))
     if query.model is not None:
         stmt = stmt.where(col(Image.model) == query.model)
     if query.room is not None:
@@ -324,6 +326,7 @@ async def delete_image(session: AsyncSession, actor: Actor, image_id: str) -> No
     image = await access_image(session, actor, image_id)
     image.deleted_at = utcnow()
     await session.flush()
+    await unindex_images(session, [image.image_id])
 
 
 # --- uploads -------------------------------------------------------------------------------------

@@ -93,6 +93,10 @@ async def test_filters_and_search_combine(client: httpx.AsyncClient, ctx: Any) -
     assert await _ids(client, alice, since=day.isoformat()) == [owl.image_id, cat.image_id]
     assert await _ids(client, alice, until=day.isoformat()) == [fox.image_id]
     assert await _ids(client, alice, since="2026-11-02", until="2026-11-03") == [cat.image_id]
+    # Times just outside UTC's range are the start and the end of time (they were a 500).
+    assert len(await _ids(client, alice, since="0001-01-01T00:00:00+05:00")) == 3
+    assert len(await _ids(client, alice, until="9999-12-31T23:00:00-05:00")) == 3
+    assert await _ids(client, alice, until="0001-01-01T00:00:00+05:00") == []
     # A search box sends empty fields: they mean "no filter".
     assert len(await _ids(client, alice, q="", model="", room="")) == 3
 
