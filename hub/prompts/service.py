@@ -26,6 +26,7 @@ from hub.db import utcnow
 from hub.errors import Conflict, ValidationFailed
 from hub.outbox import after_commit
 from hub.prompts.errors import NotPromptAuthor, PromptNotFound
+from hub.prompts.indexing import index_prompt, unindex_prompt
 from hub.prompts.models import (
     PromptFavorite,
     PromptTag,
@@ -183,6 +184,7 @@ async def create_prompt(
     row = as_template(result.one())
     await _add_version(session, row, actor.user_id, None)
     await _replace_tags(session, _id(row), tags)
+    await index_prompt(session, row)
     _after_change(session, index)
     return PromptCreated(id=_id(row), version=1)
 
@@ -231,6 +233,7 @@ async def write_version(
     await _add_version(session, written, actor.user_id, restored_from)
     if "tags" in changes:
         await _replace_tags(session, _id(written), written.tags)
+    await index_prompt(session, written)
     _after_change(session, index)
     return PromptCreated(id=_id(written), version=written.version)
 
@@ -265,6 +268,7 @@ async def delete_prompt(
         .where(TEMPLATES.c.prompt_id == prompt_id, TEMPLATES.c.deleted_at.is_(None))
         .values(deleted_at=now, touched_at=now)
     )
+    await unindex_prompt(session, prompt_id)
     _after_change(session, index)
 
 
