@@ -11,8 +11,20 @@ from hub.api import Refusal, json_response, operation, parse_body, parse_query, 
 from hub.collab.component import get_rooms
 from hub.collab.errors import RoomClosed, RoomNotFound
 from hub.context import HubContext, get_ctx
-from hub.errors import Conflict, ErrorCode, Forbidden, RateLimited, Unauthenticated, Unavailable
-from hub.prompts import listing, service, use, versions
+from hub.errors import (
+    BadRequest,
+    Conflict,
+    ErrorCode,
+    Forbidden,
+    InsufficientCredits,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+)
+from hub.generation.component import job_wiring
+from hub.generation.errors import ModelNotAllowed, QueueLimitReached
+from hub.generation.schemas import BatchOut
+from hub.prompts import batches, listing, service, use, versions
 from hub.prompts.errors import NotPromptAuthor, PromptNotFound, RoomEditorsOnly, VersionNotFound
 from hub.prompts.filling import apply_style
 from hub.prompts.index import PromptIndex, get_index
@@ -23,6 +35,7 @@ from hub.prompts.schemas import (
     DiffOut,
     DiffQuery,
     FavoriteOut,
+    LibraryBatchIn,
     PromptCreated,
     PromptCreateIn,
     PromptListQuery,
@@ -379,6 +392,46 @@ async def save_from_room(request: Request) -> Response:
     return json_response(created, 201)
 
 
+@operation(
+    "Run a batch from the library",
+    request=LibraryBatchIn,
+    response=BatchOut,
+    status=201,
+    auth=True,
+    errors=(
+        PromptNotFound,
+        BadRequest,
+        ModelNotAllowed,
+        InsufficientCredits,
+        QueueLimitReached,
+        RateLimited,
+    ),
+    tags=(*TAGS, "jobs"),
+    refuses=(
+        Refusal(
+            422,
+            ErrorCode.validation_error,
+            "A template's variables, its parameters or the model cannot make a job.",
+        ),
+        Refusal(400, ErrorCode.bad_request, "More jobs than HUB_JOB_BATCH_MAX_JOBS.", "max_jobs"),
+        Refusal(400, ErrorCode.bad_request, "A size above the model's max_size.", "max_size"),
+    ),
+)
+async def create_batch(request: Request) -> Response:
+    """Each line fills a template (like "use") and runs it ``count`` times; the whole batch is
+    reserved at once (402 with its price otherwise). Follow it with ``GET
+    /api/v1/batches/{batch_id}`` and its jobs with ``GET /api/v1/jobs?batch_id=``."""
+    ctx = get_ctx(request)
+    actor = await require_actor(request)
+    await ctx.limiter.hit(ctx.settings.rate_limit_generate, "generate", str(actor.user_id))
+    body = await parse_body(request, LibraryBatchIn)
+    async with ctx.db.unit_of_work() as session:
+        batch = await batches.submit_library_batch(
+            session, actor, data=body, wiring=job_wiring(ctx)
+        )
+    return json_response(batch, 201)
+
+
 P = f"{API}/prompts/{{prompt_id}}"
 routes: list[BaseRoute] = [
     Route(f"{API}/prompts", create_prompt, methods=["POST"], name="prompts_create_prompt"),
@@ -387,6 +440,7 @@ routes: list[BaseRoute] = [
     Route(
         f"{API}/prompts/from-room", save_from_room, methods=["POST"], name="prompts_save_from_room"
     ),
+    Route(f"{API}/prompts/batches", create_batch, methods=["POST"], name="prompts_create_batch"),
     Route(P, get_prompt, methods=["GET"], name="prompts_get_prompt"),
     Route(P, patch_prompt, methods=["PATCH"], name="prompts_patch_prompt"),
     Route(P, delete_prompt, methods=["DELETE"], name="prompts_delete_prompt"),
