@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from hub.prompts.tokens import is_cjk, last_term, normalize, terms
+from hub.prompts.tokens import is_cjk, last_term, normalize, normalized_terms, terms
 from hub.prompts.variables import fill, variables
 
 # Where one piece of a comma-separated prompt ends (NFKC turns full-width commas and
@@ -82,10 +82,11 @@ def make_entry(
         defaults = {v.name: v.default for v in variables(body)}
     except ValueError:  # stored templates are valid; stay robust if one is not
         defaults = {}
-    plain = fill(body, {}, defaults)
-    words = terms(" ".join([title, *tags, plain]))
-    phrases = {p for p in (" ".join(terms(piece)) for piece in _SPLIT.split(plain)) if p}
-    phrases.update(w for w in terms(plain) if len(w) > 1)
+    plain = normalize(fill(body, {}, defaults) if "{" in body else body)
+    words = normalized_terms(normalize(" ".join([title, *tags])) + " " + plain)
+    phrases = {" ".join(normalized_terms(piece)) for piece in _SPLIT.split(plain)}
+    phrases.update(w for w in normalized_terms(plain) if len(w) > 1)
+    phrases.discard("")
     return Entry(
         prompt_id=prompt_id,
         author_id=author_id,

@@ -37,7 +37,12 @@ def is_cjk(term: str) -> bool:
 def terms(text: str) -> list[str]:
     """Normalized latin words and CJK runs of ``text``, in order ("一只猫 in rain" gives
     ``["一只猫", "in", "rain"]``)."""
-    return _TERM.findall(normalize(text))
+    return normalized_terms(normalize(text))
+
+
+def normalized_terms(text: str) -> list[str]:
+    """:func:`terms` of text that is normalized already."""
+    return _TERM.findall(text)
 
 
 _LAST_TERM = re.compile(f"(?:[{CJK_RANGES}]+|[^\\W{CJK_RANGES}]+)$")
