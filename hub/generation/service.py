@@ -261,6 +261,13 @@ async def _enqueue(
         after_commit(session, signals.enqueued)
 
 
+def _record_batch(session: AsyncSession, owner_id: int, batch_id: str | None, jobs: int) -> None:
+    """A ``kind: batch`` request is listed, followed and canceled like a named batch
+    (:mod:`hub.generation.batches`)."""
+    if batch_id is not None:
+        session.add(JobBatch(batch_id=batch_id, owner_id=owner_id, job_count=jobs))
+
+
 async def submit_job(
     session: AsyncSession,
     actor: JobActor,
@@ -316,9 +323,7 @@ async def submit_job(
         await _reserve(session, actor, job, plan=plan, reserved=sum(j.cost for j in jobs))
         session.add(job)
         jobs.append(job)
-    if batch_id is not None:
-        # Listed, followed and canceled like a named batch (hub.generation.batches).
-        session.add(JobBatch(batch_id=batch_id, owner_id=actor.user_id, job_count=len(jobs)))
+    _record_batch(session, actor.user_id, batch_id, len(jobs))
     await session.flush()
     balance = await credits_service.get_balance(session, payer)
     await _enqueue(session, jobs, on_event=on_event, signals=signals)
