@@ -112,7 +112,13 @@ async def create_prompt(request: Request) -> Response:
     return json_response(created, 201)
 
 
-@operation("List prompt templates", query=PromptListQuery, response=PromptPage, tags=TAGS)
+@operation(
+    "List prompt templates",
+    query=PromptListQuery,
+    response=PromptPage,
+    errors=(Unauthenticated,),
+    tags=TAGS,
+)
 async def list_prompts(request: Request) -> Response:
     """Public templates (or ``scope=mine`` / ``favorites``), filtered by tag, category, author
     (username) and the official mark; newest or most used first."""

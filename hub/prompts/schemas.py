@@ -100,14 +100,32 @@ VariableValue = Annotated[
     Field(max_length=MAX_VALUE_CHARS, json_schema_extra=_NO_NUL),
     AfterValidator(_no_nul),
 ]
+
+
+def _variables_schema(schema: dict[str, Any]) -> None:
+    # pydantic states the key rule as patternProperties, which lets keys that do not match
+    # through with any value; the server refuses them, so the schema says so.
+    (pattern, values), *_ = schema.pop("patternProperties").items()
+    schema["propertyNames"] = {"pattern": pattern}
+    schema["additionalProperties"] = values
+
+
 Variables = Annotated[
     dict[VariableName, VariableValue],
     Field(
         max_length=MAX_VARIABLES,
         description="Values of the template's variables by name; left out: their defaults.",
+        json_schema_extra=_variables_schema,
     ),
 ]
 RoomSlug = Annotated[str, Field(pattern=ROOM_SLUG_PATTERN, description="A room's slug.")]
+ModelId = Annotated[
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra=_NO_NUL),
+    AfterValidator(_no_nul),
+]
+Filter = Annotated[str, Field(min_length=1, max_length=100)]
+Cursor = Annotated[str, Field(max_length=200, json_schema_extra=CURSOR_SCHEMA)]
 
 
 class _Body(BaseModel):
@@ -121,14 +139,17 @@ class _Query(BaseModel):
 class PromptParams(_Body):
     """Room parameters a template sets when used; the room keeps those it leaves out."""
 
-    model: str | SkipJsonSchema[None] = Field(
-        None, min_length=1, max_length=64, json_schema_extra=_NO_NUL
-    )
-    size: str | SkipJsonSchema[None] = Field(None, pattern=r"^[0-9]{2,5}x[0-9]{2,5}$")
-    steps: int | SkipJsonSchema[None] = Field(None, ge=1, le=MAX_STEPS)
-    seed: int | SkipJsonSchema[None] = Field(None, ge=-1, le=MAX_SEED, description="-1: random.")
-    strength: float | SkipJsonSchema[None] = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
-    count: int | SkipJsonSchema[None] = Field(None, ge=1, le=4)
+    # Constraints sit on the inner types: on a union with None, pydantic cannot apply them.
+    model: ModelId | SkipJsonSchema[None] = None
+    size: Annotated[str, Field(pattern=r"^[0-9]{2,5}x[0-9]{2,5}$")] | SkipJsonSchema[None] = None
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | SkipJsonSchema[None] = None
+    seed: (
+        Annotated[int, Field(ge=-1, le=MAX_SEED, description="-1: random.")] | SkipJsonSchema[None]
+    ) = None
+    strength: (
+        Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | SkipJsonSchema[None]
+    ) = None
+    count: Annotated[int, Field(ge=1, le=4)] | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _not_null(self) -> PromptParams:
@@ -234,16 +255,12 @@ class PromptListQuery(_Query):
     scope: Literal["public", "mine", "favorites"] = Field(
         "public", description="public: everyone's public templates; mine / favorites: sign in."
     )
-    tag: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=100)
-    category: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=100)
-    author: str | SkipJsonSchema[None] = Field(
-        None, min_length=1, max_length=100, description="A username."
-    )
+    tag: Filter | SkipJsonSchema[None] = None
+    category: Filter | SkipJsonSchema[None] = None
+    author: Filter | SkipJsonSchema[None] = Field(None, description="A username.")
     official: bool | SkipJsonSchema[None] = None
     sort: Literal["new", "popular"] = Field("new", description="popular: most used first.")
-    cursor: str | SkipJsonSchema[None] = Field(
-        None, max_length=200, json_schema_extra=CURSOR_SCHEMA
-    )
+    cursor: Cursor | SkipJsonSchema[None] = None
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
 
@@ -266,9 +283,7 @@ class VersionPage(BaseModel):
 
 
 class VersionListQuery(_Query):
-    cursor: str | SkipJsonSchema[None] = Field(
-        None, max_length=200, json_schema_extra=CURSOR_SCHEMA
-    )
+    cursor: Cursor | SkipJsonSchema[None] = None
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
 
@@ -350,7 +365,7 @@ class ApplyOut(BaseModel):
 
 
 class SuggestQuery(_Query):
-    q: str = Field(
+    q: Annotated[str, AfterValidator(_no_nul)] = Field(
         "", max_length=200, description="What is typed so far.", json_schema_extra=_NO_NUL
     )
     limit: int = Field(8, ge=1, le=20, description="Most items of each kind.")
@@ -379,17 +394,11 @@ class LibraryBatchItem(_Body):
 class LibraryBatchIn(_Body):
     name: Title
     items: list[LibraryBatchItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
-    model: str | SkipJsonSchema[None] = Field(
-        None,
-        min_length=1,
-        max_length=64,
-        description="Default: each template's model, else the first one you may use.",
-        json_schema_extra=_NO_NUL,
+    model: ModelId | SkipJsonSchema[None] = Field(
+        None, description="Default: each template's model, else the first one you may use."
     )
 
     @model_validator(mode="after")
     def _not_null(self) -> LibraryBatchIn:
         _refuse_nulls(self)
-        if self.model is not None:
-            _no_nul(self.model)
         return self
