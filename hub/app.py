@@ -78,6 +78,7 @@ def domain_routes() -> list[BaseRoute]:
     from hub.forum.routes import routes as forum_routes
     from hub.generation.routes import routes as generation_routes
     from hub.notifications.routes import routes as notifications_routes
+    from hub.prompts.routes import routes as prompts_routes
     from hub.social.routes import routes as social_routes
     from hub.storage.routes import routes as storage_routes
     from hub.web.pages import routes as web_routes
@@ -94,6 +95,7 @@ def domain_routes() -> list[BaseRoute]:
         *generation_routes,
         *notifications_routes,
         *social_routes,
+        *prompts_routes,
         *storage_routes,
         *web_routes,
         *feed_routes,

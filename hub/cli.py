@@ -34,6 +34,7 @@ SEARCH_PROVIDERS: tuple[SearchSource, ...] = (
     SearchSource("hub.storage.indexing", ("image",)),
     SearchSource("hub.forum.indexing", ("thread", "comment")),
     SearchSource("hub.works.indexing", ("work",)),
+    SearchSource("hub.prompts.indexing", ("prompt",)),
 )
 
 

@@ -28,6 +28,7 @@ from hub.db import Database
 from hub.generation.component import run_separate_worker, start_generation
 from hub.generation.providers.registry import ProviderRegistry
 from hub.notifications.component import start_notifications
+from hub.prompts.index import start_prompt_index
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from hub.storage.component import open_storage
@@ -85,6 +86,8 @@ async def web_context(settings: Settings) -> AsyncIterator[HubContext]:
         # The feed cache and the hot-score repair task; stops before the database closes.
         ctx.feeds = await start_feeds(settings, db)
         stack.push_async_callback(_stop_feeds, ctx)
+        ctx.prompts = await start_prompt_index(db, settings)
+        stack.push_async_callback(_stop_prompts, ctx)
         yield ctx
 
 
@@ -123,6 +126,12 @@ async def _stop_generation(ctx: HubContext) -> None:
     generation, ctx.generation = ctx.generation, None
     if generation is not None:
         await generation.stop()
+
+
+async def _stop_prompts(ctx: HubContext) -> None:
+    prompts, ctx.prompts = ctx.prompts, None
+    if prompts is not None:
+        await prompts.stop()
 
 
 # --- hub worker ----------------------------------------------------------------------------------

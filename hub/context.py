@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from hub.db import Database
     from hub.generation.component import GenerationComponent
     from hub.notifications.component import NotificationsComponent
+    from hub.prompts.index import PromptIndex
     from hub.ratelimit import RateLimiter
     from hub.settings import Settings
     from hub.storage.backends import Storage
@@ -42,6 +43,8 @@ class HubContext:
     generation: GenerationComponent | None = None
     # The live notification sockets of this process (per-user streams).
     notifications: NotificationsComponent | None = None
+    # The prompt library's suggestion index (hub/prompts/index.py).
+    prompts: PromptIndex | None = None
     # Closes the sockets of ended credentials (the rooms component); None: no sockets here.
     sockets: SocketCloser | None = None
     # The feed page cache and the hot-score repair task; None outside a running web process.

@@ -230,6 +230,9 @@ class Settings(BaseSettings):
         30, description="Failed and canceled jobs are deleted after this many days."
     )
     job_batch_max_prompts: int = Field(16, description="Most prompts in one batch request.")
+    job_batch_max_jobs: int = Field(
+        64, ge=1, description="Most jobs in one named batch from the prompt library."
+    )
     rate_limit_generate: str = Field(
         "60/minute", description="Generation requests per user (limits syntax)."
     )
@@ -294,6 +297,28 @@ class Settings(BaseSettings):
         gt=0,
         description="Files of deleted images, and media files no row references, are removed "
         "by the cleanup once they are this old (seconds).",
+    )
+
+    # --- prompt library --------------------------------------------------------------------
+    rate_limit_prompt: str = Field(
+        "120/hour",
+        description="Prompt templates one user may create, edit or restore, and templates they "
+        "may use in rooms.",
+    )
+    rate_limit_prompt_new: str = Field(
+        "20/hour", description="Prompt writes and uses a new account may make."
+    )
+    prompt_index_refresh_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How often each web process reads the prompt templates changed since its "
+        "last look into its suggestion index (changes made on the process itself apply at once).",
+    )
+    prompt_index_rebuild_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Least time between two rebuilds of the suggestion index's ranked text and "
+        "vocabulary after changes (completions and ranks lag by up to this long).",
     )
 
     # --- community -------------------------------------------------------------------------

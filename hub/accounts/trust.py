@@ -27,6 +27,7 @@ class CommunityAction(StrEnum):
     reaction = "reaction"
     follow = "follow"
     work = "work"
+    prompt = "prompt"
 
 
 def _rules(settings: Settings, action: CommunityAction) -> tuple[str, str]:
@@ -39,6 +40,7 @@ def _rules(settings: Settings, action: CommunityAction) -> tuple[str, str]:
         ),
         CommunityAction.follow: (settings.rate_limit_follow, settings.rate_limit_follow_new),
         CommunityAction.work: (settings.rate_limit_work, settings.rate_limit_work_new),
+        CommunityAction.prompt: (settings.rate_limit_prompt, settings.rate_limit_prompt_new),
     }[action]
 
 

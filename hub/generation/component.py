@@ -30,7 +30,7 @@ from hub.generation.events import (
 )
 from hub.generation.providers.base import GeneratedImage
 from hub.generation.providers.registry import ModelPreset, ProviderRegistry
-from hub.generation.queue import ImageRef, JobRef
+from hub.generation.queue import ImageRef, JobRef, QueueSignals
 from hub.generation.runner_api import JobRunner, JobSpec
 from hub.generation.runners import ImageStore, SourceLoader, provider_runner
 from hub.generation.worker import (
@@ -50,6 +50,28 @@ log = logging.getLogger(__name__)
 
 def events_channel(settings: Settings) -> str:
     return f"{settings.redis_key_prefix}jobs:events"
+
+
+@dataclass(frozen=True)
+class JobWiring:
+    """What a submission from another domain passes to the job service: the presets this
+    process serves, the event sink and the embedded worker's wake-ups (None without them)."""
+
+    presets: Mapping[str, ModelPreset] | None
+    on_event: JobEventSink | None
+    signals: QueueSignals | None
+
+
+def job_wiring(ctx: HubContext) -> JobWiring:
+    generation = ctx.generation
+    if generation is None:
+        return JobWiring(presets=None, on_event=None, signals=None)
+    worker = generation.worker
+    return JobWiring(
+        presets=generation.presets,
+        on_event=generation.events,
+        signals=worker.signals if worker is not None else None,
+    )
 
 
 # --- the runner ----------------------------------------------------------------------------------

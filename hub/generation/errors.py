@@ -17,6 +17,10 @@ class JobNotFound(NotFound):
     default_message = "There is no such job."
 
 
+class BatchNotFound(NotFound):
+    default_message = "There is no such batch."
+
+
 class JobAlreadyFinished(Conflict):
     default_message = "The job has already finished."
 

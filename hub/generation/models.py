@@ -137,3 +137,21 @@ class QueueControl(SQLModel, table=True):
     )
     claim_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     updated_at: datetime = now_field()
+
+
+class JobBatch(SQLModel, table=True):
+    """A named group of jobs submitted together (a batch from the prompt library, or a
+    ``kind: batch`` request). Its jobs carry its ``batch_id``; progress and totals are counted
+    from them, so the row holds only what the jobs cannot say."""
+
+    __tablename__ = "job_batches"
+    __table_args__ = (Index("ix_job_batches_owner_created", "owner_id", "created_at", "batch_id"),)
+
+    batch_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    owner_id: int = Field(
+        sa_column=Column(Integer, _user_fk("job_batches", "owner_id"), nullable=False)
+    )
+    name: str = Field(default="", sa_column=Column(String(200), nullable=False))
+    job_count: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime = now_field()
+    canceled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

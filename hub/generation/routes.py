@@ -25,6 +25,7 @@ from hub.errors import (
     Unavailable,
 )
 from hub.generation import service
+from hub.generation.batch_routes import routes as batch_routes
 from hub.generation.errors import (
     JobAlreadyFinished,
     JobNotFound,
@@ -323,4 +324,5 @@ routes: list[BaseRoute] = [
     Route("/api/v1/models", list_models, methods=["GET"], name="models_list"),
     Route("/api/v1/admin/queue/pause", pause_queue, methods=["POST"], name="queue_pause"),
     Route("/api/v1/admin/queue/resume", resume_queue, methods=["POST"], name="queue_resume"),
+    *batch_routes,
 ]

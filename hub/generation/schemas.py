@@ -34,6 +34,7 @@ MAX_SIDE = 2048
 MAX_SEED = 2**32 - 1
 # The schema's own ceiling; settings.job_batch_max_prompts may lower it.
 MAX_BATCH_PROMPTS = 64
+BATCH_ID_PATTERN = r"^[0-9a-f-]{1,36}$"
 
 
 # The schema's copy of _clean_text: no NUL, and a prompt is not blank.
@@ -256,6 +257,9 @@ class JobListQuery(PageParams):
     model_config = ConfigDict(extra="forbid")
 
     state: Literal["queued", "running", "succeeded", "failed", "canceled"] | None = None
+    batch_id: str | None = Field(
+        None, pattern=BATCH_ID_PATTERN, description="Only the jobs of this batch."
+    )
 
 
 class QueueItemOut(BaseModel):
@@ -332,3 +336,32 @@ def job_out(job: Job, *, position: int | None = None, eta_s: float | None = None
         position=position,
         eta_s=eta_s,
     )
+
+
+class BatchOut(BaseModel):
+    """A named batch and how far its jobs are (counted from the jobs themselves)."""
+
+    batch_id: str
+    name: str
+    state: Literal["active", "finished", "canceled"] = Field(
+        description="active while a job is queued or running; canceled once cancel was asked."
+    )
+    total: int = Field(description="Jobs in the batch.")
+    queued: int
+    running: int
+    succeeded: int = Field(description="Completed jobs.")
+    failed: int
+    canceled: int
+    progress: float = Field(
+        description="0 to 1: steps done over all the batch's steps (finished jobs count whole)."
+    )
+    created_at: datetime
+    canceled_at: datetime | None
+
+
+class BatchPage(Page[BatchOut]):
+    pass
+
+
+class BatchListQuery(PageParams):
+    model_config = ConfigDict(extra="forbid")

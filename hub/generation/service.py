@@ -34,7 +34,7 @@ from hub.generation.errors import (
     QueueLimitReached,
     UnknownModel,
 )
-from hub.generation.models import Job, JobKind, JobState
+from hub.generation.models import Job, JobBatch, JobKind, JobState
 from hub.generation.providers.registry import OFFLINE_PRESETS, ModelPreset
 from hub.generation.queue import JOBS, JobRef, QueueSignals, job_ref
 from hub.generation.room_request import room_job_request
@@ -261,6 +261,13 @@ async def _enqueue(
         after_commit(session, signals.enqueued)
 
 
+def _record_batch(session: AsyncSession, owner_id: int, batch_id: str | None, jobs: int) -> None:
+    """A ``kind: batch`` request is listed, followed and canceled like a named batch
+    (:mod:`hub.generation.batches`)."""
+    if batch_id is not None:
+        session.add(JobBatch(batch_id=batch_id, owner_id=owner_id, job_count=jobs))
+
+
 async def submit_job(
     session: AsyncSession,
     actor: JobActor,
@@ -316,6 +323,7 @@ async def submit_job(
         await _reserve(session, actor, job, plan=plan, reserved=sum(j.cost for j in jobs))
         session.add(job)
         jobs.append(job)
+    _record_batch(session, actor.user_id, batch_id, len(jobs))
     await session.flush()
     balance = await credits_service.get_balance(session, payer)
     await _enqueue(session, jobs, on_event=on_event, signals=signals)
@@ -428,6 +436,8 @@ async def list_jobs(session: AsyncSession, actor: JobActor, *, query: JobListQue
     stmt = select(JOBS).where(j.owner_id == actor.user_id)
     if query.state is not None:
         stmt = stmt.where(j.state == query.state)
+    if query.batch_id is not None:
+        stmt = stmt.where(j.batch_id == query.batch_id)
     if query.cursor:
         created, job_id = decode_cursor(query.cursor)
         if not isinstance(job_id, str) or not _JOB_ID.match(job_id) or created.tzinfo is None:

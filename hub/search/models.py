@@ -45,6 +45,7 @@ class DocKind(StrEnum):
     work = "work"
     user = "user"
     image = "image"
+    prompt = "prompt"
 
 
 # SQLite's FTS5 table over search_documents and the tables SQLite makes for it. They are not

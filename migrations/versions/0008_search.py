@@ -26,7 +26,7 @@ depends_on: str | Sequence[str] | None = None
 
 TS = sa.DateTime(timezone=True)
 TSV = postgresql.TSVECTOR().with_variant(sa.Text(), "sqlite")
-KIND_CHECK = "kind IN ('thread', 'comment', 'work', 'user', 'image')"
+KIND_CHECK = "kind IN ('thread', 'comment', 'work', 'user', 'image', 'prompt')"
 
 SQLITE_FTS = [
     # External content: the index reads title and body from search_documents (no second copy).

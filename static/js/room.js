@@ -2,6 +2,7 @@
 // and generations: a Generate button for editors, a live progress bar per job for everyone.
 // Sign-in is the session cookie; the browser sends it with both WebSocket handshakes.
 import { Y, WebsocketProvider } from "/static/vendor/yjs/yjs-bundle.mjs";
+import { bindUndo } from "/static/js/undo.js";
 
 const root = document.getElementById("room");
 const slug = root.dataset.slug;
@@ -55,6 +56,9 @@ const params = doc.getMap("params");
 // edits into an editor tab, which would send them on as its own).
 const provider = new WebsocketProvider(`${wsBase}/yjs`, slug, doc, { disableBc: true });
 const LOCAL = "room-page";
+// Edits the page's tools make (a completion, a template's style): the fields show them like
+// remote edits, and undo takes them back like typing.
+const TOOL = "room-page-tool";
 
 function colorFor(text) {
   let hash = 0;
@@ -213,6 +217,16 @@ function showParams() {
 params.observe(showParams);
 showParams();
 
+const undo = bindUndo({
+  Y,
+  scope: [prompt, negative, params],
+  origins: [LOCAL, TOOL],
+  undoButton: document.getElementById("undo"),
+  redoButton: document.getElementById("redo"),
+  editorFields: [promptEl, negativeEl, ...paramInputs],
+  canEdit: () => role !== "viewer",
+});
+
 function applyRole(next) {
   role = next;
   roleEl.textContent = next;
@@ -222,6 +236,8 @@ function applyRole(next) {
   for (const input of paramInputs) input.disabled = readOnly;
   // Editors and the owner may generate; the server checks it again (viewers get 403).
   generateBtn.hidden = readOnly || me.userId == null || !roomOpen;
+  undo.refresh();
+  root.dispatchEvent(new CustomEvent("room-role", { detail: { role: next } }));
 }
 applyRole(role);
 
@@ -657,4 +673,6 @@ refreshCredits();
 loadModels().catch(() => {});
 
 window.addEventListener("beforeunload", () => provider.destroy());
-window.hubRoom = { doc, provider, prompt, params, jobs }; // for debugging and end-to-end tests
+window.hubRoom = { doc, provider, prompt, params, jobs, undo: undo.manager }; // debugging, e2e
+// The prompt tools (static/js/room_prompts.js) edit the same document.
+export { doc, prompt, negative, params, TOOL, csrf, slug, me, undo };
