@@ -1,5 +1,5 @@
 """The prompt library's and the batches' operations do what the OpenAPI document says: the same
-schemathesis run as tests/hub/test_openapi_conformance.py (every check, seeded, derandomized),
+schemathesis run as tests/security/test_openapi_conformance.py (every check, seeded, derandomized),
 limited to ``/api/v1/prompts``, ``/api/v1/admin/prompts`` and ``/api/v1/batches`` so that it is
 quick enough to run with the domain's other tests."""
 
@@ -11,7 +11,7 @@ from schemathesis.engine import from_schema
 from schemathesis.python import asgi
 from starlette.applications import Starlette
 
-from tests.hub.test_openapi_conformance import config, failures_of, served, sign_in
+from tests.security.test_openapi_conformance import config, failures_of, served, sign_in
 
 __all__ = ["served"]
 
