@@ -71,6 +71,13 @@ def delete_text(text: Text, index: int, length: int) -> None:
         del text[start:stop]
 
 
+def replace_text(doc: Doc[Any], name: str, value: str) -> None:
+    """Replace the whole text ``name`` of ``doc`` with ``value`` (see :func:`insert_text`)."""
+    text = doc.get(name, type=Text)
+    delete_text(text, 0, len(str(text)))
+    insert_text(text, 0, value)
+
+
 def read_document(doc: Doc[Any]) -> dict[str, Any]:
     """Plain-Python view of a room document (what generation needs)."""
     params = doc.get(PARAMS, type=Map).to_py() or {}

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pycrdt import Text
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from hub.accounts.deps import Actor
 from hub.collab.access import access_room
 from hub.collab.models import RoomSnapshot, RoomUpdate
-from rooms.room import NEGATIVE, PROMPT, new_document
+from rooms.room import NEGATIVE, PROMPT, new_document, read_document
 from rooms.types import Role
 
 UPDATES: Table = RoomUpdate.__table__  # type: ignore[attr-defined]
@@ -99,7 +98,8 @@ class _Replay:
 
     def apply(self, data: bytes, at: datetime, authors: tuple[int, ...], *, baseline: bool) -> None:
         self.doc.apply_update(data)
-        texts = (str(self.doc.get(PROMPT, type=Text)), str(self.doc.get(NEGATIVE, type=Text)))
+        view = read_document(self.doc)
+        texts = (str(view[PROMPT]), str(view[NEGATIVE]))
         if texts == self._texts:
             return
         self._texts = texts

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pycrdt import Map, Text
+from pycrdt import Map
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +39,7 @@ from hub.prompts.schemas import (
 )
 from hub.prompts.service import access_prompt, count_use, create_prompt
 from hub.ratelimit import RateLimiter
-from rooms.room import NEGATIVE, PARAM_KEYS, PARAMS, PROMPT, delete_text, insert_text
+from rooms.room import NEGATIVE, PARAM_KEYS, PARAMS, PROMPT, replace_text
 from rooms.types import Role
 
 if TYPE_CHECKING:
@@ -51,18 +51,13 @@ log = logging.getLogger(__name__)
 ROOM_TITLE_CHARS = 120  # RoomCreateIn's limit
 
 
-def _replace(text: Text, value: str) -> None:
-    delete_text(text, 0, len(str(text)))
-    insert_text(text, 0, value)
-
-
 async def write_room_document(live: RoomsComponent, slug: str, filled: Filled) -> None:
     """Replace the room's prompt and negative prompt, and set the template's parameters (the
     room keeps the others), in one Yjs transaction."""
     async with live.server.direct(slug) as doc:
         with doc.transaction():
-            _replace(doc.get(PROMPT, type=Text), filled.prompt)
-            _replace(doc.get(NEGATIVE, type=Text), filled.negative_prompt)
+            replace_text(doc, PROMPT, filled.prompt)
+            replace_text(doc, NEGATIVE, filled.negative_prompt)
             params = doc.get(PARAMS, type=Map)
             for key, value in filled.params.items():
                 params[key] = value

@@ -138,6 +138,24 @@ def refusals_are_documented(ctx: Any, response: Any, case: Any) -> bool | None:
     return None
 
 
+# schemathesis' default answers to invalid data, and 413 for a body over its limit.
+REJECTED = [
+    "400",
+    "401",
+    "403",
+    "404",
+    "405",
+    "406",
+    "409",
+    "413",
+    "415",
+    "422",
+    "428",
+    "429",
+    "5xx",
+]
+
+
 def config(credentials: dict[str, str], document: dict[str, Any]) -> SchemathesisConfig:
     return SchemathesisConfig.from_dict(
         {
@@ -154,6 +172,8 @@ def config(credentials: dict[str, str], document: dict[str, Any]) -> Schemathesi
             "checks": {
                 "enabled": True,
                 "positive_data_acceptance": {"expected-statuses": ACCEPTED},
+                # A body over a documented size limit is refused with 413 (docs/errors.md).
+                "negative_data_rejection": {"expected-statuses": REJECTED},
             },
             "operations": [
                 *per_operation(document),
@@ -184,7 +204,8 @@ def failures_of(stream: Any) -> tuple[list[str], list[str]]:
                             f"{failure.message}\n    {check.failure_info.code_sample}"
                         )
         elif isinstance(event, events.NonFatalError | events.FatalError):
-            errors.append(str(getattr(event, "value", getattr(event, "exception", event))))
+            error = str(getattr(event, "value", getattr(event, "exception", event)))
+            errors.append(f"{getattr(event, 'label', '?')}: {error[:300]}")
     return sorted(set(failures)), errors
 
 
