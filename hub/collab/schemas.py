@@ -212,7 +212,9 @@ class InviteAccepted(BaseModel):
 
 
 class ChatQuery(_In):
-    before: int | None = Field(None, ge=1, description="Only messages with a lower seq.")
+    before: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="Only messages with a lower seq."
+    )
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
 
 
@@ -239,7 +241,9 @@ class DocumentOut(BaseModel):
 
 
 class HistoryQuery(_In):
-    before: int | None = Field(None, ge=1, description="Only snapshots with a lower id.")
+    before: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="Only snapshots with a lower id."
+    )
     limit: int = Field(20, ge=1, le=MAX_LIMIT)
 
 

@@ -811,6 +811,21 @@ async def test_concurrent_accepts_never_overrun_max_uses(
 # --- chat, document, history -------------------------------------------------------------------
 
 
+async def test_a_before_past_the_databases_integers_is_refused(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """SQLite raised OverflowError (a 500) on ?before=2**64 (found by schemathesis)."""
+    room = await _room_with_members(client, world)
+    for what in ("chat", "history"):
+        response = await client.get(
+            f"{API}/rooms/{room['slug']}/{what}",
+            params={"before": 2**64},
+            headers=world.viewer.headers,
+        )
+        assert response.status_code == 422, (what, response.text)
+        assert response.json()["error"]["code"] == "validation_error"
+
+
 async def test_chat_history_pages_back_from_the_newest(
     client: httpx.AsyncClient, ctx: HubContext, world: World
 ) -> None:
