@@ -3,7 +3,8 @@ over three ``hub serve`` processes, two ``hub worker`` processes run the jobs, m
 (moto), on Postgres and Redis.
 
 Two people sign up, share a room, co-edit its prompt with stock Yjs clients (``yclient.cjs``) and
-generate from it; the image lands in the library and on S3. Along the way every client's HTTP
+generate from it; the image lands in the library and on S3; Bob publishes it as a work and a
+signed-out visitor finds it on the feed and reads its page. Along the way every client's HTTP
 requests and sockets are traced to the process that served them (nginx's ``X-Upstream`` header,
 and its access log for the Node clients), and the test requires that each person was served by
 more than one process and that the two editors' sockets were on different ones, so every step
@@ -118,7 +119,7 @@ def _worker_that_ran(hub: Running, job_id: str) -> list[str]:
 
 async def _check_image(
     bob: httpx.AsyncClient, bob_auth: Any, job: dict[str, Any], prompt: str
-) -> None:
+) -> str:
     library = await bob.get("/api/v1/images", headers=bob_auth)
     assert library.status_code == 200, library.text
     (image,) = [i for i in library.json()["items"] if i["job_id"] == job["job_id"]]
@@ -136,6 +137,30 @@ async def _check_image(
     wallet = (await bob.get("/api/v1/credits", headers=bob_auth)).json()
     assert wallet["reserved"] == 0
     assert wallet["balance"] == 100 - job["cost"]
+    return str(image["image_id"])
+
+
+async def _publish(
+    bob: httpx.AsyncClient, bob_auth: Any, alice: httpx.AsyncClient, image_id: str, prompt: str
+) -> None:
+    """Bob publishes the image as a work; Alice, signed out, finds it on the feed and reads its
+    page (each request may land on any process)."""
+    body = {"image_ids": [image_id], "title": "Harbour at dawn", "status": "published"}
+    created = await bob.post("/api/v1/works", json=body, headers=bob_auth)
+    assert created.status_code == 201, created.text
+    work = created.json()
+
+    async def listed() -> bool:
+        feed = await alice.get("/api/v1/feed", params={"sort": "latest"})
+        return any(item["work_id"] == work["id"] for item in feed.json()["items"])
+
+    await eventually(listed, timeout=10, message="the work is on the feed")  # 5 s page cache
+    page = await alice.get(work["url"])
+    assert page.status_code == 200, page.text
+    assert "Harbour at dawn" in page.text
+    shown = await alice.get(f"/api/v1/works/{work['id']}")
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["prompt"] == prompt
 
 
 async def test_room_story_with_every_client_spread_over_the_processes(hub: Running) -> None:
@@ -168,7 +193,8 @@ async def test_room_story_with_every_client_spread_over_the_processes(hub: Runni
             return bool(document.json()["prompt"] == edited.prompt)
 
         await eventually(stored, timeout=10, message="the co-edited prompt is stored")
-        await _check_image(bob, bob_auth, job, edited.prompt)
+        image_id = await _check_image(bob, bob_auth, job, edited.prompt)
+        await _publish(bob, bob_auth, alice, image_id, edited.prompt)
         assert len(_worker_that_ran(hub, job["job_id"])) == 1
 
     (alice_yjs,) = landings.from_access_log("alice-yjs", "alice-yjs")
