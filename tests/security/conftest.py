@@ -1,6 +1,8 @@
 """The site the security tests attack: the hub behind a real uvicorn (``live``, embedded worker,
-rate limits lifted) with two people, a room they share, an open invite, a personal token and a
-finished job with its image, all made through the HTTP API.
+rate limits lifted) with two people, a room they share, an open invite, a personal token, a
+finished job with its image, a published work of that image, a forum thread with a comment, a
+prompt template with a batch made of it and a notification (bob follows alice), all made through
+the HTTP API.
 
 ``Site.params`` fills the path parameters of every route (``tests/security/routes.py``). A new
 route with a parameter it does not know fails the tests that walk the routes, by name: add the
@@ -110,6 +112,17 @@ class Site:
         user_id = int(me.json()["user_id"])
         return Person(username, user_id, cookie, csrf, token.json()["access_token"])
 
+    async def again(self, who: Person) -> Person:
+        """A new session of ``who``, signed in through the API (its own cookie and token)."""
+        async with self.http() as http:
+            answer = await http.post(
+                "/api/v1/auth/login", json={"login": who.username, "password": PASSWORD}
+            )
+        assert answer.status_code == 200, answer.text
+        cookie = answer.cookies.get("hub_session")
+        assert cookie
+        return Person(who.username, who.user_id, cookie, answer.json()["csrf_token"], who.bearer)
+
 
 async def _make_admin(ctx: HubContext, user_id: int) -> None:
     async with ctx.db.unit_of_work() as session:
@@ -142,6 +155,56 @@ async def _finished_job(site: Site, http: httpx.AsyncClient) -> dict[str, object
     return {"job_id": job_id, "image_id": done["image_id"], "key": done["key"]}
 
 
+async def _forum(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
+    """A thread of alice's in the seeded "general" category with a comment of hers, and a
+    category whose slug is the room's, so ``{slug}`` reaches the admin category routes too."""
+    thread = {"category": "general", "title": "Harbour lights", "body": "Who has seen them?"}
+    thread_id = (await _post(http, "/api/v1/threads", site.alice, thread))["thread_id"]
+    comment = {"body": "At dusk, from the pier."}
+    comment_id = (await _post(http, f"/api/v1/threads/{thread_id}/comments", site.alice, comment))[
+        "comment_id"
+    ]
+    category = {"slug": site.params["slug"], "name": "Harbours"}
+    await _post(http, "/api/v1/admin/categories", site.alice, category)
+    return {"thread_id": thread_id, "comment_id": comment_id, "category": "general"}
+
+
+async def _work(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
+    """A published work of alice's made of the finished job's image."""
+    work = {"image_ids": [site.params["image_id"]], "title": "Harbour", "status": "published"}
+    return {"work_id": (await _post(http, "/api/v1/works", site.alice, work))["work_id"]}
+
+
+async def _prompt(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
+    """A public prompt template of alice's (version 1) and a batch of one job made of it."""
+    template = {"title": "Harbour", "body": "a {time=quiet} harbour", "visibility": "public"}
+    prompt_id = (await _post(http, "/api/v1/prompts", site.alice, template))["id"]
+    batch = {"name": "Harbours", "items": [{"prompt_id": prompt_id, "count": 1}]}
+    batch_id = (await _post(http, "/api/v1/prompts/batches", site.alice, batch))["batch_id"]
+    # The room gets the template's prompt (the from-room operation saves it back).
+    use = {"room": site.params["slug"]}
+    await _post(http, f"/api/v1/prompts/{prompt_id}/use", site.alice, use)
+
+    async def finished() -> bool:
+        answer = await http.get(f"/api/v1/batches/{batch_id}", headers=site.alice.api)
+        return bool(answer.json()["state"] == "finished")
+
+    # Its job changes tables: done before the tests count rows.
+    await eventually(finished, timeout=20, interval=0.05, message="the batch finished")
+    return {"prompt_id": prompt_id, "version": 1, "batch_id": batch_id}
+
+
+async def _notification(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
+    """Bob follows alice: alice's notification of it."""
+    followed = await http.put(f"/api/v1/users/{site.alice.username}/follow", headers=site.bob.api)
+    assert followed.status_code in (200, 201, 204), followed.text
+    listed = await http.get("/api/v1/notifications", headers=site.alice.api)
+    assert listed.status_code == 200, listed.text
+    items = listed.json()["items"]
+    assert items, listed.text
+    return {"notification_id": items[0]["notification_id"]}
+
+
 @pytest.fixture
 async def site(live: LiveServer) -> Site:
     scene = Site(live, alice=None, bob=None)  # type: ignore[arg-type]
@@ -157,5 +220,10 @@ async def site(live: LiveServer) -> Site:
             "provider": "google",
             **await _shared_room(scene, http),
             **await _finished_job(scene, http),
+            "name": "threads-0",  # /sitemaps/{name}.xml: the thread below is in it
         }
+        scene.params.update(await _forum(scene, http))
+        scene.params.update(await _work(scene, http))
+        scene.params.update(await _prompt(scene, http))
+        scene.params.update(await _notification(scene, http))
     return scene

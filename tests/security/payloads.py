@@ -78,5 +78,16 @@ def html_problems(body: str) -> list[str]:
 
 
 def _verbatim(payload: str, body: str) -> bool:
-    """A payload with markup characters shows up as written: it was not escaped."""
-    return any(c in payload for c in "<>\"'") and payload in body
+    """A payload with markup characters shows up as written: it was not escaped. A payload whose
+    only markup characters are quotes is inert in text (between tags: Markdown output leaves
+    ``'`` as it is) and counts inside a tag only, where it could end an attribute's value."""
+    if not any(c in payload for c in "<>\"'"):
+        return False
+    if "<" in payload or ">" in payload:
+        return payload in body
+    at = body.find(payload)
+    while at >= 0:
+        if body.rfind("<", 0, at) > body.rfind(">", 0, at):
+            return True
+        at = body.find(payload, at + 1)
+    return False

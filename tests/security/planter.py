@@ -3,7 +3,8 @@
 A field is free text when its schema is a string with no ``enum`` or ``format`` whose ``pattern``
 and ``maxLength`` let the payload through: what a person may type and others may see. Fields whose
 value must be something specific (an email, a model id, a user id) take a valid value from
-``HINTS`` by name; an optional field that is neither is left out. A required field that is
+``HINTS`` by name (or, when that name is not free text in this body, from ``IF_NOT_TEXT``); an
+optional field that is neither is left out. A required field that is
 neither fails the build with its name, so an endpoint added later either gets its text planted
 or says what it needs.
 """
@@ -42,6 +43,14 @@ HINTS: dict[str, object] = {
     "source_image_key": OMIT,
     "idempotency_key": OMIT,
     "refresh_token": OMIT,
+    "items": lambda params: [{"prompt_id": params["prompt_id"], "count": 1}],
+}
+# Valid values for a field of this name that is not free text: a forum category's slug, a room's
+# slug. The same name as free text (a prompt template's ``category``) still gets the payload.
+IF_NOT_TEXT: dict[str, object] = {
+    "category": lambda params: params["category"],
+    "room": lambda params: params["slug"],
+    "slug": _fresh("planted"),
 }
 
 
@@ -72,8 +81,8 @@ def takes_text(schema: Mapping[str, Any], text: str) -> bool:
 
 
 def _valid(name: str, schema: Mapping[str, Any], params: Mapping[str, object]) -> object:
-    if name in HINTS:
-        hint = HINTS[name]
+    if name in HINTS or name in IF_NOT_TEXT:
+        hint = HINTS.get(name, IF_NOT_TEXT.get(name))
         return hint(params) if callable(hint) else hint
     if "enum" in schema:
         return schema["enum"][0]

@@ -67,6 +67,7 @@ async def _plant(
         if not planted:
             continue
         headers = site.alice.api if op.authenticated else {}
+        http.cookies.clear()  # an earlier sign-in's cookie would make this a session's request
         path = fill(op.path, site.params)
         answer = await http.request(op.method, path, json=payload, headers=headers)
         if answer.status_code >= 400:
