@@ -51,7 +51,8 @@ async def test_reindex_rebuilds_and_prunes(
     monkeypatch.setenv("HUB_DATA_DIR", str(settings.data_dir))
     assert await asyncio.to_thread(cli.main, ["search", "reindex"]) == 0
 
-    assert await _counts(ctx) == {"thread": 0, "comment": 0, "work": 0, "user": 3, "image": 3}
+    expected = {"thread": 0, "comment": 0, "work": 0, "user": 3, "image": 3, "prompt": 0}
+    assert await _counts(ctx) == expected
     assert await found(ctx.db, alice.user_id, q="origami", type="image", limit=10) != []
     assert await found(ctx.db, q="ghost") == []
     assert await found(ctx.db, q="kept") == []  # the forum has no such thread: stale
