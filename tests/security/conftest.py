@@ -151,7 +151,7 @@ async def _finished_job(site: Site, http: httpx.AsyncClient) -> dict[str, object
         job = (await http.get(f"/api/v1/jobs/{job_id}", headers=site.alice.api)).json()
         return job["images"][0] if job["state"] == "succeeded" else None
 
-    done = await eventually(image, timeout=20, interval=0.05, message="the job finished")
+    done = await eventually(image, timeout=60, interval=0.05, message="the job finished")
     return {"job_id": job_id, "image_id": done["image_id"], "key": done["key"]}
 
 
@@ -190,7 +190,7 @@ async def _prompt(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
         return bool(answer.json()["state"] == "finished")
 
     # Its job changes tables: done before the tests count rows.
-    await eventually(finished, timeout=20, interval=0.05, message="the batch finished")
+    await eventually(finished, timeout=60, interval=0.05, message="the batch finished")
     return {"prompt_id": prompt_id, "version": 1, "batch_id": batch_id}
 
 
