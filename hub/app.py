@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def static_url(path: str) -> str:
+    """The URL of ``static/<path>``."""
+    return f"/static/{path.lstrip('/')}"
+
+
 def make_templates() -> Jinja2Templates:
     # autoescape=True for every template, not select_autoescape(): that one escapes .html and
     # .xml only and leaves .txt, .jinja and .html.j2 unescaped.
@@ -41,7 +46,13 @@ def make_templates() -> Jinja2Templates:
         loader=jinja2.FileSystemLoader(str(ROOT / "templates")),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
+    # `_()`, `gettext()` and `ngettext()` in every template; the real catalogues (English and
+    # Simplified Chinese) replace these per request once the language is chosen.
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    # Templates name static files through static_url() so the served name can carry a hash.
+    env.globals["static_url"] = static_url
     # The header's notification bell shows on the pages of signed-in visitors.
     return Jinja2Templates(env=env, context_processors=[bell_context])
 

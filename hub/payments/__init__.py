@@ -1,0 +1,1 @@
+"""Credit packs and membership through a payment provider interface (Stripe, offline)."""
