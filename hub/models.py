@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 # Each domain adds its import here when it gets tables, e.g.:
 # from hub.accounts import models as accounts_models
 from hub.accounts import models as accounts_models  # noqa: F401
+from hub.audit import models as audit_models  # noqa: F401
 from hub.collab import models as collab_models  # noqa: F401
 from hub.credits import models as credits_models  # noqa: F401
 from hub.forum import models as forum_models  # noqa: F401

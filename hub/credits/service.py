@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.roles import UserRole, require_role
+from hub.audit import service as audit
 from hub.credits.models import LedgerEntry, LedgerKind, Wallet
 from hub.credits.schemas import (
     MAX_OPERATION_CREDITS,
@@ -378,8 +379,22 @@ async def adjust_credits(
         memo=memo,
         actor_id=actor.user_id,
     )
+    replay = await _entry_by_key(session, move.key) is not None
     entry = await _apply(session, move)
-    return entry, await get_balance(session, user_id)
+    balance = await get_balance(session, user_id)
+    if not replay:
+        # In the adjustment's transaction: the audit entry exists exactly when the change does.
+        await audit.record(
+            session,
+            actor_id=actor.user_id,
+            action="credits.adjust",
+            target_type="user",
+            target_id=user_id,
+            before={"balance": balance.balance - amount},
+            after={"balance": balance.balance},
+            reason=memo,
+        )
+    return entry, balance
 
 
 async def ledger_totals(session: AsyncSession, user_id: int) -> tuple[int, int]:
