@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -68,12 +69,19 @@ async def _connection(
 
 
 async def load(
-    base_url: str, paths: list[str], *, connections: int, seconds: float, warmup: float
+    base_url: str,
+    paths: list[str],
+    *,
+    connections: int,
+    seconds: float,
+    warmup: float,
+    headers: list[str] | None = None,
 ) -> dict[str, Any]:
     parts = urlsplit(base_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    extra = "".join(f"{header}\r\n" for header in headers or [])
     requests = [
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n\r\n".encode()
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n{extra}\r\n".encode()
         for path in paths
     ]
     out: dict[str, Any] = {"latencies": [], "errors": 0}
@@ -111,9 +119,13 @@ def run_load(
     connections: int,
     seconds: float,
     warmup: float = 1.0,
+    headers: list[str] | None = None,
+    cpu: int | None = None,
 ) -> dict[str, Any]:
-    """:func:`load` in a child process; its result."""
+    """:func:`load` in a child process (pinned to core ``cpu`` when given); its result."""
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
     cmd = [
+        *pin,
         sys.executable,
         "-m",
         "bench._httpload",
@@ -126,6 +138,8 @@ def run_load(
         "--warmup",
         str(warmup),
     ]
+    for header in headers or []:
+        cmd += ["--header", header]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 120)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -138,6 +152,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--header", action="append", default=[], help="'Name: value'")
     args = parser.parse_args(argv)
     result = asyncio.run(
         load(
@@ -146,6 +161,7 @@ def main(argv: list[str]) -> int:
             connections=args.connections,
             seconds=args.seconds,
             warmup=args.warmup,
+            headers=args.header,
         )
     )
     print(json.dumps(result), flush=True)

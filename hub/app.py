@@ -4,6 +4,7 @@ services are wired in :mod:`hub.compose`; rules live in the domain services."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -135,6 +136,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.ctx = ctx
             dialect = ctx.db.engine.dialect.name
             log.info("hub started", extra={"db": dialect, "bus": type(ctx.bus).__name__})
+            if getattr(app.state, "freeze_gc_after_startup", False):
+                gc.collect()
+                gc.freeze()
             yield
         log.info("hub stopped")
 

@@ -52,10 +52,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # A fresh Settings so that values derived from host/port (the public URL) follow them.
         settings = Settings(**overrides)  # type: ignore[arg-type]
     host, port = settings.host, settings.port
+    app = create_app(settings)
+    # A long-lived server process: move what start-up made (modules, templates, the route
+    # table) out of the collector's reach so full collections stop re-scanning it (gc.freeze;
+    # docs/performance.md). Not done for apps made by tests, which are many in one process.
+    app.state.freeze_gc_after_startup = True
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
+        # uvloop and httptools (uvicorn's "standard" extras) when installed: measured by
+        # bench/api.py against the pure-Python asyncio loop and h11 (docs/performance.md).
+        loop=args.loop,
+        http=args.http,
         # Measured per recipient send: sansio ~17 µs, wsproto ~25 µs; permessage-deflate adds
         # 15-25 µs per recipient on room fan-out. A small frame limit protects rooms; a
         # graceful-shutdown timeout lets sockets close and stores flush instead of hanging.
@@ -138,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="Run the web process (uvicorn).")
     serve.add_argument("--host", default=None, help="Interface (default HOST or 127.0.0.1).")
     serve.add_argument("--port", type=int, default=None, help="Port (default PORT or 8000).")
+    serve.add_argument(
+        "--loop",
+        default="auto",
+        choices=["auto", "asyncio", "uvloop"],
+        help="Event loop (default: uvloop when installed).",
+    )
+    serve.add_argument(
+        "--http",
+        default="auto",
+        choices=["auto", "h11", "httptools"],
+        help="HTTP/1.1 parser (default: httptools when installed).",
+    )
     serve.set_defaults(func=_serve)
 
     worker = sub.add_parser("worker", help="Run a job worker process.")

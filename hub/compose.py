@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hub.accounts.actorcache import ActorCache
 from hub.accounts.credentials import SocketCloser
 from hub.accounts.oidc import OIDCClient
 from hub.broadcast import Broadcast
@@ -78,6 +79,12 @@ async def web_context(settings: Settings) -> AsyncIterator[HubContext]:
         # Ending a credential closes its notification sockets here, then its room sockets
         # everywhere (the rooms' close message also reaches the other processes' notifications).
         ctx.sockets = AllSockets((ctx.notifications, ctx.rooms))
+        if settings.auth_cache_seconds > 0:
+            # Forgets ended credentials first: their next request is already refused here.
+            ctx.actors = ActorCache(settings.auth_cache_seconds, settings.auth_cache_entries)
+            await ctx.actors.start(bus, settings.room_channel_prefix)
+            stack.push_async_callback(_stop_actors, ctx)
+            ctx.sockets = AllSockets((ctx.actors, ctx.notifications, ctx.rooms))
         stack.push_async_callback(_stop_notifications, ctx)
         # After rooms: job events go to room streams; the embedded worker needs storage.
         ctx.generation = await start_generation(ctx)
@@ -101,6 +108,12 @@ class AllSockets:
     async def close_credentials(self, keys: Sequence[str], reason: str) -> None:
         for closer in self.closers:
             await closer.close_credentials(keys, reason)
+
+
+async def _stop_actors(ctx: HubContext) -> None:
+    actors, ctx.actors = ctx.actors, None
+    if actors is not None:
+        await actors.stop()
 
 
 async def _stop_notifications(ctx: HubContext) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import HTTPConnection
 
 if TYPE_CHECKING:
+    from hub.accounts.actorcache import ActorCache
     from hub.accounts.credentials import SocketCloser
     from hub.accounts.oidc import OIDCClient
     from hub.collab.component import RoomsComponent
@@ -49,6 +50,8 @@ class HubContext:
     sockets: SocketCloser | None = None
     # The feed page cache and the hot-score repair task; None outside a running web process.
     feeds: FeedsComponent | None = None
+    # Bearer token -> actor for a few seconds (hub/accounts/actorcache.py); None: no cache.
+    actors: ActorCache | None = None
 
 
 def get_ctx(conn: HTTPConnection) -> HubContext:

@@ -128,6 +128,17 @@ class Settings(BaseSettings):
     refresh_token_ttl: int = Field(
         30 * 24 * 3600, description="API refresh token lifetime in seconds."
     )
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="How long a process reuses a bearer token's user without reading the "
+        "database again (ended credentials are forgotten at once on every process over the "
+        "bus; after a bus outage everything is forgotten). 0 turns the cache off.",
+    )
+    auth_cache_entries: int = Field(
+        10_000, ge=0, description="Bearer tokens the actor cache holds per process."
+    )
     registration_open: bool = Field(True, description="Allow self-service registration.")
     rate_limit_login: str = Field(
         "10/minute",

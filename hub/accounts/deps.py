@@ -29,9 +29,9 @@ from hub.accounts import sessions, tokens, users
 from hub.accounts.actor import Actor, AuthKind
 from hub.accounts.credentials import socket_closer
 from hub.accounts.schemas import LoginIn, RegisterIn
-from hub.accounts.security import same_secret
+from hub.accounts.security import PAT_PREFIX, read_access_token, same_secret
 from hub.api import client_ip, user_agent
-from hub.context import get_ctx
+from hub.context import HubContext, get_ctx
 from hub.errors import CSRFFailed, HubError, TokenInvalid, Unauthenticated
 
 __all__ = [
@@ -149,8 +149,7 @@ async def _resolve(conn: HTTPConnection) -> Actor | None:
         credentials = credentials.strip()
         if scheme.lower() != "bearer" or not credentials:
             raise TokenInvalid("Send credentials as 'Authorization: Bearer <token>'.")
-        async with ctx.db.unit_of_work() as session:
-            return await tokens.resolve_bearer(session, token=credentials)
+        return await _resolve_bearer(ctx, credentials)
     cookie = conn.cookies.get(ctx.settings.session_cookie_name)
     if not cookie:
         return None
@@ -163,6 +162,27 @@ async def _resolve(conn: HTTPConnection) -> Actor | None:
     if resolved.refreshed:
         state[STATE_REFRESH_COOKIE] = cookie
     return users.actor_for(resolved.user, auth="session", session_id=resolved.session_id)
+
+
+async def _resolve_bearer(ctx: HubContext, token: str) -> Actor:
+    """Through the process's actor cache (hub/accounts/actorcache.py) when there is one. An
+    access token's signature and expiry are checked on every request, cached or not."""
+    cache = ctx.actors
+    personal = token.startswith(PAT_PREFIX)
+    if not personal:
+        read_access_token(ctx.settings, token)
+    if cache is not None:
+        actor = cache.get(token)
+        if actor is not None:
+            return actor
+    async with ctx.db.unit_of_work() as session:
+        if personal:
+            actor, expires_at = await tokens.resolve_personal_token_until(session, token=token)
+        else:
+            actor, expires_at = await tokens.resolve_access_token(session, token=token), None
+    if cache is not None:
+        cache.put(token, actor, expires_at=expires_at)
+    return actor
 
 
 # --- signing a browser in (the JSON API and the HTML forms alike) -----------------------------

@@ -8,7 +8,7 @@ Revoking a family or a personal token also closes the sockets it admitted (:mod:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -226,6 +226,14 @@ async def resolve_access_token(session: AsyncSession, *, token: str) -> Actor:
 
 
 async def resolve_personal_token(session: AsyncSession, *, token: str) -> Actor:
+    actor, _expires_at = await resolve_personal_token_until(session, token=token)
+    return actor
+
+
+async def resolve_personal_token_until(
+    session: AsyncSession, *, token: str
+) -> tuple[Actor, datetime | None]:
+    """The actor and when the token expires (None: never), for the actor cache."""
     row = (
         await session.execute(
             select(ApiToken, User)
@@ -246,7 +254,7 @@ async def resolve_personal_token(session: AsyncSession, *, token: str) -> Actor:
     if api_token.last_used_at is None or now - api_token.last_used_at >= TOUCH_INTERVAL:
         api_token.last_used_at = now
         await session.flush()
-    return actor_for(user, auth="api_token", token_id=str(api_token.token_id))
+    return actor_for(user, auth="api_token", token_id=str(api_token.token_id)), api_token.expires_at
 
 
 async def resolve_bearer(session: AsyncSession, *, token: str) -> Actor:
