@@ -365,3 +365,36 @@ async def artwork_html(client: httpx.AsyncClient, work_id: int, who: Person | No
     page = await client.get(moved.headers["location"], headers=headers)
     assert page.status_code == 200
     return page.text
+
+
+@BOTH_DATABASES
+async def test_suggestions_draw_on_popular_published_works(
+    client: httpx.AsyncClient, ctx: HubContext
+) -> None:
+    ada = await veteran(ctx, "ada", "Ada")
+    bob = await veteran(ctx, "bob", "Bob")
+
+    async def work(who: Person, title: str, prompt: str, status: str = "published") -> int:
+        image = await generated(ctx, who, prompt=prompt)
+        made = await created(client, who, image_ids=[image], title=title, status=status)
+        return int(made["id"])
+
+    plain = await work(ada, "Plain", "a lighthouse, {bright} seafoam glow")
+    liked = await work(ada, "Liked", "a lighthouse, seafoam spray at dawn")
+    await work(ada, "Draft", "a lighthouse, seafoam secret", status="draft")
+    like = await client.put(f"{API}/works/{liked}/like", headers=bob.headers)
+    assert like.status_code == 200
+    await remixed(client, ctx, bob, plain, title="Remixed")  # a remix weighs more than a like
+    assert ctx.prompts is not None
+    await ctx.prompts.refresh_works()
+    response = await client.get(f"{API}/prompts/suggest", params={"q": "seafo"})
+    assert response.status_code == 200
+    items = response.json()["items"]
+    works = [(i["text"], i["work_id"], i["url"]) for i in items if i["kind"] == "work"]
+    assert works == [("Plain", plain, f"/artwork/{plain}"), ("Liked", liked, f"/artwork/{liked}")]
+    completions = {i["text"] for i in items if i["kind"] == "completion"}
+    assert "seafoam spray at dawn" in completions
+    assert not any("secret" in text for text in completions)  # drafts are nobody's suggestion
+    # A work's braces are text, not variables: its words are found all the same.
+    found = await client.get(f"{API}/prompts/suggest", params={"q": "bright glow"})
+    assert [i["work_id"] for i in found.json()["items"] if i["kind"] == "work"] == [plain]
