@@ -194,6 +194,8 @@ async def _items(
     session: AsyncSession, actor: Actor | None, ids: list[int], storage: Storage
 ) -> list[LineageItem]:
     """The works ``ids`` in that order, as the reader may see them."""
+    if not ids:
+        return []
     rows = {
         work_id_of(w): w for w in await session.scalars(select(Work).where(_W.work_id.in_(ids)))
     }

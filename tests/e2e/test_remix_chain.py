@@ -1,7 +1,8 @@
 """The remix chain in a real browser (Debian chromium via Playwright): Alice uses a template of
 the prompt library in a new room, generates and publishes; Bob, from his own account, remixes
-her work with its image as the source, lands in his new room seeded with her prompt, generates
-and publishes there; each artwork page then shows the other in its lineage."""
+her work with its image as the source, lands in his new room seeded with her prompt (where the
+suggestions offer her work), generates and publishes there; each artwork page then shows the
+other in its lineage."""
 
 from __future__ import annotations
 
@@ -27,7 +28,12 @@ TEMPLATE = {
 
 @pytest.fixture
 def live_overrides() -> dict[str, Any]:
-    return EMBEDDED_WORKER
+    # The suggestion index re-reads the popular works within a second (30 s by default).
+    return {
+        **EMBEDDED_WORKER,
+        "prompt_index_refresh_seconds": 0.2,
+        "prompt_index_rebuild_seconds": 0.2,
+    }
 
 
 async def _people_and_template(origin: str) -> tuple[str, str, int]:
@@ -102,6 +108,13 @@ async def test_use_generate_publish_remix_and_see_the_lineage(live: LiveServer) 
             assert (source["width"], source["height"]) == (96, 64)
             await bob.locator("#prompt").click()
             await bob.keyboard.press("End")
+            # Suggestions while typing draw on published works too: Alice's prompt matches.
+            await bob.keyboard.type(" ")
+            work_hint = bob.locator("#suggestions .work a", has_text="Harbour <night>")
+            await expect(work_hint).to_have_attribute(
+                "href", f"/artwork/{original.split('/')[-2]}", timeout=10_000
+            )
+            await bob.keyboard.press("Backspace")
             await bob.keyboard.type(", at dawn")
             remix = await generate_and_publish(bob, "Harbour <dawn>")
 
