@@ -20,7 +20,7 @@ class NotificationActor(BaseModel):
 class NotificationOut(BaseModel):
     notification_id: int
     kind: str = Field(
-        description="reply, mention, like, follow, new_work or job_finished.",
+        description="reply, mention, like, follow, new_work, job_finished or remix.",
     )
     text: str = Field(description="Plain text for people (render it escaped).")
     url: str = Field(description="A path on this hub the notice links to.")

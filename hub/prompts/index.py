@@ -8,6 +8,11 @@ since its last look: after each change made through this process (the services q
 for changes made by other processes. The snapshot is rebuilt when there are changes and the last
 build is ``HUB_PROMPT_INDEX_REBUILD_SECONDS`` old (or the overlay has grown large).
 
+Popular published works are a second source (ADR 0018): the prompts of the
+``WORKS_IN_SUGGESTIONS`` most remixed and liked works (``hub.works.popular``) make a small
+snapshot of their own, re-read every ``HUB_PROMPT_INDEX_REBUILD_SECONDS``; their phrases complete
+what the templates leave, and matching works are answered as ``kind: work`` items.
+
 The composition root starts one per web process (``ctx.prompts``); see ADR 0017 for why the
 suggestions are served from memory rather than from the database or the search engine.
 """
@@ -41,6 +46,7 @@ from hub.prompts.suggest import (
     parse_query,
 )
 from hub.settings import Settings
+from hub.works.popular import PopularPrompt, popular_prompts
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,9 @@ INLINE_ROWS = 200  # more changed rows than this are read into entries in a thre
 # collector walks every tracked object, and 100,000 entries made each one take ~110 ms, which
 # showed as the suggestions' p99.
 FREEZE_AFTER = 10_000
+# Popular works whose prompts feed the suggestions: enough for the completions people reach for,
+# small enough to re-read and rebuild in a few milliseconds.
+WORKS_IN_SUGGESTIONS = 2_000
 _COLUMNS = (
     T.prompt_id,
     T.author_id,
@@ -83,6 +92,26 @@ def entry_of(row: Any) -> Entry:
     )
 
 
+def work_entry(work: PopularPrompt) -> Entry:
+    """A popular work as a suggestion entry: its prompt is literal text (braces are not
+    variables), ranked by its remixes (uses) and likes."""
+    return make_entry(
+        prompt_id=work.work_id,
+        author_id=work.author_id,
+        title=work.title,
+        body=work.prompt.replace("{", "{{").replace("}", "}}"),
+        tags=[],
+        public=True,
+        official=False,
+        usage_count=work.remix_count,
+        favorite_count=work.like_count,
+    )
+
+
+def _works_snapshot(works: list[PopularPrompt]) -> Snapshot:
+    return build_snapshot(work_entry(work) for work in works)
+
+
 class PromptIndex:
     def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
@@ -96,6 +125,8 @@ class PromptIndex:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._unfrozen = 0  # entries made since the heap was last frozen
+        self._works: Snapshot = EMPTY  # popular published works (see the module docstring)
+        self._works_at = 0.0
 
     @property
     def size(self) -> int:
@@ -104,6 +135,7 @@ class PromptIndex:
     async def start(self) -> None:
         await self.refresh()
         await self.rebuild()
+        await self.refresh_works()
         self._task = asyncio.create_task(self._loop(), name="prompt-index")
 
     async def stop(self) -> None:
@@ -158,6 +190,13 @@ class PromptIndex:
         if self._unfrozen >= FREEZE_AFTER:
             self._freeze()
 
+    async def refresh_works(self) -> None:
+        """Re-read the popular works and rebuild their snapshot (in a thread)."""
+        async with self._db.unit_of_work() as session:
+            works = await popular_prompts(session, limit=WORKS_IN_SUGGESTIONS)
+        self._works = await asyncio.to_thread(_works_snapshot, works)
+        self._works_at = time.monotonic()
+
     def _freeze(self) -> None:
         """Move what the process holds now (the entries above all) out of the collector's
         sight: full collections stop walking it. The index is long-lived, and its entries hold
@@ -181,23 +220,34 @@ class PromptIndex:
                 await self.refresh()
                 if self._rebuild_due():
                     await self.rebuild()
+                if time.monotonic() - self._works_at >= self._settings.prompt_index_rebuild_seconds:
+                    await self.refresh_works()
             except Exception:
                 log.exception("prompt index refresh failed")
 
     # --- queries ---------------------------------------------------------------------------------
 
     def suggest(self, q: str, *, user_id: int | None, limit: int) -> SuggestOut:
-        """Completions, then tags, then templates, at most ``limit`` of each."""
+        """Completions, then tags, then templates, then works, at most ``limit`` of each."""
         query = parse_query(q)
-        snapshot, overlay = self._snapshot, self._overlay
+        snapshot, overlay, works = self._snapshot, self._overlay, self._works
+        completions = self._completions(snapshot, query, limit)
+        if len(completions) < limit:  # the library's phrases first, then the works'
+            completions += complete(works, query, limit)
         items = [
             SuggestItem(kind="completion", text=text, replaces=replaces)
-            for text, replaces in self._completions(snapshot, query, limit)
+            for text, replaces in list(dict.fromkeys(completions))[:limit]
         ]
         items += [SuggestItem(kind="tag", text=tag) for tag in self._tags(snapshot, query, limit)]
         items += [
             SuggestItem(kind="template", text=e.title, prompt_id=e.prompt_id, official=e.official)
             for e in find_templates(snapshot, overlay, query, user_id=user_id, limit=limit)
+        ]
+        items += [
+            SuggestItem(
+                kind="work", text=e.title, work_id=e.prompt_id, url=f"/artwork/{e.prompt_id}"
+            )
+            for e in find_templates(works, {}, query, user_id=None, limit=limit)
         ]
         return SuggestOut(items=items)
 

@@ -372,13 +372,17 @@ class SuggestQuery(_Query):
 
 
 class SuggestItem(BaseModel):
-    kind: Literal["completion", "tag", "template"]
-    text: str = Field(description="completion: the phrase; tag: the tag; template: its title.")
+    kind: Literal["completion", "tag", "template", "work"]
+    text: str = Field(
+        description="completion: the phrase; tag: the tag; template and work: its title."
+    )
     replaces: str | None = Field(
         None, description="completion: the end of q it completes (replace it with text)."
     )
     prompt_id: int | None = None
     official: bool | None = None
+    work_id: int | None = Field(None, description="work: a popular published work's id.")
+    url: str | None = Field(None, description="work: its artwork page.")
 
 
 class SuggestOut(BaseModel):

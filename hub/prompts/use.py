@@ -2,9 +2,10 @@
 and parameters) and "save as prompt" (a room's prompt and parameters become a template).
 
 A room's document is a Yjs document held by the room server (``hub.collab``); the template is
-written into it after the transaction commits, as a server-side edit (origin LOCAL: fanned out to
-everyone in the room, published to the other processes and stored like an edit from a browser),
-so ``GET /api/v1/rooms/{slug}/document`` shows it once the request has answered.
+written into it after the transaction commits by ``hub.collab.seeding`` (a server-side edit,
+origin LOCAL: fanned out to everyone in the room, published to the other processes and stored
+like an edit from a browser), so ``GET /api/v1/rooms/{slug}/document`` shows it once the request
+has answered. The remix of a work (``hub.works.remix``) seeds its room the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pycrdt import Map
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from hub.collab.content import read_document_of
 from hub.collab.errors import RoomClosed
 from hub.collab.models import RoomStatus
 from hub.collab.rooms import create_room
+from hub.collab.seeding import RoomSeed, seed_room_document
 from hub.errors import ValidationFailed
 from hub.outbox import after_commit
 from hub.prompts.errors import RoomEditorsOnly
@@ -39,7 +40,7 @@ from hub.prompts.schemas import (
 )
 from hub.prompts.service import access_prompt, count_use, create_prompt
 from hub.ratelimit import RateLimiter
-from rooms.room import NEGATIVE, PARAM_KEYS, PARAMS, PROMPT, replace_text
+from rooms.room import PARAM_KEYS
 from rooms.types import Role
 
 if TYPE_CHECKING:
@@ -54,13 +55,10 @@ ROOM_TITLE_CHARS = 120  # RoomCreateIn's limit
 async def write_room_document(live: RoomsComponent, slug: str, filled: Filled) -> None:
     """Replace the room's prompt and negative prompt, and set the template's parameters (the
     room keeps the others), in one Yjs transaction."""
-    async with live.server.direct(slug) as doc:
-        with doc.transaction():
-            replace_text(doc, PROMPT, filled.prompt)
-            replace_text(doc, NEGATIVE, filled.negative_prompt)
-            params = doc.get(PARAMS, type=Map)
-            for key, value in filled.params.items():
-                params[key] = value
+    seed = RoomSeed(
+        prompt=filled.prompt, negative_prompt=filled.negative_prompt, params=filled.params
+    )
+    await seed_room_document(live, slug, seed)
 
 
 async def _editable_room(session: AsyncSession, actor: Actor, slug: str) -> str:

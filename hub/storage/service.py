@@ -483,6 +483,40 @@ async def access_upload(session: AsyncSession, actor: Actor, upload_id: str) -> 
     return upload
 
 
+_UPLOAD_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+async def copy_image_to_upload(
+    session: AsyncSession, actor: Actor, storage: Storage, image_id: str
+) -> Upload:
+    """A copy of the live library image ``image_id`` as one of ``actor``'s source uploads, for
+    img2img (a remix of a published work: the caller decided the image may be used). The copy
+    is the actor's: it stays when the original is deleted, and ``access_source_key`` accepts it.
+    ImageNotFound when the image is gone. The file is stored before the row, as every writer
+    here does."""
+    image = await get_image(session, image_id)
+    if image is None:
+        raise ImageNotFound("The work's image is gone.")
+    data = await storage.get(image.key)
+    upload_id = new_media_id()
+    extension = _UPLOAD_EXTENSIONS.get(image.mime, "png")
+    key = validate_key(f"uploads/{actor.user_id}/{upload_id}.{extension}")
+    await storage.put(key, data, image.mime)
+    upload = Upload(
+        upload_id=upload_id,
+        owner_id=actor.user_id,
+        key=key,
+        purpose=UploadPurpose.source.value,
+        mime=image.mime,
+        width=image.width,
+        height=image.height,
+        bytes=len(data),
+    )
+    session.add(upload)
+    await session.flush()
+    return upload
+
+
 async def access_source_key(session: AsyncSession, actor: Actor, ref: str) -> str:
     """The storage key of an img2img source the actor may use: one of their uploads or live
     library images, named by upload id, image id or key. ImageNotFound otherwise."""

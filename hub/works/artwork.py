@@ -15,10 +15,14 @@ from hub.forum.errors import ThreadNotFound
 from hub.forum.service import ThreadRef, comment_counts, render_markdown, visible_thread
 from hub.storage.backends import Storage
 from hub.works.models import WorkStatus
-from hub.works.schemas import WorkOut
+from hub.works.remix import lineage
+from hub.works.schemas import LineageOut, LineageQuery, WorkOut
 from hub.works.seo import ArtworkSeo, artwork_seo
 from hub.works.service import access_work, count_view
 from hub.works.views import work_out, work_url
+
+# Ancestors and remixes shown at first on the page; "More" pages on through the lineage API.
+LINEAGE_PAGE = 8
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class ArtworkView:
     seo: ArtworkSeo
     is_author: bool
     is_draft: bool
+    lineage: LineageOut
+    can_remix: bool = False
 
 
 async def _discussion(
@@ -68,6 +74,10 @@ async def artwork_view(
     view = await work_out(session, work, actor=actor, storage=storage)
     thread, comments = await _discussion(session, actor, work.thread_id)
     base = settings_of(session).public_url
+    chain = await lineage(
+        session, actor, work_id, LineageQuery(limit=LINEAGE_PAGE), storage=storage
+    )
+    listed = work.status == WorkStatus.published and work.hidden_at is None
     return ArtworkView(
         work=view,
         description_html=render_markdown(view.description) if view.description else Markup(""),
@@ -76,4 +86,6 @@ async def artwork_view(
         seo=artwork_seo(base, view),
         is_author=actor is not None and actor.user_id == work.author_id,
         is_draft=work.status != WorkStatus.published,
+        lineage=chain,
+        can_remix=listed,
     )

@@ -44,6 +44,7 @@ _CARD_COLUMNS = (
     _W.favorite_count,
     _W.comment_count,
     _W.view_count,
+    _W.remix_count,
     _W.published_at,
 )
 
@@ -93,6 +94,7 @@ class WorkCard(BaseModel):
     favorite_count: int
     comment_count: int
     view_count: int
+    remix_count: int = Field(description="Published remixes of it.")
     published_at: datetime
     liked: bool = Field(description="Whether you liked it (false when not signed in).")
     favorited: bool = Field(description="Whether you favorited it (false when not signed in).")
@@ -158,6 +160,7 @@ async def work_cards(
                 favorite_count=row.favorite_count,
                 comment_count=row.comment_count,
                 view_count=row.view_count,
+                remix_count=row.remix_count,
                 published_at=row.published_at,
                 liked=work_id in liked,
                 favorited=work_id in favorited,

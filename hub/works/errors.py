@@ -24,3 +24,9 @@ class CannotPublishImage(Forbidden):
 
 class WorkNotPublished(Conflict):
     default_message = "The work is a draft; publish it first."
+
+
+class WorkImageGone(Conflict):
+    """A remix with ``use_image_as_source`` of a work whose images were all deleted."""
+
+    default_message = "The work's images are gone; remix it without its image as the source."

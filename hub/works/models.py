@@ -186,3 +186,37 @@ class WorkContributor(SQLModel, table=True):
         )
     )
     edits: int = _counter()
+
+
+class WorkRemixRoom(SQLModel, table=True):
+    """A room seeded from a work ("Remix"): every work made from the room's images records the
+    work as its parent (``Work.parent_work_id``). Keyed by the room's slug, as works name their
+    room (migration 0019)."""
+
+    __tablename__ = "work_remix_rooms"
+    __table_args__ = (Index("ix_work_remix_rooms_parent", "parent_work_id"),)
+
+    room_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    parent_work_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey(
+                "works.work_id",
+                ondelete="CASCADE",
+                name="fk_work_remix_rooms_parent_work_id_works",
+            ),
+            nullable=False,
+        )
+    )
+    remixer_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey(
+                "users.user_id", ondelete="CASCADE", name="fk_work_remix_rooms_remixer_id_users"
+            ),
+            nullable=False,
+        )
+    )
+    # The copy of the work's image in the remixer's uploads, when they asked for it.
+    source_upload_id: str | None = Field(default=None, sa_column=Column(String(36), nullable=True))
+    created_at: datetime = now_field()

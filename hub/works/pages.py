@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from hub.accounts.deps import Actor, csrf_token_for, current_actor, require_actor
 from hub.api import path_int, validate
 from hub.collab.access import room_visibility
+from hub.collab.component import get_rooms
 from hub.context import get_ctx
 from hub.errors import HubError, ValidationFailed
 from hub.forum.categories import list_categories
@@ -23,7 +24,8 @@ from hub.storage.schemas import ImageQuery
 from hub.storage.service import list_images, upload_image
 from hub.works import publish, service
 from hub.works.artwork import Moved, artwork_view
-from hub.works.schemas import MAX_IMAGES, PublishIn, WorkCreateIn
+from hub.works.remix import remix_work
+from hub.works.schemas import MAX_IMAGES, PublishIn, RemixIn, WorkCreateIn
 
 MAX_ID = 2**31 - 1
 CANDIDATES = 48  # images offered on the form
@@ -62,6 +64,26 @@ async def _author_action(request: Request, action: str) -> Response:
             await service.delete_work(session, actor, work_id)
             return RedirectResponse("/images", status_code=303)
     return RedirectResponse(work.url, status_code=303)
+
+
+async def remix_form(request: Request) -> Response:
+    """The artwork page's Remix form: a new room seeded from the work, then that room."""
+    actor = await require_actor(request)
+    ctx = get_ctx(request)
+    form = await request.form()
+    body = RemixIn(use_image_as_source=form.get("use_image_as_source") in ("on", "true", "1"))
+    live = get_rooms(ctx)
+    async with ctx.db.unit_of_work() as session:
+        out = await remix_work(
+            session,
+            actor,
+            _work_id(request),
+            data=body,
+            storage=ctx.storage,
+            limiter=ctx.limiter,
+            live=live,
+        )
+    return RedirectResponse(f"/r/{out.room}", status_code=303)
 
 
 async def publish_form(request: Request) -> Response:
@@ -206,6 +228,7 @@ routes: list[BaseRoute] = [
         "/artwork/{work_id}/unpublish", unpublish_form, methods=["POST"], name="artwork_unpublish"
     ),
     Route("/artwork/{work_id}/delete", delete_form, methods=["POST"], name="artwork_delete"),
+    Route("/artwork/{work_id}/remix", remix_form, methods=["POST"], name="artwork_remix"),
     Route("/works/new", new_work_page, methods=["GET"], name="works_new"),
     Route("/works/new", create_work_form, methods=["POST"], name="works_new_submit"),
 ]

@@ -6,7 +6,8 @@ in an existing thread the author chose (``forum.add_comment``: 404 for a thread 
 not see, 409 when it is locked). The thread's body shows the cover and links the artwork page.
 The prompt's timeline is read again from the room, so it holds every edit up to publication.
 
-The first publication also tells the author's followers (``new_work`` notices). Unpublishing
+The first publication also tells the author's followers (``new_work`` notices) and, for a
+remix, counts it on its parent and tells the parent's author (``hub.works.remix``). Unpublishing
 makes the work a draft again; its thread stays (it is the forum's, with other people's comments),
 and publishing again reuses it and tells nobody twice. Everything happens in the caller's
 transaction; the forum's rate limits are not counted (``limiter=None``): publishing counts
@@ -31,6 +32,7 @@ from hub.storage.service import get_image
 from hub.works import indexing
 from hub.works.hot import refresh_hot
 from hub.works.models import Work, WorkStatus
+from hub.works.remix import count_published_remix
 from hub.works.schemas import PublishIn, WorkOut
 from hub.works.service import (
     access_own_work,
@@ -133,6 +135,7 @@ async def publish_row(
     await session.flush()
     if first_time:
         await _tell_followers(session, actor, work)
+        await count_published_remix(session, actor, work)
     await indexing.index_work(session, work, storage=storage)
     await refresh_hot(session, work_id_of(work))
 

@@ -9,15 +9,26 @@ from starlette.routing import BaseRoute, Route
 
 from hub.accounts.deps import current_actor, require_actor
 from hub.api import Refusal, json_response, operation, parse_body, parse_query, path_int
+from hub.collab.component import get_rooms
 from hub.context import get_ctx
 from hub.errors import Conflict, CSRFFailed, ErrorCode, NotFound, RateLimited
 from hub.social.service import ReactionKind
-from hub.works import publish, reactions, service
-from hub.works.errors import CannotPublishImage, NotWorkAuthor, WorkNotFound, WorkNotPublished
+from hub.works import publish, reactions, remix, service
+from hub.works.errors import (
+    CannotPublishImage,
+    NotWorkAuthor,
+    WorkImageGone,
+    WorkNotFound,
+    WorkNotPublished,
+)
 from hub.works.pages import routes as page_routes
 from hub.works.schemas import (
     MAX_IMAGES,
+    LineageOut,
+    LineageQuery,
     PublishIn,
+    RemixIn,
+    RemixOut,
     WorkCreatedOut,
     WorkCreateIn,
     WorkListQuery,
@@ -230,6 +241,57 @@ async def my_works(request: Request) -> Response:
     return json_response(page)
 
 
+@operation(
+    "Remix a published work",
+    request=RemixIn,
+    response=RemixOut,
+    status=201,
+    auth=True,
+    errors=(WorkNotFound, WorkImageGone, CSRFFailed, RateLimited),
+    tags=TAGS,
+)
+async def remix_work(request: Request) -> Response:
+    """A new private room of yours seeded with the work's final prompt, negative prompt and
+    parameters; with ``use_image_as_source`` its cover is copied into your uploads and set as
+    the room's ``params.source_image`` (docs/works.md, "Remix"). Works made from the room name
+    this one as their parent. Drafts, hidden and deleted works are 404."""
+    actor = await require_actor(request)
+    body = await parse_body(request, RemixIn)
+    ctx = get_ctx(request)
+    live = get_rooms(ctx)
+    async with ctx.db.unit_of_work() as session:
+        out = await remix.remix_work(
+            session,
+            actor,
+            _work_id(request),
+            data=body,
+            storage=ctx.storage,
+            limiter=ctx.limiter,
+            live=live,
+        )
+    return json_response(out, 201)
+
+
+@operation(
+    "A work's ancestors and remixes",
+    query=LineageQuery,
+    response=LineageOut,
+    errors=(WorkNotFound,),
+    tags=TAGS,
+)
+async def work_lineage(request: Request) -> Response:
+    """``ancestors``: the parent first, up the chain; ``remixes``: published remixes, newest
+    first. Each side pages with its own cursor (``ancestors_next`` → ``?ancestors_cursor=``,
+    ``remixes_next`` → ``?remixes_cursor=``); a request with a cursor answers only the sides
+    whose cursor it sends. A work you may not see keeps its place as ``{"id", "removed": true}``."""
+    actor = await current_actor(request)
+    query = parse_query(request, LineageQuery)
+    ctx = get_ctx(request)
+    async with ctx.db.unit_of_work() as session:
+        out = await remix.lineage(session, actor, _work_id(request), query, storage=ctx.storage)
+    return json_response(out)
+
+
 WORK = f"{API}/works/{{work_id}}"
 
 routes: list[BaseRoute] = [
@@ -240,6 +302,8 @@ routes: list[BaseRoute] = [
     Route(WORK, delete_work, methods=["DELETE"], name="works_delete"),
     Route(f"{WORK}/publish", publish_work, methods=["POST"], name="works_publish"),
     Route(f"{WORK}/unpublish", unpublish_work, methods=["POST"], name="works_unpublish"),
+    Route(f"{WORK}/remix", remix_work, methods=["POST"], name="works_remix"),
+    Route(f"{WORK}/lineage", work_lineage, methods=["GET"], name="works_lineage"),
     Route(f"{WORK}/like", like_work, methods=["PUT"], name="works_like"),
     Route(f"{WORK}/like", unlike_work, methods=["DELETE"], name="works_unlike"),
     Route(f"{WORK}/favorite", favorite_work, methods=["PUT"], name="works_favorite"),

@@ -251,6 +251,10 @@ class WorkOut(BaseModel):
     favorite_count: int
     comment_count: int = Field(description="Live comments in the work's discussion thread.")
     view_count: int
+    remix_count: int = Field(description="Remixes of this work published so far.")
+    parent_work_id: int | None = Field(
+        description="The work this one remixes (see GET /api/v1/works/{id}/lineage)."
+    )
     liked: bool = Field(description="Whether you like it (false when signed out).")
     favorited: bool
     created_at: datetime
@@ -280,3 +284,70 @@ class WorkSummaryOut(BaseModel):
 
 class WorkPage(Page[WorkSummaryOut]):
     pass
+
+
+# --- remix chain ---------------------------------------------------------------------------------
+
+
+class RemixIn(_Body):
+    use_image_as_source: bool = Field(
+        False,
+        description="Also copy the work's cover into your uploads and set it as the room's "
+        "img2img source (params.source_image).",
+    )
+
+
+class RemixOut(BaseModel):
+    room: str = Field(description="The new room's slug; its page is /r/{slug}.")
+
+
+class LineageQuery(BaseModel):
+    """Each side pages on its own: with a cursor for one side only, only that side is
+    answered (the other is an empty list with a null cursor)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ancestors_cursor: str | None = Field(
+        None,
+        description="ancestors_next of a previous answer: the ancestors after those.",
+        json_schema_extra=CURSOR_SCHEMA,
+    )
+    remixes_cursor: str | None = Field(
+        None,
+        description="remixes_next of a previous answer: the remixes after those.",
+        json_schema_extra=CURSOR_SCHEMA,
+    )
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per side (1-100).")
+
+
+class LineageWorkOut(BaseModel):
+    id: int
+    removed: Literal[False] = False
+    title: str
+    url: str
+    author: PersonOut
+    cover_url: str | None = Field(description="The cover's thumbnail; null when it is gone.")
+    remix_count: int
+    published_at: datetime | None
+
+
+class RemovedWorkOut(BaseModel):
+    """A work of the chain that was deleted, hidden or made a draft: it keeps its place."""
+
+    id: int
+    removed: Literal[True] = True
+
+
+LineageItem = LineageWorkOut | RemovedWorkOut
+
+
+class LineageOut(BaseModel):
+    ancestors: list[LineageItem] = Field(
+        description="The parent first, then its parent, and so on up to the first work."
+    )
+    remixes: list[LineageItem] = Field(
+        description="Published remixes of this work (direct ones), newest first."
+    )
+    ancestors_next: str | None = Field(None, description="Pass as ?ancestors_cursor=.")
+    remixes_next: str | None = Field(None, description="Pass as ?remixes_cursor=.")
+    remix_count: int

@@ -36,7 +36,7 @@ from hub.storage.models import Image
 from hub.works import indexing
 from hub.works.errors import NotWorkAuthor, WorkNotFound
 from hub.works.indexing import search_documents as search_documents
-from hub.works.models import Work, WorkContributor, WorkImage, WorkStatus
+from hub.works.models import Work, WorkContributor, WorkImage, WorkRemixRoom, WorkStatus
 from hub.works.schemas import (
     WorkCreatedOut,
     WorkCreateIn,
@@ -152,6 +152,14 @@ async def set_contributors(
     await session.flush()
 
 
+async def remix_parent(session: AsyncSession, room_slug: str | None) -> int | None:
+    """The work a room was seeded from by a remix (``hub.works.remix``), if it was."""
+    if room_slug is None:
+        return None
+    row = await session.get(WorkRemixRoom, room_slug)
+    return row.parent_work_id if row is not None else None
+
+
 def _new_work(actor: Actor, body: WorkCreateIn, cover: Image, room: str | None) -> Work:
     now = utcnow()
     return Work(
@@ -206,6 +214,8 @@ async def create_work(
         session, actor, storage, image_ids=body.image_ids, uploads=body.uploads
     )
     work = _new_work(actor, body, sources.images[0], sources.room_slug)
+    # A remix room's works name the room's parent: it existed before them, so no cycle.
+    work.parent_work_id = await remix_parent(session, sources.room_slug)
     work.prompt_history, edits = await room_timeline(session, actor, sources.room_slug)
     session.add(work)
     await session.flush()

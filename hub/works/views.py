@@ -169,6 +169,8 @@ async def work_out(
         favorite_count=work.favorite_count,
         comment_count=comments.get(work.thread_id or 0, 0),
         view_count=work.view_count,
+        remix_count=work.remix_count,
+        parent_work_id=work.parent_work_id,
         liked=liked,
         favorited=favorited,
         created_at=work.created_at,

@@ -90,6 +90,13 @@ function show(items) {
       li.append(button);
     } else if (item.kind === "tag") {
       li.append(el("span", "tag", `#${item.text}`));
+    } else if (item.kind === "work") {
+      // A popular published work whose prompt matches: its page (it can be remixed there).
+      const link = el("a", null, item.text);
+      link.href = `/artwork/${Number(item.work_id)}`;
+      link.target = "_blank";
+      link.rel = "noopener";
+      li.append(el("span", "badge", "work"), " ", link);
     } else {
       const link = el("a", null, item.text);
       link.href = `/prompts/${Number(item.prompt_id)}`;
