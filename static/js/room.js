@@ -1,8 +1,13 @@
-// The plain room page: a prompt co-edited through Yjs, parameters, who is here, events and chat,
-// and generations: a Generate button for editors, a live progress bar per job for everyone.
+// The room page: a prompt co-edited through Yjs with everyone's cursors, parameters and an
+// img2img source in the shared document, who is here, events and chat, generations (a Generate
+// button for editors, a live progress bar per job for everyone) and the room's gallery.
 // Sign-in is the session cookie; the browser sends it with both WebSocket handshakes.
+// Parts live in static/js/room/ (cursors, source, gallery); docs/decisions/0019-room-page-js.md.
 import { Y, WebsocketProvider } from "/static/vendor/yjs/yjs-bundle.mjs";
 import { bindUndo } from "/static/js/undo.js";
+import { bindCursors } from "/static/js/room/cursors.js";
+import { initGallery } from "/static/js/room/gallery.js";
+import { initSource, readSource } from "/static/js/room/source.js";
 
 const root = document.getElementById("room");
 const slug = root.dataset.slug;
@@ -14,6 +19,7 @@ let role = root.dataset.role || "viewer";
 const wsBase = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
 
 const statusEl = document.getElementById("status");
+const connectionEl = document.getElementById("connection");
 const roleEl = document.getElementById("my-role");
 const promptEl = document.getElementById("prompt");
 const negativeEl = document.getElementById("negative");
@@ -28,7 +34,9 @@ const creditsEl = document.getElementById("credits");
 const creditsBalance = document.getElementById("credits-balance");
 const jobsEl = document.getElementById("jobs");
 const jobsEmpty = document.getElementById("jobs-empty");
-const modelsList = document.getElementById("models");
+const modelSelect = document.getElementById("model");
+const modelCost = document.getElementById("model-cost");
+const modelInfo = new Map(); // model id -> /api/v1/models item
 const roomOpen = (root.dataset.state || "open") === "open";
 
 // Close codes after which reconnecting cannot help (docs/protocol.md).
@@ -44,6 +52,21 @@ const FINAL = {
 function setStatus(text, bad = false) {
   statusEl.textContent = text;
   statusEl.classList.toggle("bad", bad);
+}
+
+// Connection state: the document socket (y-websocket, which reconnects and resyncs by itself)
+// and the event socket (reconnects here, resuming after the last event seen). "live" only when
+// both are up; otherwise what is being done about it.
+const links = { doc: "connecting", events: "connecting" };
+function showConnection() {
+  if (statusEl.classList.contains("final")) return;
+  let state = "live";
+  if (links.doc !== "connected" || links.events !== "connected") {
+    const ever = links.docEver || links.eventsEver;
+    state = ever ? "reconnecting" : "connecting";
+  }
+  connectionEl.dataset.state = state;
+  setStatus({ live: "live", connecting: "connecting…", reconnecting: "reconnecting…" }[state]);
 }
 
 // --- the document ------------------------------------------------------------------------------
@@ -71,13 +94,16 @@ provider.awareness.setLocalStateField("user", {
 });
 
 provider.on("status", ({ status }) => {
-  if (!statusEl.classList.contains("final")) setStatus(status === "connected" ? "live" : status);
+  links.doc = status;
+  if (status === "connected") links.docEver = true;
+  showConnection();
 });
 provider.on("connection-close", (event) => {
   const message = event && FINAL[event.code];
   if (message) {
     provider.disconnect(); // y-websocket stops on 44xx anyway; make it explicit
     statusEl.classList.add("final");
+    connectionEl.dataset.state = "ended";
     // Other modules of the page (people.js) stop asking the server about a room we left.
     root.dispatchEvent(new CustomEvent("room-ended", { detail: { code: event.code } }));
     setStatus(message, true);
@@ -185,9 +211,19 @@ function bindText(el, ytext) {
 
 bindText(promptEl, prompt);
 bindText(negativeEl, negative);
+const promptPeople = document.getElementById("prompt-people");
+bindCursors({
+  Y, doc, awareness: provider.awareness, el: promptEl, ytext: prompt, field: "prompt",
+  peopleEl: promptPeople, label: document.querySelector('label[for="prompt"]').textContent,
+});
+bindCursors({
+  Y, doc, awareness: provider.awareness, el: negativeEl, ytext: negative, field: "negative",
+  peopleEl: promptPeople, label: document.querySelector('label[for="negative"]').textContent,
+});
 
 function readParam(input) {
   const raw = input.value.trim();
+  if (input.tagName === "SELECT") return raw === "" ? null : raw;
   if (raw === "") return undefined;
   if (input.dataset.kind === "int") {
     const n = Number(raw);
@@ -203,20 +239,34 @@ for (const input of paramInputs) {
   input.addEventListener("change", () => {
     const value = readParam(input);
     input.classList.toggle("invalid", value === undefined && input.value.trim() !== "");
+    if (value === null) return deleteParam(input.dataset.param); // "default" in a select
     if (value === undefined || !input.checkValidity()) return;
-    doc.transact(() => params.set(input.dataset.param, value), LOCAL);
+    setParam(input.dataset.param, value);
   });
+}
+function setParam(name, value) {
+  doc.transact(() => params.set(name, value), LOCAL);
+}
+function deleteParam(name) {
+  if (params.has(name)) doc.transact(() => params.delete(name), LOCAL);
 }
 function showParams() {
   for (const input of paramInputs) {
-    if (document.activeElement === input) continue;
+    if (document.activeElement === input && input.tagName !== "SELECT") continue;
     const value = params.get(input.dataset.param);
-    input.value = value === undefined || value === null ? "" : String(value);
+    const text = value === undefined || value === null ? "" : String(value);
+    if (input.tagName === "SELECT" && text && ![...input.options].some((o) => o.value === text)) {
+      // A model someone else may use but this account may not (or not yet loaded): still shown.
+      input.append(new Option(text, text));
+    }
+    input.value = text;
   }
+  showModelCost();
 }
 params.observe(showParams);
 showParams();
 
+let source = null; // set below, once the helpers it needs exist
 const undo = bindUndo({
   Y,
   scope: [prompt, negative, params],
@@ -237,6 +287,7 @@ function applyRole(next) {
   // Editors and the owner may generate; the server checks it again (viewers get 403).
   generateBtn.hidden = readOnly || me.userId == null || !roomOpen;
   undo.refresh();
+  if (source) source.refresh();
   root.dispatchEvent(new CustomEvent("room-role", { detail: { role: next } }));
 }
 applyRole(role);
@@ -322,10 +373,13 @@ function handleEvent(message) {
   }
   if (message.type === "pong") return;
   if (message.type === "resync") {
-    // Too much was missed to replay: start again from the history API.
+    // Too much was missed to replay: start again from the history API, and reload what the
+    // missed events would have updated (the gallery, the running jobs).
     eventsEl.replaceChildren();
     lastSeq = message.seq;
     loadChat(message.seq);
+    root.dispatchEvent(new CustomEvent("room-resync"));
+    loadRoomJobs();
     return;
   }
   if (message.type === "error") {
@@ -360,6 +414,9 @@ function connectEvents() {
   events = socket;
   socket.onopen = () => {
     retry = 0;
+    links.events = "connected";
+    links.eventsEver = true;
+    showConnection();
     clearInterval(pinger);
     pinger = setInterval(() => socket.readyState === 1 && socket.send('{"type":"ping"}'), 25000);
   };
@@ -372,16 +429,28 @@ function connectEvents() {
   };
   socket.onclose = (e) => {
     clearInterval(pinger);
+    if (events !== socket) return; // replaced already (an early reconnect)
+    links.events = "disconnected";
+    showConnection();
     if (FINAL[e.code]) {
       addLine("error", FINAL[e.code], null);
       root.dispatchEvent(new CustomEvent("room-ended", { detail: { code: e.code } }));
       return;
     }
     retry = Math.min(retry + 1, 6);
-    setTimeout(connectEvents, 250 * 2 ** retry);
+    reconnectTimer = setTimeout(connectEvents, 250 * 2 ** retry);
   };
 }
+let reconnectTimer = null;
 connectEvents();
+// Back online (or the tab woke up): reconnect now rather than at the end of the backoff; the
+// replay from lastSeq brings what was missed.
+window.addEventListener("online", () => {
+  if (events && events.readyState <= 1) return;
+  clearTimeout(reconnectTimer);
+  retry = 0;
+  connectEvents();
+});
 
 chatForm.addEventListener("submit", (e) => {
   e.preventDefault();
@@ -639,25 +708,83 @@ function refreshCredits() {
     .finally(() => { creditsLoading = null; });
 }
 
+const costText = (cost) => `${cost} credit${cost === 1 ? "" : "s"} per image`;
+
+function showModelCost() {
+  const info = modelInfo.get(modelSelect.value);
+  modelCost.textContent = info
+    ? `${costText(info.cost_per_image)} · up to ${info.max_size}px · ${info.default_steps} steps`
+    : "";
+}
+
+// The model select: the models this account may use, each with its cost (the first option is
+// the server's default). A model set by someone else that this account may not use stays shown.
 async function loadModels() {
   if (me.userId == null) return;
   const response = await fetch("/api/v1/models", { credentials: "same-origin" });
   if (!response.ok) return;
   const { items } = await response.json();
-  modelsList.replaceChildren(...items.map((m) => {
-    const option = el("option");
-    option.value = m.id;
-    option.label = `${m.label} · ${m.cost_per_image} credit${m.cost_per_image === 1 ? "" : "s"}`;
-    return option;
+  const first = modelSelect.options[0];
+  modelSelect.replaceChildren(first, ...items.map((m) => {
+    modelInfo.set(m.id, m);
+    return new Option(`${m.label} · ${costText(m.cost_per_image)}`, m.id);
   }));
+  showParams();
+}
+
+// Jobs of the room that were queued or running before this page opened (the event stream only
+// brings what happens from now on): from the queue view, which shows room members' jobs with
+// their position and progress. Also refreshes the queue positions after each job event.
+let queueLoading = null;
+let queueAgain = false;
+async function loadRoomJobs() {
+  if (me.userId == null) return;
+  if (queueLoading) {
+    queueAgain = true;
+    return;
+  }
+  queueLoading = (async () => {
+    const response = await fetch("/api/v1/queue", { credentials: "same-origin" });
+    if (!response.ok) return;
+    const queue = await response.json();
+    for (const item of queue.items) {
+      if (item.room_id !== slug) continue;
+      const known = jobs.get(item.job_id);
+      const view = jobView({
+        job_id: item.job_id,
+        owner_id: item.mine ? me.userId : null,
+        owner_name: item.mine ? me.name : "",
+        model: item.model,
+      });
+      if (TERMINAL.has(view.state)) continue;
+      if (item.state === "queued") {
+        if (view.state !== "queued") continue;
+        setState(view, "queued");
+        setProgress(view, 0, item.position ? `waiting in the queue (#${item.position})` : "waiting in the queue");
+      } else if (!known || view.state === "queued") {
+        setState(view, "running");
+        const total = Math.max(1, item.total_steps || 1);
+        setProgress(view, (100 * item.step) / total, `step ${item.step}/${total}${formatEta(item.eta_s, item.step, total)}`);
+      }
+    }
+  })().catch(() => {}).finally(() => {
+    queueLoading = null;
+    if (queueAgain) {
+      queueAgain = false;
+      setTimeout(loadRoomJobs, 250);
+    }
+  });
 }
 
 generateBtn.addEventListener("click", async () => {
   generateBtn.disabled = true;
   generateError.textContent = "";
   try {
-    // The server reads the prompt and params from the shared document; nothing to send.
-    const submitted = await post(`/api/v1/rooms/${encodeURIComponent(slug)}/jobs`, {});
+    // The server reads the prompt and params from the shared document; the img2img source is
+    // the one thing the document holds that the request names itself.
+    const picked = readSource(params);
+    const body = picked ? { source_image_key: picked.ref } : {};
+    const submitted = await post(`/api/v1/rooms/${encodeURIComponent(slug)}/jobs`, body);
     for (const job of submitted.jobs) {
       jobView({ job_id: job.job_id, owner_id: job.owner_id, owner_name: me.name, model: job.model });
     }
@@ -671,8 +798,62 @@ generateBtn.addEventListener("click", async () => {
 
 refreshCredits();
 loadModels().catch(() => {});
+loadRoomJobs();
+
+// --- source image, gallery, remix ----------------------------------------------------------------
+
+source = initSource({
+  params,
+  setParam,
+  deleteParam,
+  csrf,
+  safeUrl,
+  canEdit: () => role !== "viewer" && me.userId != null,
+});
+
+// Remix: a new room of mine whose document starts from this image (prompt, parameters, and
+// the image itself as the img2img source). The new page seeds its empty document (below).
+async function remixImage(image) {
+  const title = `Remix: ${(image.prompt || "image").slice(0, 80)}`;
+  const room = await post("/api/v1/rooms", { title });
+  location.assign(`${room.page_url || `/r/${encodeURIComponent(room.slug)}`}#remix=${encodeURIComponent(image.image_id)}`);
+}
+
+async function seedFromRemix() {
+  const match = /^#remix=([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
+  if (!match || role === "viewer") return;
+  history.replaceState(null, "", location.pathname + location.search);
+  if (prompt.length > 0) return; // someone wrote here already: never overwrite
+  const response = await fetch(`/api/v1/images/${match[1]}`, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const image = await response.json();
+  doc.transact(() => {
+    prompt.insert(0, image.prompt || "");
+    if (image.negative_prompt) negative.insert(0, image.negative_prompt);
+    params.set("model", image.model);
+    params.set("size", `${image.width}x${image.height}`);
+    if (image.params && Number.isInteger(image.params.steps)) params.set("steps", image.params.steps);
+    params.set("source_image", {
+      ref: image.image_id, url: image.url, width: image.width, height: image.height,
+    });
+  }, TOOL);
+}
+provider.once("sync", () => seedFromRemix().catch(() => {}));
+
+const gallery = initGallery({
+  slug,
+  root,
+  safeUrl,
+  onUseAsSource: (image) => source.useImage(image),
+  onRemix: remixImage,
+});
+// Queue positions move when any job starts or ends (not on progress ticks).
+const QUEUE_MOVES = new Set(["job.queued", "job.started", "job.succeeded", "job.failed", "job.canceled"]);
+root.addEventListener("room-event", (event) => {
+  if (QUEUE_MOVES.has(event.detail.type)) loadRoomJobs();
+});
 
 window.addEventListener("beforeunload", () => provider.destroy());
-window.hubRoom = { doc, provider, prompt, params, jobs, undo: undo.manager }; // debugging, e2e
+window.hubRoom = { doc, provider, prompt, params, jobs, undo: undo.manager, gallery }; // debugging, e2e
 // The prompt tools (static/js/room_prompts.js) edit the same document.
 export { doc, prompt, negative, params, TOOL, csrf, slug, me, undo };
