@@ -5,8 +5,8 @@
 (b) one uploads an img2img source, generates with the offline engine, both watch the progress
     reach 100 % and the image appear in the room gallery; a third person who joins later sees it
     in the gallery, opens the viewer (keyboard navigation, zoom, download) ...
-(e) ... on a 360 px wide phone screen, with no horizontal scroll; and "use as source" from the
-    viewer sets the room's source for everyone."""
+(e) ... on a 360 px wide phone screen, with no horizontal scroll; "use as source" from the
+    viewer sets the room's source for everyone, and "remix" opens a new room seeded with it."""
 
 from __future__ import annotations
 
@@ -250,6 +250,17 @@ async def test_img2img_progress_gallery_and_a_late_joiner_on_a_phone(live: LiveS
             source = await alice.evaluate("() => window.hubRoom.params.get('source_image')")
             assert source["ref"] == made["images"][0]["image_id"]
             assert image_url is not None
+
+            # Remix: a new room of Bob's, its document seeded from the image.
+            await bob.locator("#gallery-grid .gallery-open").click()
+            await bob.locator("#viewer-remix").click()
+            await bob.wait_for_url(lambda url: f"/r/{slug}" not in url, timeout=TIMEOUT)
+            await expect(bob.locator("#prompt")).to_have_value(
+                "the lighthouse at night", timeout=TIMEOUT
+            )
+            await expect(bob.locator("#my-role")).to_have_text("owner")
+            await expect(bob.locator("#source-size")).to_have_text("64\u00d764")
+            await expect(bob.locator("#model")).to_have_value("offline-sketch")
         finally:
             await browser.close()
     assert problems == []
