@@ -6,7 +6,9 @@
     reach 100 % and the image appear in the room gallery; a third person who joins later sees it
     in the gallery, opens the viewer (keyboard navigation, zoom, download) ...
 (e) ... on a 360 px wide phone screen, with no horizontal scroll; "use as source" from the
-    viewer sets the room's source for everyone, and "remix" opens a new room seeded with it."""
+    viewer sets the room's source for everyone, and "remix" opens a new room seeded with it;
+    when the late joiner's connection drops, the page shows it, reconnects and replays the
+    events it missed."""
 
 from __future__ import annotations
 
@@ -212,6 +214,18 @@ async def test_img2img_progress_gallery_and_a_late_joiner_on_a_phone(live: LiveS
             )
             carol = await context.new_page()
             record_problems(carol, problems, "carol")
+            # Carol's event socket goes through a switch the test can open to drop it.
+            gate = {"blocked": False}
+            routed: list[Any] = []
+
+            async def events_route(ws: Any) -> None:
+                if gate["blocked"]:
+                    await ws.close(code=4000, reason="offline")  # transient: the page retries
+                    return
+                ws.connect_to_server()
+                routed.append(ws)
+
+            await carol.route_web_socket(re.compile(r"/rooms/[^/]+/events"), events_route)
             await carol.goto(f"{origin}/r/{slug}")
             await expect(carol.locator("#status")).to_have_text("live", timeout=TIMEOUT)
             tile = carol.locator("#gallery-grid .gallery-open")
@@ -240,6 +254,23 @@ async def test_img2img_progress_gallery_and_a_late_joiner_on_a_phone(live: LiveS
             await expect(viewer).to_be_hidden()
             # A viewer may look, not edit: no "use as source" for Carol.
             await expect(carol.locator("#viewer-source")).to_have_count(0)
+
+            # Carol's connection drops: the page says so, reconnects by itself and replays
+            # what was said meanwhile.
+            gate["blocked"] = True
+            for ws in routed:
+                await ws.close(code=4000, reason="offline")
+            connection = carol.locator("#connection")
+            await expect(connection).to_have_attribute("data-state", "reconnecting")
+            await alice.locator("#chat-text").fill("said while Carol was away")
+            await alice.locator("#chat-text").press("Enter")
+            await expect(alice.locator("#events")).to_contain_text("said while Carol was away")
+            gate["blocked"] = False
+            await expect(carol.locator("#events")).to_contain_text(
+                "said while Carol was away", timeout=TIMEOUT
+            )
+            await expect(connection).to_have_attribute("data-state", "live")
+            await expect(carol.locator("#status")).to_have_text("live")
 
             # Bob uses the image as the room's source from the viewer: Alice sees it.
             await bob.locator("#gallery-grid .gallery-open").click()
