@@ -8,6 +8,7 @@ import { bindUndo } from "/static/js/undo.js";
 import { bindCursors } from "/static/js/room/cursors.js";
 import { initGallery } from "/static/js/room/gallery.js";
 import { initSource, readSource } from "/static/js/room/source.js";
+import { t } from "/static/js/room/text.js";
 
 const root = document.getElementById("room");
 const slug = root.dataset.slug;
@@ -40,14 +41,9 @@ const modelInfo = new Map(); // model id -> /api/v1/models item
 const roomOpen = (root.dataset.state || "open") === "open";
 
 // Close codes after which reconnecting cannot help (docs/protocol.md).
-const FINAL = {
-  4401: "Sign in to join this room.",
-  4403: "You may not join this room.",
-  4404: "This room does not exist (or is private).",
-  4409: "You were removed from the room.",
-  4410: "The room is closed.",
-  4413: "The room is full.",
-};
+const FINAL = Object.fromEntries(
+  [4401, 4403, 4404, 4409, 4410, 4413].map((code) => [code, t(`final.${code}`)]),
+);
 
 function setStatus(text, bad = false) {
   statusEl.textContent = text;
@@ -66,7 +62,7 @@ function showConnection() {
     state = ever ? "reconnecting" : "connecting";
   }
   connectionEl.dataset.state = state;
-  setStatus({ live: "live", connecting: "connecting…", reconnecting: "reconnecting…" }[state]);
+  setStatus(t(state));
 }
 
 // --- the document ------------------------------------------------------------------------------
@@ -308,7 +304,7 @@ function renderPresence() {
     dot.style.background = typeof p.color === "string" ? p.color : "#999";
     const name = document.createElement("span");
     name.className = "name";
-    name.textContent = String(p.name ?? "?") + (p.clientId === doc.clientID ? " (you)" : "");
+    name.textContent = String(p.name ?? "?") + (p.clientId === doc.clientID ? ` ${t("you")}` : "");
     li.append(dot, name);
     return li;
   }));
@@ -339,14 +335,15 @@ function describe(message) {
   const data = message.data || {};
   switch (message.type) {
     case "chat.message": return `${data.name ?? "?"}: ${data.text ?? ""}`;
-    case "member.joined": return `${data.name ?? "Someone"} joined`;
-    case "member.left": return `${data.name ?? "Someone"} left`;
-    case "member.role": return `A member is now ${data.role}`;
+    case "member.joined":
+    case "member.left": return t(message.type, { name: data.name ?? t("someone") });
+    case "member.role": return t("member.role", { role: data.role });
     case "system.notice": return String(data.text ?? data.message ?? "notice");
-    case "job.queued": return `${data.owner_name ?? "Someone"} started a generation`;
-    case "job.succeeded": return `${data.owner_name ?? "Someone"}'s generation is ready`;
-    case "job.failed": return `${data.owner_name ?? "Someone"}'s generation failed: ${data.reason ?? ""}`;
-    case "job.canceled": return `${data.owner_name ?? "Someone"} canceled a generation`;
+    case "job.queued":
+    case "job.succeeded":
+    case "job.failed":
+    case "job.canceled":
+      return t(message.type, { name: data.owner_name ?? t("someone"), reason: data.reason ?? "" });
     default: return message.type;
   }
 }
@@ -383,7 +380,7 @@ function handleEvent(message) {
     return;
   }
   if (message.type === "error") {
-    addLine("error", `Error: ${message.message ?? message.code ?? "unknown"}`, null);
+    addLine("error", t("error", { message: message.message ?? message.code ?? "?" }), null);
     return;
   }
   if (typeof message.seq === "number") {
@@ -469,7 +466,7 @@ let csrfToken = null;
 async function csrf() {
   if (csrfToken) return csrfToken;
   const response = await fetch("/api/v1/auth/session", { credentials: "same-origin" });
-  if (!response.ok) throw new Error("Sign in again to continue.");
+  if (!response.ok) throw new Error(t("sign in again"));
   csrfToken = (await response.json()).csrf_token;
   return csrfToken;
 }
@@ -491,7 +488,7 @@ async function post(url, body) {
   }
   if (!response.ok) {
     const error = payload && payload.error;
-    throw new Error(error ? error.message : `The server answered ${response.status}.`);
+    throw new Error(error ? error.message : t("server answered", { status: response.status }));
   }
   return payload;
 }
@@ -515,9 +512,9 @@ function formatEta(seconds, step, total) {
   if (typeof seconds !== "number" || !Number.isFinite(seconds) || step < 2 || step >= total) {
     return "";
   }
-  if (seconds < 1) return " · almost done";
-  if (seconds < 90) return ` · about ${Math.round(seconds)} s left`;
-  return ` · about ${Math.round(seconds / 60)} min left`;
+  if (seconds < 1) return ` · ${t("almost done")}`;
+  if (seconds < 90) return ` · ${t("seconds left", { n: Math.round(seconds) })}`;
+  return ` · ${t("minutes left", { n: Math.round(seconds / 60) })}`;
 }
 
 function el(tag, className, text) {
@@ -538,8 +535,9 @@ function jobView(data) {
   const head = el("div", "job-head");
   const ownerEl = el("span", "job-owner", data.owner_name ?? "");
   const modelEl = el("span", "job-model", data.model ?? "");
-  const stateEl = el("span", "job-state badge", "queued");
-  const cancelBtn = el("button", "job-cancel", "Cancel");
+  const stateEl = el("span", "job-state badge", t("state.queued"));
+  const cancelBtn = el("button", "job-cancel", t("cancel"));
+  cancelBtn.setAttribute("aria-label", t("cancel job", { name: data.owner_name || me.name }));
   cancelBtn.type = "button";
   cancelBtn.hidden = !(me.userId != null && data.owner_id === me.userId);
   head.append(ownerEl, modelEl, stateEl, cancelBtn);
@@ -555,7 +553,7 @@ function jobView(data) {
   bar.setAttribute("aria-valuenow", "0");
   const fill = el("div", "fill");
   bar.append(fill);
-  const label = el("span", "job-label", "waiting in the queue");
+  const label = el("span", "job-label", t("waiting"));
   meter.append(bar, label);
   body.append(preview, meter);
   const images = el("div", "job-images");
@@ -583,7 +581,7 @@ function setProgress(view, percent, text) {
 function setState(view, state) {
   view.state = state;
   view.li.dataset.state = state;
-  view.stateEl.textContent = state;
+  view.stateEl.textContent = t(`state.${state}`);
   const finished = state === "succeeded" || state === "failed" || state === "canceled";
   if (finished) view.cancelBtn.hidden = true;
 }
@@ -599,7 +597,7 @@ function showImages(view, images) {
     link.rel = "noopener";
     const img = el("img");
     img.src = src;
-    img.alt = "Generated image";
+    img.alt = t("generated image");
     img.loading = "lazy";
     if (image.width && image.height) {
       img.width = 160;
@@ -620,7 +618,7 @@ function showPublishLinks(view, images) {
   let actions = view.li.querySelector(".job-actions");
   if (!actions) actions = view.li.appendChild(el("div", "job-actions"));
   actions.replaceChildren(...ids.map((id, i) => {
-    const publish = el("a", "job-publish", ids.length > 1 ? `Publish image ${i + 1}` : "Publish");
+    const publish = el("a", "job-publish", ids.length > 1 ? t("publish n", { n: i + 1 }) : t("publish"));
     publish.href = `/works/new?room=${encodeURIComponent(slug)}&image=${encodeURIComponent(id)}`;
     return publish;
   }));
@@ -640,18 +638,18 @@ function onJobEvent(message) {
       if (view.state !== "queued" && !data.reason) return;
       setState(view, "queued");
       setProgress(view, 0, data.reason
-        ? `retrying: ${data.reason}`
-        : data.position ? `waiting in the queue (#${data.position})` : "waiting in the queue");
+        ? t("retrying", { reason: data.reason })
+        : data.position ? t("waiting at", { position: data.position }) : t("waiting"));
       break;
     case "job.started":
       setState(view, "running");
-      setProgress(view, 0, "starting…");
+      setProgress(view, 0, t("starting"));
       break;
     case "job.progress": {
       if (view.state === "queued") setState(view, "running");
       const total = Math.max(1, Number(data.total) || 1);
       const step = Math.max(0, Math.min(total, Number(data.step) || 0));
-      setProgress(view, (100 * step) / total, `step ${step}/${total}${formatEta(data.eta_s, step, total)}`);
+      setProgress(view, (100 * step) / total, t("step", { step, total }) + formatEta(data.eta_s, step, total));
       const src = safePreview(data.preview);
       if (src) {
         view.preview.src = src;
@@ -661,19 +659,19 @@ function onJobEvent(message) {
     }
     case "job.succeeded":
       setState(view, "succeeded");
-      setProgress(view, 100, "done");
+      setProgress(view, 100, t("done"));
       view.preview.hidden = true;
       showImages(view, data.images);
       refreshCredits();
       break;
     case "job.failed":
       setState(view, "failed");
-      view.label.textContent = `failed: ${data.reason ?? "unknown reason"}`;
+      view.label.textContent = t("failed", { reason: data.reason ?? t("unknown reason") });
       refreshCredits();
       break;
     case "job.canceled":
       setState(view, "canceled");
-      view.label.textContent = "canceled";
+      view.label.textContent = t("canceled");
       refreshCredits();
       break;
     default:
@@ -685,7 +683,7 @@ async function cancelJob(jobId, view) {
   view.cancelBtn.disabled = true;
   try {
     await post(`/api/v1/jobs/${encodeURIComponent(jobId)}/cancel`);
-    view.label.textContent = "canceling…";
+    view.label.textContent = t("canceling");
   } catch (err) {
     view.cancelBtn.disabled = false;
     view.label.textContent = err.message;
@@ -696,7 +694,7 @@ let creditsLoading = null;
 function showBalance(balance) {
   if (!balance || balance.user_id !== me.userId) return;
   creditsBalance.textContent = String(balance.balance);
-  creditsEl.title = balance.reserved ? `${balance.reserved} reserved for running jobs` : "";
+  creditsEl.title = balance.reserved ? t("reserved", { n: balance.reserved }) : "";
   creditsEl.hidden = false;
 }
 function refreshCredits() {
@@ -708,12 +706,12 @@ function refreshCredits() {
     .finally(() => { creditsLoading = null; });
 }
 
-const costText = (cost) => `${cost} credit${cost === 1 ? "" : "s"} per image`;
+const costText = (cost) => t(cost === 1 ? "cost one" : "cost many", { n: cost });
 
 function showModelCost() {
   const info = modelInfo.get(modelSelect.value);
   modelCost.textContent = info
-    ? `${costText(info.cost_per_image)} · up to ${info.max_size}px · ${info.default_steps} steps`
+    ? `${costText(info.cost_per_image)} · ${t("model limits", { size: info.max_size, steps: info.default_steps })}`
     : "";
 }
 
@@ -760,11 +758,11 @@ async function loadRoomJobs() {
       if (item.state === "queued") {
         if (view.state !== "queued") continue;
         setState(view, "queued");
-        setProgress(view, 0, item.position ? `waiting in the queue (#${item.position})` : "waiting in the queue");
+        setProgress(view, 0, item.position ? t("waiting at", { position: item.position }) : t("waiting"));
       } else if (!known || view.state === "queued") {
         setState(view, "running");
         const total = Math.max(1, item.total_steps || 1);
-        setProgress(view, (100 * item.step) / total, `step ${item.step}/${total}${formatEta(item.eta_s, item.step, total)}`);
+        setProgress(view, (100 * item.step) / total, t("step", { step: item.step, total }) + formatEta(item.eta_s, item.step, total));
       }
     }
   })().catch(() => {}).finally(() => {
@@ -814,7 +812,7 @@ source = initSource({
 // Remix: a new room of mine whose document starts from this image (prompt, parameters, and
 // the image itself as the img2img source). The new page seeds its empty document (below).
 async function remixImage(image) {
-  const title = `Remix: ${(image.prompt || "image").slice(0, 80)}`;
+  const title = t("remix title", { prompt: (image.prompt || "").slice(0, 80) });
   const room = await post("/api/v1/rooms", { title });
   location.assign(`${room.page_url || `/r/${encodeURIComponent(room.slug)}`}#remix=${encodeURIComponent(image.image_id)}`);
 }

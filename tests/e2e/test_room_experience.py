@@ -186,6 +186,9 @@ async def test_img2img_progress_gallery_and_a_late_joiner_on_a_phone(live: LiveS
                 await expect(tile).to_have_count(1, timeout=TIMEOUT)
                 await expect(tile).to_have_attribute("alt", "the lighthouse at night")
             await expect(bob.locator("#jobs .job .job-cancel")).to_be_hidden()
+            # The owner's page (invite form, jobs, gallery, source) fits a phone too.
+            await alice.set_viewport_size({"width": PHONE_WIDTH, "height": PHONE_HEIGHT})
+            await _no_horizontal_scroll(alice)
 
             # Carol joins afterwards, on a phone: the gallery has the earlier image.
             async with httpx.AsyncClient(base_url=origin, headers={"origin": origin}) as http:

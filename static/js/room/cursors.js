@@ -9,7 +9,7 @@
 // editing the field.
 
 const COPIED = [
-  "boxSizing", "width", "height", "paddingTop", "paddingRight", "paddingBottom", "paddingLeft",
+  "boxSizing", "paddingTop", "paddingRight", "paddingBottom", "paddingLeft",
   "borderTopWidth", "borderRightWidth", "borderBottomWidth", "borderLeftWidth", "borderStyle",
   "fontFamily", "fontSize", "fontWeight", "fontStyle", "fontVariant", "lineHeight",
   "letterSpacing", "wordSpacing", "textIndent", "textTransform", "tabSize", "wordBreak",
@@ -42,10 +42,14 @@ export function bindCursors({ Y, doc, awareness, el, ytext, field, peopleEl, lab
     if (document.activeElement !== el) return; // the other field (or nothing) has my caret
     const rel = (index, assoc) =>
       Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(ytext, index, assoc));
+    // The caret is at the end the selection grows from (Shift+← grows it backwards).
+    const backward = el.selectionDirection === "backward";
+    const start = el.selectionStart ?? 0;
+    const end = el.selectionEnd ?? 0;
     const cursor = {
       field,
-      anchor: rel(el.selectionStart ?? 0, 0),
-      head: rel(el.selectionEnd ?? 0, 0),
+      anchor: rel(backward ? end : start, 0),
+      head: rel(backward ? start : end, 0),
     };
     const text = JSON.stringify(cursor);
     if (text === lastSent) return;
@@ -69,10 +73,10 @@ export function bindCursors({ Y, doc, awareness, el, ytext, field, peopleEl, lab
     for (const name of COPIED) layer.style[name] = style[name];
     layer.style.borderColor = "transparent";
     layer.style.whiteSpace = singleLine ? "pre" : "pre-wrap";
-    layer.style.top = `${el.offsetTop}px`;
-    layer.style.left = `${el.offsetLeft}px`;
-    layer.style.width = `${el.offsetWidth}px`;
-    layer.style.height = `${el.offsetHeight}px`;
+    // Position and size come from the stylesheet (inset: 0 over the field's host), so the layer
+    // follows the field at once when the screen turns or the textarea is resized.
+    layer.style.width = "";
+    layer.style.height = "";
     if (!singleLine) {
       // The textarea's scrollbar takes width from its text: the mirror's text wraps the same.
       const borders = parseFloat(style.borderLeftWidth) + parseFloat(style.borderRightWidth);
