@@ -4,6 +4,8 @@ members only; bad cursors and limits refused; a room image is a source for the r
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -162,3 +164,27 @@ async def test_a_room_image_is_a_source_for_members_not_for_others(
     theirs = (await create_room(client, stranger, title="Theirs"))["slug"]
     refused = await client.post(f"/api/v1/rooms/{theirs}/jobs", json=body, headers=stranger.headers)
     assert refused.status_code == 404, refused.text
+
+
+async def test_room_page_offers_the_gallery_to_members_only(
+    client: httpx.AsyncClient, ctx: Any
+) -> None:
+    olivia = await create_test_user(ctx, "olivia", "Olivia")
+    watcher = await create_test_user(ctx, "walt", "Walt")
+    slug = (await create_room(client, olivia, title="Open", visibility="public"))["slug"]
+    member = await client.get(f"/r/{slug}", headers=olivia.headers)
+    assert member.status_code == 200
+    assert 'data-member="yes"' in member.text
+    assert 'id="gallery-grid"' in member.text
+    # The scripts' messages come translated with the page, as JSON safe inside <script>.
+    (text,) = re.findall(
+        r'<script type="application/json" id="room-text">(.*?)</script>', member.text
+    )
+    messages = json.loads(text)
+    assert messages["job.succeeded"] == "{name}'s generation is ready"
+    assert "<" not in text
+    watching = await client.get(f"/r/{slug}", headers=watcher.headers)
+    assert watching.status_code == 200
+    assert 'data-member=""' in watching.text
+    assert 'id="gallery-grid"' not in watching.text
+    assert "The gallery is for the room's members." in watching.text
