@@ -488,7 +488,9 @@ async function post(url, body) {
   }
   if (!response.ok) {
     const error = payload && payload.error;
-    throw new Error(error ? error.message : t("server answered", { status: response.status }));
+    const failure = new Error(error ? error.message : t("server answered", { status: response.status }));
+    failure.status = response.status;
+    throw failure;
   }
   return payload;
 }
@@ -788,7 +790,9 @@ generateBtn.addEventListener("click", async () => {
     }
     showBalance(submitted.balance);
   } catch (err) {
-    generateError.textContent = err.message;
+    // An uploaded source is its uploader's (images of the room are everyone's): say what to do.
+    const hint = readSource(params) && err.status === 404 ? ` ${t("source not yours")}` : "";
+    generateError.textContent = err.message + hint;
   } finally {
     generateBtn.disabled = false;
   }
