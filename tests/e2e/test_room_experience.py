@@ -6,7 +6,8 @@
     reach 100 % and the image appear in the room gallery; a third person who joins later sees it
     in the gallery, opens the viewer (keyboard navigation, zoom, download) ...
 (e) ... on a 360 px wide phone screen, with no horizontal scroll; "use as source" from the
-    viewer sets the room's source for everyone, and "remix" opens a new room seeded with it;
+    viewer sets the room's source for everyone, another member generates from it, the viewer's
+    arrows move between the two images, and "remix" opens a new room seeded with one;
     when the late joiner's connection drops, the page shows it, reconnects and replays the
     events it missed."""
 
@@ -279,14 +280,40 @@ async def test_img2img_progress_gallery_and_a_late_joiner_on_a_phone(live: LiveS
             await bob.locator("#gallery-grid .gallery-open").click()
             await bob.locator("#viewer-source").click()
             await expect(bob.locator("#viewer")).to_be_hidden()
-            image_url = await bob.locator("#gallery-grid img").get_attribute("src")
             await expect(alice.locator("#source-size")).to_have_text("64\u00d764", timeout=TIMEOUT)
             source = await alice.evaluate("() => window.hubRoom.params.get('source_image')")
             assert source["ref"] == made["images"][0]["image_id"]
-            assert image_url is not None
 
-            # Remix: a new room of Bob's, its document seeded from the image.
-            await bob.locator("#gallery-grid .gallery-open").click()
+            # Bob generates from Alice's image (a room's images are its members' sources); the
+            # late joiner's gallery grows, and the viewer's arrows move between the images.
+            await bob.locator("#generate").click()
+            await expect(bob.locator('#jobs .job[data-state="succeeded"]')).to_have_count(
+                2, timeout=20_000
+            )
+            tiles = carol.locator("#gallery-grid .gallery-open")
+            await expect(tiles).to_have_count(2, timeout=TIMEOUT)
+            await tiles.first.click()
+            await expect(carol.locator("#viewer-count")).to_have_text("1 / 2")
+            await carol.keyboard.press("ArrowRight")
+            await expect(carol.locator("#viewer-count")).to_have_text("2 / 2")
+            # Newest first: the second is Alice's, the first image of the room.
+            first_id = re.escape(made["images"][0]["image_id"])
+            await expect(carol.locator("#viewer-image")).to_have_attribute(
+                "src", re.compile(f"/{first_id}\\.png$")
+            )
+            await carol.keyboard.press("ArrowLeft")
+            await expect(carol.locator("#viewer-count")).to_have_text("1 / 2")
+            await carol.keyboard.press("Escape")
+            await expect(carol.locator("#viewer")).to_be_hidden()
+            async with httpx.AsyncClient(base_url=origin) as http:
+                (bobs,) = (
+                    await http.get("/api/v1/jobs", headers=as_user(shared.bob_cookie))
+                ).json()["items"]
+            assert bobs["kind"] == "img2img"
+            assert bobs["source_image_key"] == made["images"][0]["key"]
+
+            # Remix: a new room of Bob's, its document seeded from the image (his, the newest).
+            await bob.locator("#gallery-grid .gallery-open").first.click()
             await bob.locator("#viewer-remix").click()
             await bob.wait_for_url(lambda url: f"/r/{slug}" not in url, timeout=TIMEOUT)
             await expect(bob.locator("#prompt")).to_have_value(
