@@ -8,7 +8,7 @@
 * closed rooms stay readable but accept no sockets, invites or members (409 / 4410).
 
 Other domains call :func:`access_room`, :func:`can_see_room`, :func:`room_visibility`,
-:func:`room_membership`,
+:func:`room_membership`, :func:`access_room_member`,
 :func:`get_room` and :func:`recheck_sockets` (docs/collab.md, "Layout").
 """
 
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.accounts.deps import Actor
-from hub.collab.errors import NotRoomOwner, RoomClosed, RoomNotFound
+from hub.collab.errors import NotRoomMember, NotRoomOwner, RoomClosed, RoomNotFound
 from hub.collab.models import RoomMember, RoomRecord, RoomStatus, Visibility
 from hub.errors import Unauthenticated
 from rooms.types import Role, is_valid_room_id
@@ -104,6 +104,25 @@ async def access_room(
     if RANK[role] < RANK[at_least]:
         raise NotRoomOwner()
     return RoomAccess(room, room.room_id, role, member)
+
+
+async def access_room_member(session: AsyncSession, actor: Actor, slug: str) -> RoomAccess:
+    """The room if ``actor`` is one of its members: RoomNotFound when the room is not visible to
+    them at all, NotRoomMember (403) when they may watch it (public, unlisted) but never joined.
+    For what only the people of a room share, such as its gallery."""
+    access = await access_room(session, actor, slug)
+    if access.member is None:
+        raise NotRoomMember()
+    return access
+
+
+async def is_room_member(session: AsyncSession, actor: Actor, slug: str) -> bool:
+    """Whether ``actor`` is a member of the room (any role) and may still see it."""
+    try:
+        await access_room_member(session, actor, slug)
+    except (RoomNotFound, NotRoomMember):
+        return False
+    return True
 
 
 async def can_see_room(session: AsyncSession, actor: Actor, slug: str) -> bool:

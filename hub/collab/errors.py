@@ -17,6 +17,12 @@ class NotRoomOwner(Forbidden):
     default_message = "Only the room owner can do that."
 
 
+class NotRoomMember(Forbidden):
+    """The room is visible to the caller (public or unlisted) but what was asked is for members."""
+
+    default_message = "Only the room's members can see that."
+
+
 class RoomClosed(Conflict):
     code = ErrorCode.room_closed
     default_message = "The room is closed."

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from hub.accounts.deps import Actor, csrf_token_for, current_actor, require_actor
 from hub.api import validate
+from hub.collab.access import is_room_member
 from hub.collab.component import get_rooms
 from hub.collab.errors import RoomNotFound
 from hub.collab.invites import accept_invite, list_invites, preview_invite
@@ -39,11 +40,20 @@ async def _people(request: Request, actor: Actor | None) -> dict[str, Any]:
     async with ctx.db.unit_of_work() as session:
         room = await read_room(session, actor, slug, live=live)
         members = await list_members(session, actor, slug, cursor=None, limit=MAX_LIMIT, live=live)
+        # The gallery is the members' (GET /api/v1/rooms/{slug}/images): watchers of a public
+        # room get a line saying so instead of a 403.
+        is_member = actor is not None and await is_room_member(session, actor, slug)
         invites = None
         if actor is not None and room.my_role == "owner":
             listed = await list_invites(session, actor, slug, cursor=None, limit=INVITES_SHOWN)
             invites = listed.items
-    return {"room": room, "actor": actor, "members": members, "invites": invites}
+    return {
+        "room": room,
+        "actor": actor,
+        "members": members,
+        "invites": invites,
+        "is_member": is_member,
+    }
 
 
 async def room_page(request: Request) -> Response:

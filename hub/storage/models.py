@@ -35,6 +35,8 @@ class Image(SQLModel, table=True):
     __table_args__ = (
         # "My images", newest first: the library's cursor order.
         Index("ix_images_owner_created", "owner_id", "created_at", "image_id"),
+        # A room's gallery, newest first (hub.storage.gallery).
+        Index("ix_images_room_created", "room_id", "created_at", "image_id"),
         # A retried job replaces the rows its earlier attempt stored for the same index.
         Index("ix_images_job_index", "job_id", "index"),
         # Orphan cleanup finds soft-deleted rows past their grace period.

@@ -16,6 +16,7 @@ from hub.accounts.deps import require_actor
 from hub.accounts.schemas import UserPrivate
 from hub.api import Refusal, json_response, operation, parse_body, validate
 from hub.collab.access import room_visibility
+from hub.collab.errors import NotRoomMember, RoomNotFound
 from hub.context import get_ctx
 from hub.db import utcnow
 from hub.errors import (
@@ -26,7 +27,7 @@ from hub.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from hub.storage import downloads, service
+from hub.storage import downloads, gallery, service
 from hub.storage.archive import build_zip
 from hub.storage.backends import LocalStorage
 from hub.storage.errors import (
@@ -107,6 +108,27 @@ async def list_images(request: Request) -> Response:
     ctx = get_ctx(request)
     async with ctx.db.unit_of_work() as session:
         page = await service.list_images(session, actor, storage=ctx.storage, query=query)
+    return json_response(page)
+
+
+@operation(
+    "A room's gallery",
+    response=ImagePage,
+    query=gallery.GalleryQuery,
+    auth=True,
+    errors=(*AUTH_ERRORS, RoomNotFound, NotRoomMember, ValidationFailed),
+    tags=TAGS,
+)
+async def room_gallery(request: Request) -> Response:
+    """Every image generated in the room, newest first, whoever made it; members only (403 for
+    people who may watch the room but never joined it). Page with ``next_cursor``."""
+    actor = await require_actor(request)
+    query = validate(gallery.GalleryQuery, dict(request.query_params))
+    ctx = get_ctx(request)
+    async with ctx.db.unit_of_work() as session:
+        page = await gallery.list_room_images(
+            session, actor, str(request.path_params["slug"]), storage=ctx.storage, query=query
+        )
     return json_response(page)
 
 
@@ -285,6 +307,7 @@ routes: list[BaseRoute] = [
     Route(f"{API}/images", list_images, methods=["GET"]),
     Route(f"{API}/images/download", download_zip, methods=["POST"]),
     Route(f"{API}/images/{{image_id}}", get_image, methods=["GET"]),
+    Route(f"{API}/rooms/{{slug}}/images", room_gallery, methods=["GET"]),
     Route(f"{API}/images/{{image_id}}", delete_image, methods=["DELETE"]),
     Route(f"{API}/images/{{image_id}}/download", download_image, methods=["GET"]),
     Route(f"{API}/uploads", create_upload, methods=["POST"]),

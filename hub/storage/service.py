@@ -25,6 +25,7 @@ from sqlmodel import col
 from hub.accounts.actor import Actor
 from hub.accounts.schemas import UserPrivate
 from hub.accounts.users import access_me, set_avatar_url, user_private
+from hub.collab.access import is_room_member
 from hub.db import settings_of, utcnow
 from hub.errors import BadRequest
 from hub.outbox import after_commit
@@ -519,10 +520,21 @@ async def copy_image_to_upload(
 
 async def access_source_key(session: AsyncSession, actor: Actor, ref: str) -> str:
     """The storage key of an img2img source the actor may use: one of their uploads or live
-    library images, named by upload id, image id or key. ImageNotFound otherwise."""
+    library images, or a live image of a room they are a member of, named by upload id, image
+    id or key. ImageNotFound otherwise."""
     row = await _row_for_ref(session, ref)
-    if row is None or row.owner_id != actor.user_id:
+    if row is None or (isinstance(row, Image) and row.deleted_at is not None):
         raise ImageNotFound("The source image does not exist.")
-    if isinstance(row, Image) and row.deleted_at is not None:
+    if row.owner_id != actor.user_id and not await _shared_in_room(session, actor, row):
         raise ImageNotFound("The source image does not exist.")
     return row.key
+
+
+async def _shared_in_room(session: AsyncSession, actor: Actor, row: Image | Upload) -> bool:
+    # A room's images are its members' to build on ("use as source" in the room's gallery);
+    # uploads stay their owner's.
+    return (
+        isinstance(row, Image)
+        and row.room_id is not None
+        and await is_room_member(session, actor, row.room_id)
+    )

@@ -1,8 +1,14 @@
-// The plain room page: a prompt co-edited through Yjs, parameters, who is here, events and chat,
-// and generations: a Generate button for editors, a live progress bar per job for everyone.
+// The room page: a prompt co-edited through Yjs with everyone's cursors, parameters and an
+// img2img source in the shared document, who is here, events and chat, generations (a Generate
+// button for editors, a live progress bar per job for everyone) and the room's gallery.
 // Sign-in is the session cookie; the browser sends it with both WebSocket handshakes.
+// Parts live in static/js/room/ (cursors, source, gallery); docs/decisions/0019-room-page-js.md.
 import { Y, WebsocketProvider } from "/static/vendor/yjs/yjs-bundle.mjs";
 import { bindUndo } from "/static/js/undo.js";
+import { bindCursors } from "/static/js/room/cursors.js";
+import { initGallery } from "/static/js/room/gallery.js";
+import { initSource, readSource } from "/static/js/room/source.js";
+import { t } from "/static/js/room/text.js";
 
 const root = document.getElementById("room");
 const slug = root.dataset.slug;
@@ -14,6 +20,7 @@ let role = root.dataset.role || "viewer";
 const wsBase = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
 
 const statusEl = document.getElementById("status");
+const connectionEl = document.getElementById("connection");
 const roleEl = document.getElementById("my-role");
 const promptEl = document.getElementById("prompt");
 const negativeEl = document.getElementById("negative");
@@ -28,22 +35,34 @@ const creditsEl = document.getElementById("credits");
 const creditsBalance = document.getElementById("credits-balance");
 const jobsEl = document.getElementById("jobs");
 const jobsEmpty = document.getElementById("jobs-empty");
-const modelsList = document.getElementById("models");
+const modelSelect = document.getElementById("model");
+const modelCost = document.getElementById("model-cost");
+const modelInfo = new Map(); // model id -> /api/v1/models item
 const roomOpen = (root.dataset.state || "open") === "open";
 
 // Close codes after which reconnecting cannot help (docs/protocol.md).
-const FINAL = {
-  4401: "Sign in to join this room.",
-  4403: "You may not join this room.",
-  4404: "This room does not exist (or is private).",
-  4409: "You were removed from the room.",
-  4410: "The room is closed.",
-  4413: "The room is full.",
-};
+const FINAL = Object.fromEntries(
+  [4401, 4403, 4404, 4409, 4410, 4413].map((code) => [code, t(`final.${code}`)]),
+);
 
 function setStatus(text, bad = false) {
   statusEl.textContent = text;
   statusEl.classList.toggle("bad", bad);
+}
+
+// Connection state: the document socket (y-websocket, which reconnects and resyncs by itself)
+// and the event socket (reconnects here, resuming after the last event seen). "live" only when
+// both are up; otherwise what is being done about it.
+const links = { doc: "connecting", events: "connecting" };
+function showConnection() {
+  if (statusEl.classList.contains("final")) return;
+  let state = "live";
+  if (links.doc !== "connected" || links.events !== "connected") {
+    const ever = links.docEver || links.eventsEver;
+    state = ever ? "reconnecting" : "connecting";
+  }
+  connectionEl.dataset.state = state;
+  setStatus(t(state));
 }
 
 // --- the document ------------------------------------------------------------------------------
@@ -71,13 +90,16 @@ provider.awareness.setLocalStateField("user", {
 });
 
 provider.on("status", ({ status }) => {
-  if (!statusEl.classList.contains("final")) setStatus(status === "connected" ? "live" : status);
+  links.doc = status;
+  if (status === "connected") links.docEver = true;
+  showConnection();
 });
 provider.on("connection-close", (event) => {
   const message = event && FINAL[event.code];
   if (message) {
     provider.disconnect(); // y-websocket stops on 44xx anyway; make it explicit
     statusEl.classList.add("final");
+    connectionEl.dataset.state = "ended";
     // Other modules of the page (people.js) stop asking the server about a room we left.
     root.dispatchEvent(new CustomEvent("room-ended", { detail: { code: event.code } }));
     setStatus(message, true);
@@ -185,9 +207,19 @@ function bindText(el, ytext) {
 
 bindText(promptEl, prompt);
 bindText(negativeEl, negative);
+const promptPeople = document.getElementById("prompt-people");
+bindCursors({
+  Y, doc, awareness: provider.awareness, el: promptEl, ytext: prompt, field: "prompt",
+  peopleEl: promptPeople, label: document.querySelector('label[for="prompt"]').textContent,
+});
+bindCursors({
+  Y, doc, awareness: provider.awareness, el: negativeEl, ytext: negative, field: "negative",
+  peopleEl: promptPeople, label: document.querySelector('label[for="negative"]').textContent,
+});
 
 function readParam(input) {
   const raw = input.value.trim();
+  if (input.tagName === "SELECT") return raw === "" ? null : raw;
   if (raw === "") return undefined;
   if (input.dataset.kind === "int") {
     const n = Number(raw);
@@ -203,20 +235,34 @@ for (const input of paramInputs) {
   input.addEventListener("change", () => {
     const value = readParam(input);
     input.classList.toggle("invalid", value === undefined && input.value.trim() !== "");
+    if (value === null) return deleteParam(input.dataset.param); // "default" in a select
     if (value === undefined || !input.checkValidity()) return;
-    doc.transact(() => params.set(input.dataset.param, value), LOCAL);
+    setParam(input.dataset.param, value);
   });
+}
+function setParam(name, value) {
+  doc.transact(() => params.set(name, value), LOCAL);
+}
+function deleteParam(name) {
+  if (params.has(name)) doc.transact(() => params.delete(name), LOCAL);
 }
 function showParams() {
   for (const input of paramInputs) {
-    if (document.activeElement === input) continue;
+    if (document.activeElement === input && input.tagName !== "SELECT") continue;
     const value = params.get(input.dataset.param);
-    input.value = value === undefined || value === null ? "" : String(value);
+    const text = value === undefined || value === null ? "" : String(value);
+    if (input.tagName === "SELECT" && text && ![...input.options].some((o) => o.value === text)) {
+      // A model someone else may use but this account may not (or not yet loaded): still shown.
+      input.append(new Option(text, text));
+    }
+    input.value = text;
   }
+  showModelCost();
 }
 params.observe(showParams);
 showParams();
 
+let source = null; // set below, once the helpers it needs exist
 const undo = bindUndo({
   Y,
   scope: [prompt, negative, params],
@@ -237,6 +283,7 @@ function applyRole(next) {
   // Editors and the owner may generate; the server checks it again (viewers get 403).
   generateBtn.hidden = readOnly || me.userId == null || !roomOpen;
   undo.refresh();
+  if (source) source.refresh();
   root.dispatchEvent(new CustomEvent("room-role", { detail: { role: next } }));
 }
 applyRole(role);
@@ -257,7 +304,7 @@ function renderPresence() {
     dot.style.background = typeof p.color === "string" ? p.color : "#999";
     const name = document.createElement("span");
     name.className = "name";
-    name.textContent = String(p.name ?? "?") + (p.clientId === doc.clientID ? " (you)" : "");
+    name.textContent = String(p.name ?? "?") + (p.clientId === doc.clientID ? ` ${t("you")}` : "");
     li.append(dot, name);
     return li;
   }));
@@ -288,14 +335,15 @@ function describe(message) {
   const data = message.data || {};
   switch (message.type) {
     case "chat.message": return `${data.name ?? "?"}: ${data.text ?? ""}`;
-    case "member.joined": return `${data.name ?? "Someone"} joined`;
-    case "member.left": return `${data.name ?? "Someone"} left`;
-    case "member.role": return `A member is now ${data.role}`;
+    case "member.joined":
+    case "member.left": return t(message.type, { name: data.name ?? t("someone") });
+    case "member.role": return t("member.role", { role: data.role });
     case "system.notice": return String(data.text ?? data.message ?? "notice");
-    case "job.queued": return `${data.owner_name ?? "Someone"} started a generation`;
-    case "job.succeeded": return `${data.owner_name ?? "Someone"}'s generation is ready`;
-    case "job.failed": return `${data.owner_name ?? "Someone"}'s generation failed: ${data.reason ?? ""}`;
-    case "job.canceled": return `${data.owner_name ?? "Someone"} canceled a generation`;
+    case "job.queued":
+    case "job.succeeded":
+    case "job.failed":
+    case "job.canceled":
+      return t(message.type, { name: data.owner_name ?? t("someone"), reason: data.reason ?? "" });
     default: return message.type;
   }
 }
@@ -322,14 +370,17 @@ function handleEvent(message) {
   }
   if (message.type === "pong") return;
   if (message.type === "resync") {
-    // Too much was missed to replay: start again from the history API.
+    // Too much was missed to replay: start again from the history API, and reload what the
+    // missed events would have updated (the gallery, the running jobs).
     eventsEl.replaceChildren();
     lastSeq = message.seq;
     loadChat(message.seq);
+    root.dispatchEvent(new CustomEvent("room-resync"));
+    loadRoomJobs();
     return;
   }
   if (message.type === "error") {
-    addLine("error", `Error: ${message.message ?? message.code ?? "unknown"}`, null);
+    addLine("error", t("error", { message: message.message ?? message.code ?? "?" }), null);
     return;
   }
   if (typeof message.seq === "number") {
@@ -360,6 +411,9 @@ function connectEvents() {
   events = socket;
   socket.onopen = () => {
     retry = 0;
+    links.events = "connected";
+    links.eventsEver = true;
+    showConnection();
     clearInterval(pinger);
     pinger = setInterval(() => socket.readyState === 1 && socket.send('{"type":"ping"}'), 25000);
   };
@@ -372,16 +426,28 @@ function connectEvents() {
   };
   socket.onclose = (e) => {
     clearInterval(pinger);
+    if (events !== socket) return; // replaced already (an early reconnect)
+    links.events = "disconnected";
+    showConnection();
     if (FINAL[e.code]) {
       addLine("error", FINAL[e.code], null);
       root.dispatchEvent(new CustomEvent("room-ended", { detail: { code: e.code } }));
       return;
     }
     retry = Math.min(retry + 1, 6);
-    setTimeout(connectEvents, 250 * 2 ** retry);
+    reconnectTimer = setTimeout(connectEvents, 250 * 2 ** retry);
   };
 }
+let reconnectTimer = null;
 connectEvents();
+// Back online (or the tab woke up): reconnect now rather than at the end of the backoff; the
+// replay from lastSeq brings what was missed.
+window.addEventListener("online", () => {
+  if (events && events.readyState <= 1) return;
+  clearTimeout(reconnectTimer);
+  retry = 0;
+  connectEvents();
+});
 
 chatForm.addEventListener("submit", (e) => {
   e.preventDefault();
@@ -400,7 +466,7 @@ let csrfToken = null;
 async function csrf() {
   if (csrfToken) return csrfToken;
   const response = await fetch("/api/v1/auth/session", { credentials: "same-origin" });
-  if (!response.ok) throw new Error("Sign in again to continue.");
+  if (!response.ok) throw new Error(t("sign in again"));
   csrfToken = (await response.json()).csrf_token;
   return csrfToken;
 }
@@ -422,7 +488,9 @@ async function post(url, body) {
   }
   if (!response.ok) {
     const error = payload && payload.error;
-    throw new Error(error ? error.message : `The server answered ${response.status}.`);
+    const failure = new Error(error ? error.message : t("server answered", { status: response.status }));
+    failure.status = response.status;
+    throw failure;
   }
   return payload;
 }
@@ -446,9 +514,9 @@ function formatEta(seconds, step, total) {
   if (typeof seconds !== "number" || !Number.isFinite(seconds) || step < 2 || step >= total) {
     return "";
   }
-  if (seconds < 1) return " · almost done";
-  if (seconds < 90) return ` · about ${Math.round(seconds)} s left`;
-  return ` · about ${Math.round(seconds / 60)} min left`;
+  if (seconds < 1) return ` · ${t("almost done")}`;
+  if (seconds < 90) return ` · ${t("seconds left", { n: Math.round(seconds) })}`;
+  return ` · ${t("minutes left", { n: Math.round(seconds / 60) })}`;
 }
 
 function el(tag, className, text) {
@@ -469,8 +537,9 @@ function jobView(data) {
   const head = el("div", "job-head");
   const ownerEl = el("span", "job-owner", data.owner_name ?? "");
   const modelEl = el("span", "job-model", data.model ?? "");
-  const stateEl = el("span", "job-state badge", "queued");
-  const cancelBtn = el("button", "job-cancel", "Cancel");
+  const stateEl = el("span", "job-state badge", t("state.queued"));
+  const cancelBtn = el("button", "job-cancel", t("cancel"));
+  cancelBtn.setAttribute("aria-label", t("cancel job", { name: data.owner_name || me.name }));
   cancelBtn.type = "button";
   cancelBtn.hidden = !(me.userId != null && data.owner_id === me.userId);
   head.append(ownerEl, modelEl, stateEl, cancelBtn);
@@ -486,7 +555,7 @@ function jobView(data) {
   bar.setAttribute("aria-valuenow", "0");
   const fill = el("div", "fill");
   bar.append(fill);
-  const label = el("span", "job-label", "waiting in the queue");
+  const label = el("span", "job-label", t("waiting"));
   meter.append(bar, label);
   body.append(preview, meter);
   const images = el("div", "job-images");
@@ -514,7 +583,7 @@ function setProgress(view, percent, text) {
 function setState(view, state) {
   view.state = state;
   view.li.dataset.state = state;
-  view.stateEl.textContent = state;
+  view.stateEl.textContent = t(`state.${state}`);
   const finished = state === "succeeded" || state === "failed" || state === "canceled";
   if (finished) view.cancelBtn.hidden = true;
 }
@@ -530,7 +599,7 @@ function showImages(view, images) {
     link.rel = "noopener";
     const img = el("img");
     img.src = src;
-    img.alt = "Generated image";
+    img.alt = t("generated image");
     img.loading = "lazy";
     if (image.width && image.height) {
       img.width = 160;
@@ -551,7 +620,7 @@ function showPublishLinks(view, images) {
   let actions = view.li.querySelector(".job-actions");
   if (!actions) actions = view.li.appendChild(el("div", "job-actions"));
   actions.replaceChildren(...ids.map((id, i) => {
-    const publish = el("a", "job-publish", ids.length > 1 ? `Publish image ${i + 1}` : "Publish");
+    const publish = el("a", "job-publish", ids.length > 1 ? t("publish n", { n: i + 1 }) : t("publish"));
     publish.href = `/works/new?room=${encodeURIComponent(slug)}&image=${encodeURIComponent(id)}`;
     return publish;
   }));
@@ -571,18 +640,18 @@ function onJobEvent(message) {
       if (view.state !== "queued" && !data.reason) return;
       setState(view, "queued");
       setProgress(view, 0, data.reason
-        ? `retrying: ${data.reason}`
-        : data.position ? `waiting in the queue (#${data.position})` : "waiting in the queue");
+        ? t("retrying", { reason: data.reason })
+        : data.position ? t("waiting at", { position: data.position }) : t("waiting"));
       break;
     case "job.started":
       setState(view, "running");
-      setProgress(view, 0, "starting…");
+      setProgress(view, 0, t("starting"));
       break;
     case "job.progress": {
       if (view.state === "queued") setState(view, "running");
       const total = Math.max(1, Number(data.total) || 1);
       const step = Math.max(0, Math.min(total, Number(data.step) || 0));
-      setProgress(view, (100 * step) / total, `step ${step}/${total}${formatEta(data.eta_s, step, total)}`);
+      setProgress(view, (100 * step) / total, t("step", { step, total }) + formatEta(data.eta_s, step, total));
       const src = safePreview(data.preview);
       if (src) {
         view.preview.src = src;
@@ -592,19 +661,19 @@ function onJobEvent(message) {
     }
     case "job.succeeded":
       setState(view, "succeeded");
-      setProgress(view, 100, "done");
+      setProgress(view, 100, t("done"));
       view.preview.hidden = true;
       showImages(view, data.images);
       refreshCredits();
       break;
     case "job.failed":
       setState(view, "failed");
-      view.label.textContent = `failed: ${data.reason ?? "unknown reason"}`;
+      view.label.textContent = t("failed", { reason: data.reason ?? t("unknown reason") });
       refreshCredits();
       break;
     case "job.canceled":
       setState(view, "canceled");
-      view.label.textContent = "canceled";
+      view.label.textContent = t("canceled");
       refreshCredits();
       break;
     default:
@@ -616,7 +685,7 @@ async function cancelJob(jobId, view) {
   view.cancelBtn.disabled = true;
   try {
     await post(`/api/v1/jobs/${encodeURIComponent(jobId)}/cancel`);
-    view.label.textContent = "canceling…";
+    view.label.textContent = t("canceling");
   } catch (err) {
     view.cancelBtn.disabled = false;
     view.label.textContent = err.message;
@@ -627,7 +696,7 @@ let creditsLoading = null;
 function showBalance(balance) {
   if (!balance || balance.user_id !== me.userId) return;
   creditsBalance.textContent = String(balance.balance);
-  creditsEl.title = balance.reserved ? `${balance.reserved} reserved for running jobs` : "";
+  creditsEl.title = balance.reserved ? t("reserved", { n: balance.reserved }) : "";
   creditsEl.hidden = false;
 }
 function refreshCredits() {
@@ -639,31 +708,91 @@ function refreshCredits() {
     .finally(() => { creditsLoading = null; });
 }
 
+const costText = (cost) => t(cost === 1 ? "cost one" : "cost many", { n: cost });
+
+function showModelCost() {
+  const info = modelInfo.get(modelSelect.value);
+  modelCost.textContent = info
+    ? `${costText(info.cost_per_image)} · ${t("model limits", { size: info.max_size, steps: info.default_steps })}`
+    : "";
+}
+
+// The model select: the models this account may use, each with its cost (the first option is
+// the server's default). A model set by someone else that this account may not use stays shown.
 async function loadModels() {
   if (me.userId == null) return;
   const response = await fetch("/api/v1/models", { credentials: "same-origin" });
   if (!response.ok) return;
   const { items } = await response.json();
-  modelsList.replaceChildren(...items.map((m) => {
-    const option = el("option");
-    option.value = m.id;
-    option.label = `${m.label} · ${m.cost_per_image} credit${m.cost_per_image === 1 ? "" : "s"}`;
-    return option;
+  const first = modelSelect.options[0];
+  modelSelect.replaceChildren(first, ...items.map((m) => {
+    modelInfo.set(m.id, m);
+    return new Option(`${m.label} · ${costText(m.cost_per_image)}`, m.id);
   }));
+  showParams();
+}
+
+// Jobs of the room that were queued or running before this page opened (the event stream only
+// brings what happens from now on): from the queue view, which shows room members' jobs with
+// their position and progress. Also refreshes the queue positions after each job event.
+let queueLoading = null;
+let queueAgain = false;
+async function loadRoomJobs() {
+  if (me.userId == null) return;
+  if (queueLoading) {
+    queueAgain = true;
+    return;
+  }
+  queueLoading = (async () => {
+    const response = await fetch("/api/v1/queue", { credentials: "same-origin" });
+    if (!response.ok) return;
+    const queue = await response.json();
+    for (const item of queue.items) {
+      if (item.room_id !== slug) continue;
+      const known = jobs.get(item.job_id);
+      const view = jobView({
+        job_id: item.job_id,
+        owner_id: item.mine ? me.userId : null,
+        owner_name: item.mine ? me.name : "",
+        model: item.model,
+      });
+      if (TERMINAL.has(view.state)) continue;
+      if (item.state === "queued") {
+        if (view.state !== "queued") continue;
+        setState(view, "queued");
+        setProgress(view, 0, item.position ? t("waiting at", { position: item.position }) : t("waiting"));
+      } else if (!known || view.state === "queued") {
+        setState(view, "running");
+        const total = Math.max(1, item.total_steps || 1);
+        setProgress(view, (100 * item.step) / total, t("step", { step: item.step, total }) + formatEta(item.eta_s, item.step, total));
+      }
+    }
+  })().catch(() => {}).finally(() => {
+    queueLoading = null;
+    if (queueAgain) {
+      queueAgain = false;
+      setTimeout(loadRoomJobs, 250);
+    }
+  });
 }
 
 generateBtn.addEventListener("click", async () => {
   generateBtn.disabled = true;
   generateError.textContent = "";
   try {
-    // The server reads the prompt and params from the shared document; nothing to send.
-    const submitted = await post(`/api/v1/rooms/${encodeURIComponent(slug)}/jobs`, {});
+    // The server reads the prompt and params from the shared document; the img2img source is
+    // the one thing the document holds that the request names itself.
+    const picked = readSource(params);
+    const body = picked ? { source_image_key: picked.ref } : {};
+    const submitted = await post(`/api/v1/rooms/${encodeURIComponent(slug)}/jobs`, body);
     for (const job of submitted.jobs) {
       jobView({ job_id: job.job_id, owner_id: job.owner_id, owner_name: me.name, model: job.model });
     }
     showBalance(submitted.balance);
   } catch (err) {
-    generateError.textContent = err.message;
+    // An uploaded source is its uploader's (images of the room are everyone's): say what to do.
+    const hint = readSource(params) && err.status === 404 ? ` ${t("source not yours")}` : "";
+    generateError.textContent = err.message + hint;
   } finally {
     generateBtn.disabled = false;
   }
@@ -671,8 +800,62 @@ generateBtn.addEventListener("click", async () => {
 
 refreshCredits();
 loadModels().catch(() => {});
+loadRoomJobs();
+
+// --- source image, gallery, remix ----------------------------------------------------------------
+
+source = initSource({
+  params,
+  setParam,
+  deleteParam,
+  csrf,
+  safeUrl,
+  canEdit: () => role !== "viewer" && me.userId != null,
+});
+
+// Remix: a new room of mine whose document starts from this image (prompt, parameters, and
+// the image itself as the img2img source). The new page seeds its empty document (below).
+async function remixImage(image) {
+  const title = t("remix title", { prompt: (image.prompt || "").slice(0, 80) });
+  const room = await post("/api/v1/rooms", { title });
+  location.assign(`${room.page_url || `/r/${encodeURIComponent(room.slug)}`}#remix=${encodeURIComponent(image.image_id)}`);
+}
+
+async function seedFromRemix() {
+  const match = /^#remix=([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
+  if (!match || role === "viewer") return;
+  history.replaceState(null, "", location.pathname + location.search);
+  if (prompt.length > 0) return; // someone wrote here already: never overwrite
+  const response = await fetch(`/api/v1/images/${match[1]}`, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const image = await response.json();
+  doc.transact(() => {
+    prompt.insert(0, image.prompt || "");
+    if (image.negative_prompt) negative.insert(0, image.negative_prompt);
+    params.set("model", image.model);
+    params.set("size", `${image.width}x${image.height}`);
+    if (image.params && Number.isInteger(image.params.steps)) params.set("steps", image.params.steps);
+    params.set("source_image", {
+      ref: image.image_id, url: image.url, width: image.width, height: image.height,
+    });
+  }, TOOL);
+}
+provider.once("sync", () => seedFromRemix().catch(() => {}));
+
+const gallery = initGallery({
+  slug,
+  root,
+  safeUrl,
+  onUseAsSource: (image) => source.useImage(image),
+  onRemix: remixImage,
+});
+// Queue positions move when any job starts or ends (not on progress ticks).
+const QUEUE_MOVES = new Set(["job.queued", "job.started", "job.succeeded", "job.failed", "job.canceled"]);
+root.addEventListener("room-event", (event) => {
+  if (QUEUE_MOVES.has(event.detail.type)) loadRoomJobs();
+});
 
 window.addEventListener("beforeunload", () => provider.destroy());
-window.hubRoom = { doc, provider, prompt, params, jobs, undo: undo.manager }; // debugging, e2e
+window.hubRoom = { doc, provider, prompt, params, jobs, undo: undo.manager, gallery }; // debugging, e2e
 // The prompt tools (static/js/room_prompts.js) edit the same document.
 export { doc, prompt, negative, params, TOOL, csrf, slug, me, undo };

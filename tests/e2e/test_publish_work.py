@@ -49,7 +49,7 @@ async def test_publish_from_a_room_then_find_it_as_a_visitor(live: LiveServer) -
                 browser, origin, shared.slug, shared.alice_cookie, problems
             )
             bob = await open_room_page(browser, origin, shared.slug, shared.bob_cookie, problems)
-            await set_param(alice, "model", "offline-sketch")
+            await alice.locator("#model").select_option("offline-sketch")
             await set_param(alice, "size", "96x64")
             await set_param(alice, "steps", "3")
             await alice.locator("#prompt").click()

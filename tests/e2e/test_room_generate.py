@@ -54,7 +54,7 @@ async def test_generate_in_a_room_page_shows_progress_and_the_image(live: LiveSe
             bob = await open_page(browser, bob_cookie)
             await expect(alice.locator("#credits-balance")).to_have_text("100", timeout=10_000)
 
-            await set_param(alice, "model", "offline-sketch")
+            await alice.locator("#model").select_option("offline-sketch")
             await set_param(alice, "size", "128x96")
             await set_param(alice, "steps", "6")
             await alice.locator("#prompt").click()
