@@ -254,6 +254,51 @@ async def cancel_job(request: Request) -> Response:
     return json_response(job_out(job))
 
 
+@operation(
+    "Run one of your jobs again",
+    response=JobSubmitOut,
+    status=201,
+    auth=True,
+    errors=(
+        JobNotFound,
+        RoomNotFound,
+        NotRoomEditor,
+        RoomClosed,
+        ModelNotAllowed,
+        ImageNotFound,
+        InsufficientCredits,
+        QueueLimitReached,
+        RateLimited,
+    ),
+    tags=("jobs",),
+    refuses=(
+        *JOB_REFUSALS,
+        Refusal(
+            422,
+            ErrorCode.validation_error,
+            "The job's parameters are no longer accepted (limits changed since).",
+        ),
+    ),
+)
+async def rerun_job(request: Request) -> Response:
+    """A new job with the same model, prompt, size, steps, seed, count and source as one you
+    started (in any state), credits reserved as for any job. A room's job runs in that room
+    again if you may still generate there (404/403/409 otherwise); the room's payer pays."""
+    ctx = get_ctx(request)
+    actor = await require_actor(request)
+    await ctx.limiter.hit(ctx.settings.rate_limit_generate, "generate", str(actor.user_id))
+    async with ctx.db.unit_of_work() as session:
+        submission = await service.rerun_job(
+            session,
+            actor,
+            request.path_params["job_id"],
+            presets=_presets(ctx),
+            on_event=_events(ctx),
+            signals=_signals(ctx),
+        )
+    return json_response(submission.out(), status=201)
+
+
 @operation("The generation queue", response=QueueOut, auth=True, tags=("jobs",))
 async def get_queue(request: Request) -> Response:
     """Running jobs, then queued ones in expected start order. Other people's prompts are hidden
@@ -320,6 +365,7 @@ routes: list[BaseRoute] = [
     Route("/api/v1/rooms/{slug}/jobs", create_room_job, methods=["POST"], name="room_jobs_create"),
     Route("/api/v1/jobs/{job_id}", get_job, methods=["GET"], name="jobs_get"),
     Route("/api/v1/jobs/{job_id}/cancel", cancel_job, methods=["POST"], name="jobs_cancel"),
+    Route("/api/v1/jobs/{job_id}/rerun", rerun_job, methods=["POST"], name="jobs_rerun"),
     Route("/api/v1/queue", get_queue, methods=["GET"], name="queue_view"),
     Route("/api/v1/models", list_models, methods=["GET"], name="models_list"),
     Route("/api/v1/admin/queue/pause", pause_queue, methods=["POST"], name="queue_pause"),

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +25,7 @@ from hub.collab.models import Payer, RoomStatus
 from hub.credits import service as credits_service
 from hub.credits.schemas import BalanceOut
 from hub.db import settings_of, utcnow
-from hub.errors import BadRequest, InsufficientCredits
+from hub.errors import BadRequest, InsufficientCredits, ValidationFailed
 from hub.generation import queue
 from hub.generation.errors import (
     JobAlreadyFinished,
@@ -359,19 +360,49 @@ async def submit_room_job(
     The room owner pays when the room's ``payer`` is ``owner``, else the member who pressed.
     Everything else is :func:`submit_job`'s (402 with ``balance``, 422 for unknown models, ...).
     """
-    # access_room answers 404 for slugs that cannot exist before any query (NUL bytes, junk).
-    access = await access_room(session, actor, slug)
-    if access.room.state != RoomStatus.open:
-        raise RoomClosed("The room is closed; nothing can be generated in it.")
-    if access.role is Role.VIEWER:
-        raise NotRoomEditor()
+    owner_pays, payer_id = await _room_payer(session, actor, slug)
     presets = presets if presets is not None else default_presets()
     document, _source = await read_document(session, slug)
     request = room_job_request(
         document, overrides, room_id=slug, default_model=_default_model(presets, actor)
     )
+    return await _submit_paid(
+        session,
+        actor,
+        request=request,
+        presets=presets,
+        owner_pays=owner_pays,
+        payer_id=payer_id,
+        on_event=on_event,
+        signals=signals,
+    )
+
+
+async def _room_payer(session: AsyncSession, actor: JobActor, slug: str) -> tuple[bool, int]:
+    """(does the room's owner pay, who pays) for a generation ``actor`` starts in room ``slug``:
+    RoomNotFound 404, RoomClosed 409 or NotRoomEditor 403 when they may not start one."""
+    # access_room answers 404 for slugs that cannot exist before any query (NUL bytes, junk).
+    access = await access_room(session, actor, slug)  # type: ignore[arg-type]
+    if access.room.state != RoomStatus.open:
+        raise RoomClosed("The room is closed; nothing can be generated in it.")
+    if access.role is Role.VIEWER:
+        raise NotRoomEditor()
     owner_pays = access.room.payer == Payer.owner and access.room.owner_id != actor.user_id
-    payer_id = access.room.owner_id if owner_pays else actor.user_id
+    return owner_pays, access.room.owner_id if owner_pays else actor.user_id
+
+
+async def _submit_paid(
+    session: AsyncSession,
+    actor: JobActor,
+    *,
+    request: JobCreateIn,
+    presets: Mapping[str, ModelPreset],
+    owner_pays: bool,
+    payer_id: int,
+    on_event: JobEventSink | None,
+    signals: QueueSignals | None,
+) -> Submission:
+    """:func:`submit_job` paid by ``payer_id``; a room owner's short balance is said so."""
     try:
         return await submit_job(
             session,
@@ -391,6 +422,76 @@ async def submit_room_job(
             payer="owner",
             **exc.details,
         ) from None
+
+
+# --- run again -----------------------------------------------------------------------------------
+
+
+def _rerun_request(job: Job) -> JobCreateIn:
+    """The request that makes ``job`` again: same model, prompts, size, steps, seed, count,
+    strength and source, in the same room. A batch member comes back as a single text2img.
+    Parameters that today's limits refuse are a 422 naming them."""
+    params = job.params or {}
+    data: dict[str, Any] = {
+        "kind": JobKind.img2img.value if job.source_image_key else JobKind.text2img.value,
+        "model": job.model,
+        "prompt": job.prompt,
+        "negative_prompt": job.negative_prompt,
+        "width": params.get("width"),
+        "height": params.get("height"),
+        "steps": params.get("steps"),
+        "seed": params.get("seed"),
+        "count": params.get("count", 1),
+        "room_id": job.room_id,
+    }
+    if job.source_image_key:
+        data["source_image_key"] = job.source_image_key
+        data["strength"] = params.get("strength")
+    try:
+        return JobCreateIn.model_validate(data)
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise ValidationFailed(
+            "This job's parameters are no longer accepted; start a new one.", fields=fields
+        ) from None
+
+
+async def rerun_job(
+    session: AsyncSession,
+    actor: JobActor,
+    job_id: str,
+    *,
+    presets: Mapping[str, ModelPreset] | None = None,
+    on_event: JobEventSink | None = None,
+    signals: QueueSignals | None = None,
+) -> Submission:
+    """ "Run again" (``POST /api/v1/jobs/{job_id}/rerun``): a new job with the parameters of
+    one the actor started (any state), credits reserved as for any submission.
+
+    Only whoever pressed generate may (JobNotFound 404 for anyone else, as for reading it).
+    A job from a room runs in that room again under today's rules: the actor must still edit
+    there (RoomNotFound 404, NotRoomEditor 403, RoomClosed 409) and the room's payer pays.
+    The seed is kept, so the offline engine makes the same image again."""
+    job = await access_job(session, actor, job_id)
+    if job.owner_id != actor.user_id:
+        raise JobNotFound()
+    request = _rerun_request(job)
+    owner_pays, payer_id = False, actor.user_id
+    if job.room_id is not None:
+        owner_pays, payer_id = await _room_payer(session, actor, job.room_id)
+    return await _submit_paid(
+        session,
+        actor,
+        request=request,
+        presets=presets if presets is not None else default_presets(),
+        owner_pays=owner_pays,
+        payer_id=payer_id,
+        on_event=on_event,
+        signals=signals,
+    )
 
 
 # --- read ----------------------------------------------------------------------------------------
