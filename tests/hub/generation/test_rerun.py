@@ -42,7 +42,11 @@ async def test_rerun_makes_a_new_job_with_the_same_params_and_reserves_again(
     (job,) = data["jobs"]
     assert job["job_id"] != first
     assert job["state"] == "queued"
-    assert (job["kind"], job["model"], job["prompt"]) == ("text2img", "offline-sketch", "a lighthouse")
+    assert (job["kind"], job["model"], job["prompt"]) == (
+        "text2img",
+        "offline-sketch",
+        "a lighthouse",
+    )
     assert job["params"] == {"width": 256, "height": 128, "steps": 3, "seed": 42, "count": 2}
     assert (job["room_id"], job["owner_id"], job["user_id"]) == (room, alice.user_id, alice.user_id)
     assert data["cost"] == 2
