@@ -36,6 +36,7 @@ from hub.generation.errors import (
     UnknownModel,
 )
 from hub.generation.events import JobEvents, sse_body
+from hub.generation.pages import routes as page_routes
 from hub.generation.providers.registry import ModelPreset
 from hub.generation.queue import QueueSignals
 from hub.generation.schemas import (
@@ -371,4 +372,5 @@ routes: list[BaseRoute] = [
     Route("/api/v1/admin/queue/pause", pause_queue, methods=["POST"], name="queue_pause"),
     Route("/api/v1/admin/queue/resume", resume_queue, methods=["POST"], name="queue_resume"),
     *batch_routes,
+    *page_routes,
 ]
