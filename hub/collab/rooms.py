@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -171,11 +172,18 @@ async def list_rooms(
     return await _list_rooms(session, actor, scope=scope, cursor=cursor, limit=limit, counts=counts)
 
 
+@dataclass(frozen=True)
+class StartPageRooms:
+    mine: RoomPage | None  # None for visitors
+    public: RoomPage
+    live: RoomPage  # rooms with people in them now that the viewer may enter
+
+
 async def list_start_page(
     session: AsyncSession, actor: Actor | None, *, limit: int, live: RoomsComponent
-) -> tuple[RoomPage | None, RoomPage]:
-    """The start page's first pages of your rooms (None for visitors) and of public rooms,
-    with one read of who is online."""
+) -> StartPageRooms:
+    """The start page's first pages of your rooms (None for visitors), of public rooms and of
+    live rooms you can see, with one read of who is online."""
     counts = await live.live_counts()
 
     async def first_page(scope: str) -> RoomPage:
@@ -183,7 +191,11 @@ async def list_start_page(
             session, actor, scope=scope, cursor=None, limit=limit, counts=counts
         )
 
-    return (await first_page("mine") if actor else None), await first_page("public")
+    return StartPageRooms(
+        mine=await first_page("mine") if actor else None,
+        public=await first_page("public"),
+        live=await first_page("live"),
+    )
 
 
 async def _list_rooms(
