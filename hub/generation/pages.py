@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from hub.accounts.deps import csrf_token_for, current_actor, require_actor
 from hub.api import validate
 from hub.context import get_ctx
-from hub.generation import batches, service
+from hub.generation import batches, service, submissions
 from hub.generation.schemas import BatchListQuery, JobListQuery
 from hub.pages import render, to_login
 
@@ -63,7 +63,7 @@ async def rerun_form(request: Request) -> Response:
     generation = ctx.generation
     worker = generation.worker if generation else None
     async with ctx.db.unit_of_work() as session:
-        submission = await service.rerun_job(
+        submission = await submissions.rerun_job(
             session,
             actor,
             str(request.path_params["job_id"]),

@@ -24,7 +24,7 @@ from hub.errors import (
     RateLimited,
     Unavailable,
 )
-from hub.generation import service
+from hub.generation import service, submissions
 from hub.generation.batch_routes import routes as batch_routes
 from hub.generation.errors import (
     JobAlreadyFinished,
@@ -172,7 +172,7 @@ async def create_room_job(request: Request) -> Response:
     await ctx.limiter.hit(ctx.settings.rate_limit_generate, "generate", str(actor.user_id))
     body = await parse_body(request, RoomJobIn) if await request.body() else RoomJobIn()
     async with ctx.db.unit_of_work() as session:
-        submission = await service.submit_room_job(
+        submission = await submissions.submit_room_job(
             session,
             actor,
             slug=str(request.path_params["slug"]),
@@ -289,7 +289,7 @@ async def rerun_job(request: Request) -> Response:
     actor = await require_actor(request)
     await ctx.limiter.hit(ctx.settings.rate_limit_generate, "generate", str(actor.user_id))
     async with ctx.db.unit_of_work() as session:
-        submission = await service.rerun_job(
+        submission = await submissions.rerun_job(
             session,
             actor,
             request.path_params["job_id"],
