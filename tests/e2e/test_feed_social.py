@@ -88,10 +88,11 @@ async def test_like_and_comment_light_the_authors_bell(live: LiveServer) -> None
             )
             await expect(alice.locator("#bell-count")).to_be_hidden()
 
-            # Bob finds the work on the feed (which may answer from a cache a moment old).
+            # Bob finds the work on the feed, which may answer from a cache up to
+            # HUB_FEED_CACHE_SECONDS (5 s) old: reload for up to twice that.
             await bob.goto(f"{origin}/feed")
             card = bob.locator(".work-title", has_text="Lantern festival")
-            for _ in range(20):
+            for _ in range(40):
                 if await card.count():
                     break
                 await bob.wait_for_timeout(250)
