@@ -261,10 +261,12 @@ async def cancel_job(request: Request) -> Response:
     status=201,
     auth=True,
     errors=(
+        BadRequest,
         JobNotFound,
         RoomNotFound,
         NotRoomEditor,
         RoomClosed,
+        UnknownModel,
         ModelNotAllowed,
         ImageNotFound,
         InsufficientCredits,
