@@ -1,7 +1,8 @@
 """The account pages' scripts in a real browser (Debian chromium via Playwright): on /images two
 ticked images download as one zip and go to the works form together; on /jobs "Run again"
-queues a copy; on /settings the profile saves, a new token's secret shows once and is revoked,
-and "Sign out everywhere else" ends another browser's session."""
+queues a copy, which the page shows finishing without a manual reload; on /settings the
+profile saves, a new token's secret shows once and is revoked, and "Sign out everywhere else"
+ends another browser's session."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def live_overrides() -> dict[str, Any]:
 async def _two_images(http: httpx.AsyncClient, headers: dict[str, str]) -> str:
     body = {"model": "offline-sketch", "prompt": "a kite", "width": 64, "height": 64}
     created = await http.post(
-        "/api/v1/jobs", json={**body, "steps": 2, "count": 2}, headers=headers
+        "/api/v1/jobs", json={**body, "steps": 30, "count": 2}, headers=headers
     )
     assert created.status_code == 201, created.text
     job_id: str = created.json()["jobs"][0]["job_id"]
@@ -96,7 +97,11 @@ async def test_images_jobs_and_settings_pages(live: LiveServer, tmp_path: Path) 
             await page.locator(f'[data-job-id="{job_id}"] button.rerun').click()
             await expect(page.locator("#rerun-notice")).to_be_visible()
             await expect(page.locator("#jobs-list .job")).to_have_count(2)
-            await expect(page.locator("#jobs-list .job.highlight")).to_have_count(1)
+            copy = page.locator("#jobs-list .job.highlight")
+            await expect(copy).to_have_count(1)
+            # The page follows the job events: the copy finishes and shows its images, unasked.
+            await expect(copy).to_have_attribute("data-state", "succeeded", timeout=30_000)
+            await expect(copy.locator(".thumbs img")).to_have_count(2)
 
             await page.goto(f"{origin}/settings")
             await page.locator('#profile-form [name="display_name"]').fill("Alice Liddell")
