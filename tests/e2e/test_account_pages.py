@@ -105,7 +105,8 @@ async def test_images_jobs_and_settings_pages(live: LiveServer, tmp_path: Path) 
 
             await page.goto(f"{origin}/settings")
             await page.locator('#profile-form [name="display_name"]').fill("Alice Liddell")
-            await page.locator("#profile-form button[type=submit]").click()
+            async with page.expect_navigation():  # the form reloads the page once saved
+                await page.locator("#profile-form button[type=submit]").click()
             await expect(page.locator('#profile-form [name="display_name"]')).to_have_value(
                 "Alice Liddell"
             )
