@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub.accounts import identities, oidc, sessions
+from hub.accounts import account_settings, identities, oidc, sessions
 from hub.accounts.cookies import (
     FORM_CSRF_COOKIE,
     clear_flow_cookie,
@@ -38,7 +38,7 @@ from hub.accounts.security import new_secret, same_secret
 from hub.api import client_ip, user_agent, validate
 from hub.context import HubContext, get_ctx
 from hub.errors import CSRFFailed, HubError, NotFound, ValidationFailed
-from hub.pages import render
+from hub.pages import render, to_login
 
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -211,7 +211,20 @@ async def oidc_callback(request: Request) -> Response:
     return response
 
 
+async def settings_page(request: Request) -> Response:
+    """``/settings``: profile, avatar, password, personal tokens and signed-in browsers. Its
+    forms call the JSON API from static/js/settings.js with the session's CSRF token."""
+    actor = await current_actor(request)
+    if actor is None:
+        return to_login(request)
+    async with get_ctx(request).db.unit_of_work() as session:
+        view = await account_settings.read_settings(session, actor)
+    context = {"actor": actor, "view": view, "csrf_token": csrf_token_for(request) or ""}
+    return render(request, "accounts/settings.html", context)
+
+
 routes: list[BaseRoute] = [
+    Route("/settings", settings_page, methods=["GET"], name="settings"),
     Route("/login", login_page, methods=["GET"], name="login"),
     Route("/login", login_submit, methods=["POST"], name="login_submit"),
     Route("/register", register_page, methods=["GET"], name="register"),

@@ -26,6 +26,7 @@ from hub.accounts.errors import AccountDisabled, EmailTaken, LastAdmin, Registra
 from hub.accounts.pages import routes as page_routes
 from hub.accounts.schemas import (
     USERNAME_RE,
+    BrowserSessionList,
     LoginIn,
     PasswordChangeIn,
     PersonalTokenCreated,
@@ -39,6 +40,7 @@ from hub.accounts.schemas import (
     RevokeOut,
     RoleIn,
     SessionOut,
+    SignedOutOut,
     TokenPairOut,
     UserPrivate,
     UserPublic,
@@ -339,6 +341,40 @@ async def delete_token(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@operation(
+    "List my signed-in browsers",
+    response=BrowserSessionList,
+    auth=True,
+    errors=(*AUTH_ERRORS, Forbidden),
+    tags=TAGS,
+)
+async def list_sessions(request: Request) -> Response:
+    """Browser sessions only (API sign-ins are refresh-token families, personal tokens are at
+    ``/me/tokens``); ``current`` marks the one asking. Personal tokens get 403."""
+    actor = await require_actor(request)
+    async with get_ctx(request).db.unit_of_work() as session:
+        listed = await sessions.list_my_sessions(session, actor)
+    return json_response(listed)
+
+
+@operation(
+    "Sign out everywhere else",
+    response=SignedOutOut,
+    auth=True,
+    errors=(*AUTH_ERRORS, Forbidden),
+    tags=TAGS,
+)
+async def delete_sessions(request: Request) -> Response:
+    """Ends every other browser session and every other refresh-token family, closing the
+    sockets they admitted; the credential making the request stays. Personal tokens stay too
+    (and get 403 here)."""
+    actor = await require_actor(request)
+    ctx = get_ctx(request)
+    async with ctx.db.unit_of_work() as session:
+        ended = await sessions.sign_out_elsewhere(session, actor, sockets=socket_closer(ctx))
+    return json_response(ended)
+
+
 @operation("A user's public profile", response=UserPublic, errors=(NotFound,), tags=TAGS)
 async def profile(request: Request) -> Response:
     ctx = get_ctx(request)
@@ -398,6 +434,8 @@ routes: list[BaseRoute] = [
     Route(f"{API}/me", update_me, methods=["PATCH"]),
     Route(f"{API}/me/password", change_password, methods=["POST"]),
     Route(f"{API}/me/tokens", list_tokens, methods=["GET"]),
+    Route(f"{API}/me/sessions", list_sessions, methods=["GET"]),
+    Route(f"{API}/me/sessions", delete_sessions, methods=["DELETE"]),
     Route(f"{API}/me/tokens", create_token, methods=["POST"]),
     Route(f"{API}/me/tokens/{{token_id}}", delete_token, methods=["DELETE"]),
     Route(f"{API}/users/{{username}}", profile, methods=["GET"]),

@@ -243,3 +243,25 @@ class ProviderOut(BaseModel):
 
 class ProvidersOut(BaseModel):
     providers: list[ProviderOut]
+
+
+class BrowserSessionOut(BaseModel):
+    """One signed-in browser. ``session_ref`` names it without revealing anything that could
+    sign in (a digest of the stored digest of the cookie)."""
+
+    session_ref: str
+    current: bool = Field(description="The session making this request.")
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str
+    ip: str
+
+
+class BrowserSessionList(BaseModel):
+    items: list[BrowserSessionOut] = Field(description="Most recently seen first.")
+
+
+class SignedOutOut(BaseModel):
+    sessions: int = Field(description="Browser sessions ended.")
+    token_families: int = Field(description="Refresh-token families (API sign-ins) revoked.")

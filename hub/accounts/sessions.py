@@ -7,6 +7,7 @@ sessions"). Ending a session also closes the sockets it admitted (:mod:`credenti
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,7 +34,7 @@ from hub.accounts.passwords import (
     hash_password,
     verify_password,
 )
-from hub.accounts.schemas import SessionOut
+from hub.accounts.schemas import BrowserSessionList, BrowserSessionOut, SessionOut, SignedOutOut
 from hub.accounts.tokens import revoke_refresh_families
 from hub.accounts.users import access_me, create_user, user_id_of, user_private
 from hub.db import settings_of, utcnow
@@ -221,6 +222,65 @@ async def session_view(
     if actor.auth != "session" or csrf_token is None:
         raise Unauthenticated("There is no browser session; this is for cookie sign-ins.")
     return SessionOut(user=user_private(await access_me(session, actor)), csrf_token=csrf_token)
+
+
+# --- my sessions ---------------------------------------------------------------------------------
+
+# Enough for the settings page; the table holds one row per live sign-in, expired ones are swept.
+MAX_LISTED_SESSIONS = 100
+
+
+def session_ref(session_id: str) -> str:
+    """A public name for a browser session (the session id itself is the cookie's digest)."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:16]
+
+
+async def list_my_sessions(session: AsyncSession, actor: Actor) -> BrowserSessionList:
+    """The actor's live browser sessions, most recently seen first, the current one marked."""
+    require_interactive(actor, "list the sessions")
+    rows = (
+        await session.scalars(
+            select(BrowserSession)
+            .where(
+                col(BrowserSession.user_id) == actor.user_id,
+                col(BrowserSession.expires_at) > utcnow(),
+            )
+            .order_by(col(BrowserSession.last_seen_at).desc(), col(BrowserSession.session_id))
+            .limit(MAX_LISTED_SESSIONS)
+        )
+    ).all()
+    items = [
+        BrowserSessionOut(
+            session_ref=session_ref(row.session_id),
+            current=row.session_id == actor.session_id and actor.auth == "session",
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            expires_at=row.expires_at,
+            user_agent=row.user_agent,
+            ip=row.ip,
+        )
+        for row in rows
+    ]
+    return BrowserSessionList(items=items)
+
+
+async def sign_out_elsewhere(
+    session: AsyncSession, actor: Actor, *, sockets: SocketCloser
+) -> SignedOutOut:
+    """ "Sign out everywhere": every browser session and refresh-token family of the actor ends,
+    with the sockets they admitted, except the credential making this request (so the page
+    that asked stays usable; its own "Sign out" ends it). Personal tokens stay, as for a
+    password change; they are revoked one by one."""
+    require_interactive(actor, "sign out other sessions")
+    keep_session = actor.session_id if actor.auth == "session" else None
+    ended = await revoke_sessions(session, actor.user_id, keep_session_id=keep_session)
+    keep_family = actor.token_id if actor.auth == "access_token" else None
+    families = await revoke_refresh_families(
+        session, actor.user_id, reason="signed_out", keep_family_id=keep_family
+    )
+    keys = [*map(session_key, ended), *map(family_key, families)]
+    end_connections(session, sockets, keys, SIGNED_OUT)
+    return SignedOutOut(sessions=len(ended), token_families=len(families))
 
 
 # --- the password change ends the other sessions -------------------------------------------------

@@ -16,7 +16,7 @@ from hub.collab.component import get_rooms
 from hub.collab.errors import RoomNotFound
 from hub.collab.invites import accept_invite, list_invites, preview_invite
 from hub.collab.members import list_members
-from hub.collab.rooms import create_room, read_room
+from hub.collab.rooms import create_room, open_studio, read_room
 from hub.collab.schemas import RoomCreateIn
 from hub.context import get_ctx
 from hub.errors import Unauthenticated, ValidationFailed
@@ -121,7 +121,19 @@ async def create_room_form(request: Request) -> Response:
     return RedirectResponse(room.page_url, status_code=303)
 
 
+async def studio_page(request: Request) -> Response:
+    """``/studio``: your solo studio, made on the first visit (a private room of your own, so
+    the page is the room page at ``/r/studio--{user_id}``). Opening it twice changes nothing."""
+    actor = await current_actor(request)
+    if actor is None:
+        return to_login(request)
+    async with get_ctx(request).db.unit_of_work() as session:
+        room = await open_studio(session, actor)
+    return RedirectResponse(room.page_url, status_code=303)
+
+
 routes: list[BaseRoute] = [
+    Route("/studio", studio_page, methods=["GET"], name="studio_page"),
     Route("/r/{slug}", room_page, methods=["GET"], name="room_page"),
     Route("/r/{slug}/people", people_fragment, methods=["GET"], name="room_people"),
     Route("/join/{token}", join_page, methods=["GET"], name="join_page"),

@@ -10,9 +10,11 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -170,11 +172,18 @@ async def list_rooms(
     return await _list_rooms(session, actor, scope=scope, cursor=cursor, limit=limit, counts=counts)
 
 
+@dataclass(frozen=True)
+class StartPageRooms:
+    mine: RoomPage | None  # None for visitors
+    public: RoomPage
+    live: RoomPage  # rooms with people in them now that the viewer may enter
+
+
 async def list_start_page(
     session: AsyncSession, actor: Actor | None, *, limit: int, live: RoomsComponent
-) -> tuple[RoomPage | None, RoomPage]:
-    """The start page's first pages of your rooms (None for visitors) and of public rooms,
-    with one read of who is online."""
+) -> StartPageRooms:
+    """The start page's first pages of your rooms (None for visitors), of public rooms and of
+    live rooms you can see, with one read of who is online."""
     counts = await live.live_counts()
 
     async def first_page(scope: str) -> RoomPage:
@@ -182,7 +191,11 @@ async def list_start_page(
             session, actor, scope=scope, cursor=None, limit=limit, counts=counts
         )
 
-    return (await first_page("mine") if actor else None), await first_page("public")
+    return StartPageRooms(
+        mine=await first_page("mine") if actor else None,
+        public=await first_page("public"),
+        live=await first_page("live"),
+    )
 
 
 async def _list_rooms(
@@ -355,3 +368,56 @@ async def transfer_room(
 
     after_commit(session, apply_live)
     return await load_room_out(session, room, Role.EDITOR)
+
+
+# --- the solo studio -----------------------------------------------------------------------------
+
+
+def studio_slug(user_id: int) -> str:
+    """The studio's address: ``studio--{user_id}``. Generated slugs never hold ``--``
+    (:func:`slugify` folds runs of separators), so no room made from a title can take it."""
+    return f"studio--{user_id}"
+
+
+async def open_studio(session: AsyncSession, actor: Actor) -> RoomOut:
+    """The actor's solo studio: a private room only they are a member of, made on first use
+    (no invite, no title to pick, outside the room-creation rate limit since there is one per
+    person). Concurrent first visits both end with the same room: the loser of the unique slug
+    re-reads the winner's. A studio its owner closed or archived comes back as it is."""
+    slug = studio_slug(actor.user_id)
+    room = await get_room(session, slug)
+    if room is None:
+        now = utcnow()
+        room = RoomRecord(
+            slug=slug,
+            title=f"{actor.display_name}'s studio"[:120],
+            description="",
+            visibility=Visibility.private,
+            allow_anonymous_view=False,
+            owner_id=actor.user_id,
+            state=RoomStatus.open,
+            payer="member",
+            max_members=1,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(room)
+                await session.flush()
+                session.add(
+                    RoomMember(
+                        room_id=row_id(room.room_id),
+                        user_id=actor.user_id,
+                        role=Role.OWNER,
+                        joined_at=now,
+                    )
+                )
+                await session.flush()
+        except IntegrityError:
+            room = await get_room(session, slug)
+            if room is None:  # pragma: no cover - the winner's row is committed by now
+                raise
+    # Its owner is its one member; a studio handed to someone else is theirs now (404 here).
+    access = await access_room(session, actor, slug)
+    return await load_room_out(session, access.room, access.role)

@@ -104,6 +104,23 @@ async def list_rooms(request: Request) -> Response:
     return json_response(page)
 
 
+@operation(
+    "My solo studio",
+    response=RoomOut,
+    auth=True,
+    errors=(Unauthenticated, CSRFFailed, RoomNotFound),
+    tags=TAGS,
+)
+async def open_studio(request: Request) -> Response:
+    """Your private room for generating alone, ``studio--{user_id}``, made on the first call
+    (the same room every time after: the call is idempotent). No invite and no title needed;
+    it is an ordinary room otherwise (the room page, its gallery and jobs)."""
+    actor = await require_actor(request)
+    async with get_ctx(request).db.unit_of_work() as session:
+        room = await rooms.open_studio(session, actor)
+    return json_response(room)
+
+
 @operation("Get a room", response=RoomOut, errors=(RoomNotFound, Unauthenticated), tags=TAGS)
 async def get_room(request: Request) -> Response:
     actor = await current_actor(request)
@@ -403,6 +420,7 @@ async def events_socket(websocket: WebSocket) -> None:
 
 
 routes: list[BaseRoute] = [
+    Route(f"{API}/me/studio", open_studio, methods=["POST"]),
     Route(f"{API}/rooms", create_room, methods=["POST"]),
     Route(f"{API}/rooms", list_rooms, methods=["GET"]),
     Route(f"{API}/rooms/{{slug}}", get_room, methods=["GET"]),

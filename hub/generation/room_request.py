@@ -1,6 +1,6 @@
 """A room's document as a job request: its prompt, negative prompt and params, with the caller's
 overrides on top (``POST /api/v1/rooms/{slug}/jobs``, via
-:func:`hub.generation.service.submit_room_job`).
+:func:`hub.generation.submissions.submit_room_job`).
 
 Room documents are edited by browsers and other clients, so every value is checked for shape
 here and a refusal names the room setting at fault.

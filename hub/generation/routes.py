@@ -24,7 +24,7 @@ from hub.errors import (
     RateLimited,
     Unavailable,
 )
-from hub.generation import service
+from hub.generation import service, submissions
 from hub.generation.batch_routes import routes as batch_routes
 from hub.generation.errors import (
     JobAlreadyFinished,
@@ -36,6 +36,7 @@ from hub.generation.errors import (
     UnknownModel,
 )
 from hub.generation.events import JobEvents, sse_body
+from hub.generation.pages import routes as page_routes
 from hub.generation.providers.registry import ModelPreset
 from hub.generation.queue import QueueSignals
 from hub.generation.schemas import (
@@ -171,7 +172,7 @@ async def create_room_job(request: Request) -> Response:
     await ctx.limiter.hit(ctx.settings.rate_limit_generate, "generate", str(actor.user_id))
     body = await parse_body(request, RoomJobIn) if await request.body() else RoomJobIn()
     async with ctx.db.unit_of_work() as session:
-        submission = await service.submit_room_job(
+        submission = await submissions.submit_room_job(
             session,
             actor,
             slug=str(request.path_params["slug"]),
@@ -254,6 +255,53 @@ async def cancel_job(request: Request) -> Response:
     return json_response(job_out(job))
 
 
+@operation(
+    "Run one of your jobs again",
+    response=JobSubmitOut,
+    status=201,
+    auth=True,
+    errors=(
+        BadRequest,
+        JobNotFound,
+        RoomNotFound,
+        NotRoomEditor,
+        RoomClosed,
+        UnknownModel,
+        ModelNotAllowed,
+        ImageNotFound,
+        InsufficientCredits,
+        QueueLimitReached,
+        RateLimited,
+    ),
+    tags=("jobs",),
+    refuses=(
+        *JOB_REFUSALS,
+        Refusal(
+            422,
+            ErrorCode.validation_error,
+            "The job's parameters are no longer accepted (limits changed since).",
+        ),
+    ),
+)
+async def rerun_job(request: Request) -> Response:
+    """A new job with the same model, prompt, size, steps, seed, count and source as one you
+    started (in any state), credits reserved as for any job. A room's job runs in that room
+    again if you may still generate there (404/403/409 otherwise); the room's payer pays."""
+    ctx = get_ctx(request)
+    actor = await require_actor(request)
+    await ctx.limiter.hit(ctx.settings.rate_limit_generate, "generate", str(actor.user_id))
+    async with ctx.db.unit_of_work() as session:
+        submission = await submissions.rerun_job(
+            session,
+            actor,
+            request.path_params["job_id"],
+            presets=_presets(ctx),
+            on_event=_events(ctx),
+            signals=_signals(ctx),
+        )
+    return json_response(submission.out(), status=201)
+
+
 @operation("The generation queue", response=QueueOut, auth=True, tags=("jobs",))
 async def get_queue(request: Request) -> Response:
     """Running jobs, then queued ones in expected start order. Other people's prompts are hidden
@@ -320,9 +368,11 @@ routes: list[BaseRoute] = [
     Route("/api/v1/rooms/{slug}/jobs", create_room_job, methods=["POST"], name="room_jobs_create"),
     Route("/api/v1/jobs/{job_id}", get_job, methods=["GET"], name="jobs_get"),
     Route("/api/v1/jobs/{job_id}/cancel", cancel_job, methods=["POST"], name="jobs_cancel"),
+    Route("/api/v1/jobs/{job_id}/rerun", rerun_job, methods=["POST"], name="jobs_rerun"),
     Route("/api/v1/queue", get_queue, methods=["GET"], name="queue_view"),
     Route("/api/v1/models", list_models, methods=["GET"], name="models_list"),
     Route("/api/v1/admin/queue/pause", pause_queue, methods=["POST"], name="queue_pause"),
     Route("/api/v1/admin/queue/resume", resume_queue, methods=["POST"], name="queue_resume"),
     *batch_routes,
+    *page_routes,
 ]

@@ -16,11 +16,8 @@ from typing import Any, Protocol
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.accounts.deps import Actor
 from hub.accounts.roles import UserRole, has_role, require_role
 from hub.collab.access import access_room
-from hub.collab.errors import RoomClosed
-from hub.collab.models import Payer, RoomStatus
 from hub.credits import service as credits_service
 from hub.credits.schemas import BalanceOut
 from hub.db import settings_of, utcnow
@@ -30,14 +27,12 @@ from hub.generation.errors import (
     JobAlreadyFinished,
     JobNotFound,
     ModelNotAllowed,
-    NotRoomEditor,
     QueueLimitReached,
     UnknownModel,
 )
 from hub.generation.models import Job, JobBatch, JobKind, JobState
 from hub.generation.providers.registry import OFFLINE_PRESETS, ModelPreset
 from hub.generation.queue import JOBS, JobRef, QueueSignals, job_ref
-from hub.generation.room_request import room_job_request
 from hub.generation.schemas import (
     JobCreateIn,
     JobListQuery,
@@ -47,14 +42,12 @@ from hub.generation.schemas import (
     QueueItemOut,
     QueueOut,
     QueueStatusOut,
-    RoomJobIn,
     job_out,
 )
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.settings import Settings
 from hub.storage import service as storage_service
-from rooms.types import Role
 
 log = logging.getLogger(__name__)
 
@@ -328,69 +321,6 @@ async def submit_job(
     balance = await credits_service.get_balance(session, payer)
     await _enqueue(session, jobs, on_event=on_event, signals=signals)
     return Submission(jobs=jobs, batch_id=batch_id, cost=total_cost, balance=balance)
-
-
-# --- from a room ---------------------------------------------------------------------------------
-
-# slug -> (the room document as ``rooms.room.read_document`` returns it, where it was read from)
-DocumentReader = Callable[[AsyncSession, str], Awaitable[tuple[Mapping[str, Any], str]]]
-
-
-def _default_model(presets: Mapping[str, ModelPreset], actor: JobActor) -> str | None:
-    return next((p.id for p in presets.values() if p.allows(actor.role)), None)
-
-
-async def submit_room_job(
-    session: AsyncSession,
-    actor: Actor,
-    *,
-    slug: str,
-    overrides: RoomJobIn,
-    read_document: DocumentReader,
-    presets: Mapping[str, ModelPreset] | None = None,
-    on_event: JobEventSink | None = None,
-    signals: QueueSignals | None = None,
-) -> Submission:
-    """Start a generation from a room's document (``POST /api/v1/rooms/{slug}/jobs``).
-
-    Editors and the owner only (viewers: NotRoomEditor 403; rooms you cannot see: RoomNotFound
-    404; closed or archived rooms: RoomClosed 409). The prompt, negative prompt and params come
-    from the live document (or the store when the room is not loaded here), ``overrides`` win.
-    The room owner pays when the room's ``payer`` is ``owner``, else the member who pressed.
-    Everything else is :func:`submit_job`'s (402 with ``balance``, 422 for unknown models, ...).
-    """
-    # access_room answers 404 for slugs that cannot exist before any query (NUL bytes, junk).
-    access = await access_room(session, actor, slug)
-    if access.room.state != RoomStatus.open:
-        raise RoomClosed("The room is closed; nothing can be generated in it.")
-    if access.role is Role.VIEWER:
-        raise NotRoomEditor()
-    presets = presets if presets is not None else default_presets()
-    document, _source = await read_document(session, slug)
-    request = room_job_request(
-        document, overrides, room_id=slug, default_model=_default_model(presets, actor)
-    )
-    owner_pays = access.room.payer == Payer.owner and access.room.owner_id != actor.user_id
-    payer_id = access.room.owner_id if owner_pays else actor.user_id
-    try:
-        return await submit_job(
-            session,
-            actor,
-            request=request,
-            presets=presets,
-            payer_id=payer_id,
-            on_event=on_event,
-            check_source=True,
-            signals=signals,
-        )
-    except InsufficientCredits as exc:
-        if not owner_pays:
-            raise
-        raise InsufficientCredits(
-            "The room owner pays for generations here, and their credits do not cover this.",
-            payer="owner",
-            **exc.details,
-        ) from None
 
 
 # --- read ----------------------------------------------------------------------------------------

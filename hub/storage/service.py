@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -367,6 +367,45 @@ async def list_images(
         rows = rows[: query.limit]
         next_cursor = encode_cursor(rows[-1].created_at, rows[-1].image_id)
     return ImagePage(items=[image_view(storage, r) for r in rows], next_cursor=next_cursor)
+
+
+# How many distinct models and rooms the library's filter menus offer (the most recent first).
+MAX_FACETS = 50
+
+
+@dataclass(frozen=True)
+class Library:
+    """``/images``: one page of the library and what its filters can choose from."""
+
+    page: ImagePage
+    models: list[str]
+    rooms: list[str]
+
+
+async def _recent_distinct(session: AsyncSession, actor: Actor, column: Any) -> list[str]:
+    stmt = (
+        select(column, func.max(col(Image.created_at)).label("latest"))
+        .where(
+            col(Image.owner_id) == actor.user_id,
+            col(Image.deleted_at).is_(None),
+            column.is_not(None),
+        )
+        .group_by(column)
+        .order_by(func.max(col(Image.created_at)).desc(), column)
+        .limit(MAX_FACETS)
+    )
+    return [str(value) for value, _latest in (await session.execute(stmt)).all()]
+
+
+async def read_library(
+    session: AsyncSession, actor: Actor, *, storage: Storage, query: ImageQuery
+) -> Library:
+    """:func:`list_images` with the models and rooms of the actor's images, most recently
+    used first (the choices of the page's filters)."""
+    page = await list_images(session, actor, storage=storage, query=query)
+    models = await _recent_distinct(session, actor, col(Image.model))
+    rooms = await _recent_distinct(session, actor, col(Image.room_id))
+    return Library(page=page, models=models, rooms=rooms)
 
 
 async def delete_image(session: AsyncSession, actor: Actor, image_id: str) -> None:
