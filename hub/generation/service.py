@@ -26,6 +26,7 @@ from hub.credits.schemas import BalanceOut
 from hub.db import settings_of, utcnow
 from hub.errors import BadRequest, InsufficientCredits
 from hub.generation import queue
+from hub.generation.blocklist import check_prompts
 from hub.generation.errors import (
     JobAlreadyFinished,
     JobNotFound,
@@ -295,6 +296,8 @@ async def submit_job(
     """
     settings = settings_of(session)
     plan = _plan(request, actor, presets if presets is not None else default_presets())
+    # Negative prompts are not checked: they name what must not be drawn.
+    await check_prompts(session, plan.prompts)
     if check_room and request.room_id is not None:
         await access_room(session, actor, request.room_id)  # type: ignore[arg-type]
     if check_source and request.source_image_key is not None:
@@ -361,7 +364,7 @@ async def submit_room_job(
     """
     # access_room answers 404 for slugs that cannot exist before any query (NUL bytes, junk).
     access = await access_room(session, actor, slug)
-    if access.room.state != RoomStatus.open:
+    if access.room.state != RoomStatus.open or access.room.hidden_at is not None:
         raise RoomClosed("The room is closed; nothing can be generated in it.")
     if access.role is Role.VIEWER:
         raise NotRoomEditor()

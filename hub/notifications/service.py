@@ -43,6 +43,7 @@ class NotificationKind(StrEnum):
     follow = "follow"
     new_work = "new_work"
     job_finished = "job_finished"
+    moderation = "moderation"  # a moderator hid (or approved) something of yours
 
 
 # Sent once per (recipient, actor, subject): toggling a like or a follow must not spam.
