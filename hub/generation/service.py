@@ -168,7 +168,10 @@ class Submission:
 async def _check_limits(
     session: AsyncSession, actor: JobActor, plan: _Plan, settings: Settings
 ) -> None:
-    """The batch size cap and the owner's queued-jobs cap (BadRequest, QueueLimitReached)."""
+    """The block-list (PromptBlocked 422; negative prompts are not checked: they name what must
+    not be drawn), the batch size cap and the owner's queued-jobs cap (BadRequest,
+    QueueLimitReached)."""
+    await check_prompts(session, plan.prompts)
     if len(plan.prompts) > settings.job_batch_max_prompts:
         raise BadRequest(
             f"A batch takes at most {settings.job_batch_max_prompts} prompts.",
@@ -296,8 +299,6 @@ async def submit_job(
     """
     settings = settings_of(session)
     plan = _plan(request, actor, presets if presets is not None else default_presets())
-    # Negative prompts are not checked: they name what must not be drawn.
-    await check_prompts(session, plan.prompts)
     if check_room and request.room_id is not None:
         await access_room(session, actor, request.room_id)  # type: ignore[arg-type]
     if check_source and request.source_image_key is not None:

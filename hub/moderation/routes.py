@@ -11,7 +11,9 @@ from hub.api import json_response, operation, parse_body, parse_query, path_int
 from hub.context import get_ctx
 from hub.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from hub.moderation import review as review  # installs the pre-review policy
-from hub.moderation import service
+from hub.moderation import service, staff
+from hub.moderation.pages import live
+from hub.moderation.pages import routes as page_routes
 from hub.moderation.schemas import (
     BlockedTermIn,
     BlockedTermList,
@@ -27,15 +29,11 @@ from hub.moderation.schemas import (
     TrustIn,
     TrustOut,
 )
+from hub.moderation.targets import TargetNotFound
 
 MAX_ID = 2**31 - 1
 TARGETS = ("work", "thread", "comment", "room", "user")
 _TAGS = ("moderation",)
-
-
-def live(request: Request) -> service.Live:
-    ctx = get_ctx(request)
-    return service.Live(storage=ctx.storage, rooms=ctx.rooms)
 
 
 @operation(
@@ -103,7 +101,7 @@ async def resolve_report(request: Request) -> Response:
 def _target_ref(request: Request) -> tuple[str, str]:
     target_type = request.path_params["target_type"]
     if target_type not in TARGETS:
-        raise service.TargetNotFound()
+        raise TargetNotFound()
     return target_type, request.path_params["target_id"]
 
 
@@ -169,7 +167,7 @@ async def set_trust(request: Request) -> Response:
     body = await parse_body(request, TrustIn)
     user_id = path_int(request, "user_id", maximum=MAX_ID)
     async with get_ctx(request).db.unit_of_work() as session:
-        out = await service.set_trust(session, actor, user_id, level=body.level)
+        out = await staff.set_trust(session, actor, user_id, level=body.level)
     return json_response(out)
 
 
@@ -183,7 +181,7 @@ async def set_trust(request: Request) -> Response:
 async def list_blocklist(request: Request) -> Response:
     actor = await require_actor(request)
     async with get_ctx(request).db.unit_of_work() as session:
-        items = await service.list_blocked_terms(session, actor)
+        items = await staff.list_blocked_terms(session, actor)
     return json_response(BlockedTermList(items=items))
 
 
@@ -201,7 +199,7 @@ async def add_blocked_term(request: Request) -> Response:
     actor = await require_actor(request)
     body = await parse_body(request, BlockedTermIn)
     async with get_ctx(request).db.unit_of_work() as session:
-        out, created = await service.block_term(session, actor, term=body.term)
+        out, created = await staff.block_term(session, actor, term=body.term)
     return json_response(out, status=201 if created else 200)
 
 
@@ -216,7 +214,7 @@ async def remove_blocked_term(request: Request) -> Response:
     actor = await require_actor(request)
     term_id = path_int(request, "term_id", maximum=MAX_ID)
     async with get_ctx(request).db.unit_of_work() as session:
-        await service.unblock_term(session, actor, term_id)
+        await staff.unblock_term(session, actor, term_id)
     return Response(status_code=204)
 
 
@@ -252,4 +250,5 @@ routes: list[BaseRoute] = [
         methods=["DELETE"],
         name="blocklist_remove",
     ),
+    *page_routes,
 ]

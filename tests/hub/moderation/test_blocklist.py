@@ -57,7 +57,7 @@ async def test_a_blocked_prompt_is_refused_before_anything_is_queued(
     ]
     attempts = [
         (JOBS, job("a red dragon at dawn")),
-        (JOBS, job("ＤＲＡＧＯＮ  breathing fire")),  # full width, any case
+        (JOBS, job("\uff24\uff32\uff21\uff27\uff2f\uff2e  breathing fire")),  # full width, any case
         (JOBS, job("一幅血腥的画")),  # Chinese: no word boundaries
         (JOBS, {"kind": "batch", "model": "offline-sketch", "prompts": ["a cat", "dragon"]}),
         (f"{API}/rooms/{slug}/jobs", {"prompt": "the dragon's lair"}),
