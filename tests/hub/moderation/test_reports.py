@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from hub.context import HubContext
 from hub.db import Database
@@ -112,8 +113,8 @@ async def test_report_then_hide_a_work_with_a_reason(
         )
         doc = await session.scalar(
             select(SearchEntry).where(
-                SearchEntry.kind == "work", SearchEntry.ref_id == str(work_id)
-            )  # type: ignore[arg-type]
+                col(SearchEntry.kind) == "work", col(SearchEntry.ref_id) == str(work_id)
+            )
         )
     assert [n.kind for n in notices] == ["moderation"]
     assert "Not your art" in notices[0].text
