@@ -7,9 +7,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hub.accounts.deps import require_actor
-from hub.api import json_response, operation, parse_body, parse_query, path_int
+from hub.api import Refusal, json_response, operation, parse_body, parse_query, path_int
 from hub.context import get_ctx
-from hub.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
+from hub.errors import Conflict, ErrorCode, Forbidden, NotFound, RateLimited, ValidationFailed
 from hub.moderation import review as review  # installs the pre-review policy
 from hub.moderation import service, staff
 from hub.moderation.pages import live
@@ -34,6 +34,13 @@ from hub.moderation.targets import TargetNotFound
 MAX_ID = 2**31 - 1
 TARGETS = ("work", "thread", "comment", "room", "user")
 _TAGS = ("moderation",)
+NO_REASON = Refusal(
+    422,
+    ErrorCode.validation_error,
+    "Hiding without a reason (its author reads it).",
+    field="reason",
+    kind="reason_required",
+)
 
 
 @operation(
@@ -46,8 +53,8 @@ _TAGS = ("moderation",)
     tags=_TAGS,
 )
 async def create_report(request: Request) -> Response:
-    """201 with a new report; 200 when nothing new was queued (your open report of it exists, or
-    it is hidden already: ``report_id`` null)."""
+    """201 either way: ``created`` says whether a report was queued; when not, your open report
+    of it is returned, or ``report_id`` is null because it is hidden already."""
     actor = await require_actor(request)
     body = await parse_body(request, ReportIn)
     ctx = get_ctx(request)
@@ -60,7 +67,7 @@ async def create_report(request: Request) -> Response:
             reason=body.reason,
             limiter=ctx.limiter,
         )
-    return json_response(out, status=201 if out.created else 200)
+    return json_response(out, status=201)
 
 
 @operation(
@@ -86,6 +93,7 @@ async def list_reports(request: Request) -> Response:
     auth=True,
     errors=(Forbidden, NotFound, Conflict),
     tags=_TAGS,
+    refuses=(NO_REASON,),
 )
 async def resolve_report(request: Request) -> Response:
     actor = await require_actor(request)
@@ -112,6 +120,7 @@ def _target_ref(request: Request) -> tuple[str, str]:
     auth=True,
     errors=(Forbidden, NotFound, ValidationFailed),
     tags=_TAGS,
+    refuses=(NO_REASON,),
 )
 async def hide_target(request: Request) -> Response:
     """Hiding a hidden target is a no-op (200, the same state)."""
@@ -195,12 +204,12 @@ async def list_blocklist(request: Request) -> Response:
     tags=_TAGS,
 )
 async def add_blocked_term(request: Request) -> Response:
-    """201 for a new term; 200 with the existing entry when it is on the list already."""
+    """201 with the entry: the existing one when the term is listed already (in any case)."""
     actor = await require_actor(request)
     body = await parse_body(request, BlockedTermIn)
     async with get_ctx(request).db.unit_of_work() as session:
-        out, created = await staff.block_term(session, actor, term=body.term)
-    return json_response(out, status=201 if created else 200)
+        out, _created = await staff.block_term(session, actor, term=body.term)
+    return json_response(out, status=201)
 
 
 @operation(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, Field, StrictInt, field_validator
 
 from hub.pagination import Page, PageParams
 
@@ -89,18 +89,12 @@ class ReportQuery(PageParams):
 
 class ResolveIn(BaseModel):
     action: Literal["hide", "dismiss", "approve"]
-    reason: str = Field("", max_length=REASON_MAX)
+    reason: str = Field("", max_length=REASON_MAX, description="Required to hide.")
 
     @field_validator("reason")
     @classmethod
     def _reason(cls, value: str) -> str:
         return _clean(value)
-
-    @model_validator(mode="after")
-    def _hide_needs_reason(self) -> ResolveIn:
-        if self.action == "hide" and not self.reason:
-            raise ValueError("hiding needs a reason (its author reads it)")
-        return self
 
 
 class ModerationIn(BaseModel):

@@ -227,7 +227,7 @@ async def hide(
     reports are resolved. Hiding a hidden target changes nothing (no entry, no notice)."""
     require_moderator(actor)
     if not reason:
-        raise _reason_missing()
+        raise reason_missing()
     target = await find_target(session, target_type, target_id, reader=None)
     if target.hidden and not target.held:
         return target
@@ -287,7 +287,7 @@ async def restore(
     return after
 
 
-def _reason_missing() -> ValidationFailed:
+def reason_missing() -> ValidationFailed:
     return ValidationFailed(
         fields=[
             {
@@ -336,6 +336,8 @@ async def resolve(
     if row is None:
         raise ReportNotFound()
     resolution = Resolution(action)
+    if resolution is Resolution.hide and not reason:
+        raise reason_missing()
     if row.state == ReportState.resolved:
         if row.resolution == resolution.value:
             return await _report_out(session, row)

@@ -46,7 +46,7 @@ async def test_a_blocked_prompt_is_refused_before_anything_is_queued(
     dragon = await client.post(url, json={"term": "Dragon"}, headers=mod.headers)
     assert dragon.status_code == 201
     again = await client.post(url, json={"term": "DRAGON"}, headers=mod.headers)
-    assert (again.status_code, again.json()["term_id"]) == (200, dragon.json()["term_id"])
+    assert (again.status_code, again.json()["term_id"]) == (201, dragon.json()["term_id"])
     assert (await client.post(url, json={"term": "血腥"}, headers=mod.headers)).status_code == 201
     listed = (await client.get(url, headers=mod.headers)).json()["items"]
     assert sorted(t["term"] for t in listed) == ["Dragon", "血腥"]
