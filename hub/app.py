@@ -89,6 +89,7 @@ def domain_routes() -> list[BaseRoute]:
     from hub.credits.routes import routes as credits_routes
     from hub.forum.routes import routes as forum_routes
     from hub.generation.routes import routes as generation_routes
+    from hub.moderation.routes import routes as moderation_routes
     from hub.notifications.routes import routes as notifications_routes
     from hub.prompts.routes import routes as prompts_routes
     from hub.social.routes import routes as social_routes
@@ -105,6 +106,7 @@ def domain_routes() -> list[BaseRoute]:
         *credits_routes,
         *forum_routes,
         *generation_routes,
+        *moderation_routes,
         *notifications_routes,
         *social_routes,
         *prompts_routes,

@@ -45,6 +45,7 @@ class ErrorCode(StrEnum):
     unsupported_media_type = "unsupported_media_type"
     rate_limited = "rate_limited"
     insufficient_credits = "insufficient_credits"
+    prompt_blocked = "prompt_blocked"
     upload_rejected = "upload_rejected"
     room_closed = "room_closed"
     room_full = "room_full"

@@ -356,6 +356,15 @@ class Settings(BaseSettings):
         "30/hour", description="Follows and unfollows per new account."
     )
     rate_limit_work: str = Field("60/hour", description="Works one user may create.")
+    rate_limit_report: str = Field(
+        "30/hour", description="Reports (of works, threads, comments, rooms, users) per user."
+    )
+    pre_review_new_accounts: bool = Field(
+        False,
+        description="Hold the works, threads and comments of new accounts (see "
+        "HUB_NEW_ACCOUNT_HOURS and trust levels) until a moderator approves them; off: "
+        "post first, review on report (docs/moderation.md).",
+    )
     rate_limit_work_new: str = Field("10/hour", description="Works a new account may create.")
     forum_max_body_chars: int = Field(
         20_000,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
@@ -59,6 +60,13 @@ class User(SQLModel, table=True):
     email_verified: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     created_at: datetime = now_field()
     updated_at: datetime = now_field()
+    # hub.accounts.trust.TrustLevel; None: by account age (HUB_NEW_ACCOUNT_HOURS).
+    trust_level: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    # Moderation: a suspended ("hidden") user can sign in and read but not post.
+    suspended_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime, nullable=True)
+    )
+    suspended_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class BrowserSession(SQLModel, table=True):

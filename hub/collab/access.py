@@ -5,7 +5,8 @@
   gets 404, whether the room exists or not);
 * public and unlisted rooms admit any signed-in user as a viewer; visitors who are not signed in
   may watch a public room whose owner allows it, and get 401 elsewhere;
-* closed rooms stay readable but accept no sockets, invites or members (409 / 4410).
+* closed rooms stay readable but accept no sockets, invites or members (409 / 4410);
+* rooms hidden by moderators likewise, and they leave every list (hub.moderation).
 
 Other domains call :func:`access_room`, :func:`can_see_room`, :func:`room_visibility`,
 :func:`room_membership`, :func:`access_room_member`,
@@ -59,6 +60,14 @@ async def get_room(session: AsyncSession, slug: str) -> RoomRecord | None:
         select(RoomRecord).where(col(RoomRecord.slug) == slug)
     )
     return room
+
+
+async def room_slug_of(session: AsyncSession, room_id: int) -> str | None:
+    """The slug of the room with this id (other domains name rooms by slug)."""
+    if not 0 < room_id < 2**31:
+        return None
+    room: RoomRecord | None = await session.get(RoomRecord, room_id)
+    return room.slug if room is not None else None
 
 
 async def get_member(session: AsyncSession, room_id: int, user_id: int) -> RoomMember | None:
@@ -169,6 +178,8 @@ async def socket_role(session: AsyncSession, actor: Actor | None, slug: str) -> 
     access = await access_room(session, actor, slug)
     if access.room.state != RoomStatus.open:
         raise RoomClosed()
+    if access.room.hidden_at is not None:
+        raise RoomClosed("The room was hidden by moderators.")
     return access.role
 
 
@@ -177,7 +188,7 @@ async def recheck_sockets(
 ) -> list[Role | None]:
     """For sockets already in the room: the role each may keep (None: must leave)."""
     room = await get_room(session, slug)
-    if room is None or room.room_id is None or room.state != RoomStatus.open:
+    if room is None or room.room_id is None or room.state != RoomStatus.open or room.hidden_at:
         return [None] * len(user_ids)
     wanted = sorted({uid for uid in user_ids if uid is not None})
     members: dict[int, RoomMember] = {}

@@ -159,7 +159,7 @@ async def accept_invite(
     )
     if room is None or room.room_id is None or room.state == RoomStatus.archived:
         raise InviteNotFound()
-    if room.state != RoomStatus.open:
+    if room.state != RoomStatus.open or room.hidden_at is not None:
         raise RoomClosed()
     member = await get_member(session, room.room_id, actor.user_id)
     if member is not None and RANK[member.role] >= RANK[invite.role]:

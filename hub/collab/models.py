@@ -108,6 +108,9 @@ class RoomRecord(SQLModel, table=True):
     created_at: datetime = now_field()
     updated_at: datetime = now_field()
     closed_at: datetime | None = _optional_ts()
+    # Moderation: a hidden room is out of lists and takes no sockets, joins or invites.
+    hidden_at: datetime | None = _optional_ts()
+    hidden_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class RoomMember(SQLModel, table=True):

@@ -22,7 +22,7 @@ from hub.accounts.deps import Actor
 from hub.accounts.schemas import UserPublic
 from hub.accounts.users import get_users
 from hub.collab.access import access_room, get_member, get_room, row_id
-from hub.collab.errors import NotAMember
+from hub.collab.errors import NotAMember, RoomNotFound
 from hub.collab.models import RoomMember, RoomRecord, RoomStatus, Visibility
 from hub.collab.schemas import RoomOut, RoomPage, UserRef
 from hub.db import settings_of, utcnow
@@ -240,8 +240,10 @@ async def _list_rooms(
 
 
 def _scope_query(actor: Actor | None, scope: str, counts: Mapping[str, int]) -> Select[RoomRecord]:
-    """The rooms a listing scope holds, archived rooms never."""
-    query = select(RoomRecord).where(col(RoomRecord.state) != RoomStatus.archived)
+    """The rooms a listing scope holds, archived and hidden rooms never."""
+    query = select(RoomRecord).where(
+        col(RoomRecord.state) != RoomStatus.archived, col(RoomRecord.hidden_at).is_(None)
+    )
     if scope == "mine":
         if actor is None:
             raise Unauthenticated("Sign in to list your rooms.")
@@ -341,6 +343,33 @@ async def archive_room(
         room.updated_at = now
         await session.flush()
     after_commit(session, lambda: live.close_room(slug, "room deleted"))
+
+
+async def set_room_hidden(
+    session: AsyncSession,
+    slug: str,
+    *,
+    hidden: bool,
+    reason: str | None,
+    live: RoomsComponent | None,
+) -> RoomRecord:
+    """Hides (with the reason) or shows again a room: a hidden room leaves every list and takes
+    no sockets, invites or generations; its sockets close on every process after commit.
+    Idempotent; the caller (moderation) checks the permission and audits. RoomNotFound for an
+    unknown or archived room."""
+    room = await get_room(session, slug)
+    if room is None or room.state == RoomStatus.archived:
+        raise RoomNotFound()
+    if hidden:
+        room.hidden_at = room.hidden_at or utcnow()
+        room.hidden_reason = reason
+    else:
+        room.hidden_at = room.hidden_reason = None
+    room.updated_at = utcnow()
+    await session.flush()
+    if hidden and live is not None:
+        after_commit(session, lambda: live.close_room(slug, "room hidden by moderators"))
+    return room
 
 
 async def transfer_room(

@@ -89,7 +89,7 @@ async def category_slugs(session: AsyncSession) -> list[str]:
 async def _thread_counts(session: AsyncSession) -> dict[int, int]:
     stmt = (
         select(col(Thread.category_id), func.count())
-        .where(col(Thread.deleted_at).is_(None))
+        .where(col(Thread.deleted_at).is_(None), col(Thread.hidden_at).is_(None))
         .group_by(col(Thread.category_id))
     )
     return {category_id: count for category_id, count in (await session.execute(stmt)).all()}
@@ -107,7 +107,9 @@ async def read_category(session: AsyncSession, slug: str) -> CategoryOut:
     category = await access_category(session, slug)
     count = await session.scalar(
         select(func.count()).where(
-            col(Thread.category_id) == category.category_id, col(Thread.deleted_at).is_(None)
+            col(Thread.category_id) == category.category_id,
+            col(Thread.deleted_at).is_(None),
+            col(Thread.hidden_at).is_(None),
         )
     )
     return _out(category, int(count or 0))

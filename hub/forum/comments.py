@@ -12,8 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.accounts.actor import Actor
+from hub.accounts.roles import UserRole, has_role
 from hub.accounts.schemas import UserPublic
-from hub.accounts.trust import CommunityAction, hit_community_limit
+from hub.accounts.trust import (
+    CommunityAction,
+    held_for_review,
+    hit_community_limit,
+    report_held,
+)
 from hub.accounts.users import get_users
 from hub.db import utcnow
 from hub.errors import BadRequest
@@ -24,7 +30,7 @@ from hub.forum.models import MAX_DEPTH, PATH_DIGITS, Comment, Revision, Thread
 from hub.forum.notices import tell_mentions, tell_reply
 from hub.forum.rules import check_body, require_author_or_moderator
 from hub.forum.schemas import CommentOut
-from hub.forum.threads import access_thread, touch_for_comment
+from hub.forum.threads import access_thread, access_visible_thread, touch_for_comment
 from hub.forum.urls import comment_id_of, comment_url
 from hub.pagination import decode_cursor, encode_cursor
 from hub.ratelimit import RateLimiter
@@ -94,7 +100,7 @@ async def add_comment(
     is missing or deleted, 409 when the thread is locked, 429 past the comment rate limit (with a
     ``limiter``; None: the caller limits)."""
     body = check_body(session, body)
-    thread = await access_thread(session, thread_id)
+    thread = await access_visible_thread(session, actor, thread_id)
     if thread.locked:
         raise ThreadLocked()
     parent = await _parent(session, thread_id, parent_id) if parent_id is not None else None
@@ -113,10 +119,17 @@ async def add_comment(
     await session.flush()
     comment_id = comment_id_of(comment)
     comment.path, comment.depth = _place(parent, comment_id)
-    await touch_for_comment(session, thread_id, +1)
+    held = await held_for_review(session, actor)
+    if held:  # not counted until approved (set_comment_hidden counts it then)
+        comment.hidden_at, comment.held = now, True
+    else:
+        await touch_for_comment(session, thread_id, +1)
     await session.flush()
     await index_comment(session, comment, thread)
     ref = CommentRef(id=comment_id, thread_id=thread_id, url=comment_url(thread, comment_id))
+    if held:
+        await report_held(session, "comment", comment_id)
+        return ref
     await _tell(session, actor, thread, parent, body=body, ref=ref)
     return ref
 
@@ -173,26 +186,41 @@ def _tree_cursor(cursor: str) -> str:
     return path
 
 
+def _sees_hidden(comment: Comment, viewer: Actor | None) -> bool:
+    return viewer is not None and (
+        viewer.user_id == comment.author_id or has_role(viewer, UserRole.MODERATOR)
+    )
+
+
 def comments_out(
-    comments: list[Comment], authors: Mapping[int, UserPublic], liked: set[int]
+    comments: list[Comment],
+    authors: Mapping[int, UserPublic],
+    liked: set[int],
+    viewer: Actor | None = None,
 ) -> list[CommentOut]:
+    """A hidden (or held) comment keeps its place like a deleted one; its author and moderators
+    (``viewer``) still read it, with the reason."""
     items = []
     for c in comments:
         deleted = c.deleted_at is not None
+        hidden = c.hidden_at is not None
+        blank = deleted or (hidden and not _sees_hidden(c, viewer))
         items.append(
             CommentOut(
                 comment_id=comment_id_of(c),
                 thread_id=c.thread_id,
                 parent_id=c.parent_id,
                 depth=c.depth,
-                author=None if deleted else authors.get(c.author_id),
-                body="" if deleted else c.body,
-                body_html="" if deleted else str(render_markdown(c.body)),
+                author=None if blank else authors.get(c.author_id),
+                body="" if blank else c.body,
+                body_html="" if blank else str(render_markdown(c.body)),
                 like_count=c.like_count,
                 liked=comment_id_of(c) in liked,
                 deleted=deleted,
+                hidden=hidden,
+                hidden_reason=None if blank else c.hidden_reason,
                 created_at=c.created_at,
-                edited_at=None if deleted else c.edited_at,
+                edited_at=None if blank else c.edited_at,
             )
         )
     return items
@@ -253,7 +281,7 @@ async def comment_view(session: AsyncSession, actor: Actor | None, comment: Comm
     user_id = actor.user_id if actor is not None else None
     liked = await reacted_ids(session, user_id, TargetType.comment, ReactionKind.like, [comment_id])
     authors = await get_users(session, [comment.author_id])
-    return comments_out([comment], authors, liked)[0]
+    return comments_out([comment], authors, liked, actor)[0]
 
 
 async def delete_comment(session: AsyncSession, actor: Actor, comment_id: int) -> Comment:
@@ -262,9 +290,30 @@ async def delete_comment(session: AsyncSession, actor: Actor, comment_id: int) -
     comment, thread = await access_comment(session, comment_id)
     require_author_or_moderator(actor, comment.author_id, locked=thread.locked, to="delete it")
     comment.deleted_at = comment.updated_at = utcnow()
-    await touch_for_comment(session, comment.thread_id, -1)
+    if comment.hidden_at is None:  # a hidden comment is not counted already
+        await touch_for_comment(session, comment.thread_id, -1)
     await session.flush()
     await unindex_comment(session, comment)
+    return comment
+
+
+async def set_comment_hidden(
+    session: AsyncSession, comment_id: int, *, hidden: bool, reason: str | None, held: bool = False
+) -> Comment:
+    """Hides (with the reason its author sees), holds for review (``held``) or shows again a
+    live comment; its thread's count and the search index follow. Idempotent; the caller
+    (moderation) checks the permission and audits. 404 for a missing or deleted comment."""
+    comment, thread = await access_comment(session, comment_id)
+    was_hidden = comment.hidden_at is not None
+    if hidden:
+        comment.hidden_at = comment.hidden_at or utcnow()
+        comment.hidden_reason, comment.held = (None, True) if held else (reason, False)
+    else:
+        comment.hidden_at, comment.hidden_reason, comment.held = None, None, False
+    if was_hidden != hidden:
+        await touch_for_comment(session, comment.thread_id, -1 if hidden else +1)
+    await session.flush()
+    await index_comment(session, comment, thread)
     return comment
 
 

@@ -32,7 +32,8 @@ def thread_document(thread: Thread, category: str) -> SearchDocument:
         body=thread.body,
         url=thread_url(thread_id, thread.slug),
         owner_id=thread.author_id,
-        public=True,
+        # Hidden or held: found by its author only, like a draft work.
+        public=thread.hidden_at is None,
         created_at=thread.created_at,
         category=category,
     )
@@ -47,7 +48,7 @@ def comment_document(comment: Comment, thread: Thread, category: str) -> SearchD
         body=comment.body,
         url=comment_url(thread, comment_id),
         owner_id=comment.author_id,
-        public=True,
+        public=comment.hidden_at is None and thread.hidden_at is None,
         created_at=comment.created_at,
         category=category,
     )

@@ -16,7 +16,7 @@ from hub.forum.comments import access_comment
 from hub.forum.models import Comment, Thread
 from hub.forum.notices import tell_like
 from hub.forum.schemas import LikeOut
-from hub.forum.threads import access_thread, ref_of
+from hub.forum.threads import access_visible_thread, ref_of
 from hub.forum.urls import comment_url
 from hub.ratelimit import RateLimiter
 from hub.social.service import ReactionKind, TargetType, set_reaction
@@ -41,7 +41,7 @@ async def like_thread(
     session: AsyncSession, actor: Actor, thread_id: int, *, on: bool, limiter: RateLimiter | None
 ) -> LikeOut:
     """Likes (``on``) or unlikes a thread; idempotent; 404 for a missing or deleted thread."""
-    thread = await access_thread(session, thread_id)
+    thread = await access_visible_thread(session, actor, thread_id)
     changed = await set_reaction(
         session, actor, TargetType.thread, thread_id, ReactionKind.like, on, limiter=limiter
     )

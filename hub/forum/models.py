@@ -118,6 +118,10 @@ class Thread(SQLModel, table=True):
     last_activity_at: datetime = now_field()
     edited_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # Moderation: hidden (with the reason shown to the author) or held for pre-review.
+    hidden_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    hidden_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    held: bool = _flag()
 
 
 class Comment(SQLModel, table=True):
@@ -165,6 +169,10 @@ class Comment(SQLModel, table=True):
     updated_at: datetime = now_field()
     edited_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # Moderation: hidden (with the reason shown to the author) or held for pre-review.
+    hidden_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    hidden_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    held: bool = _flag()
 
 
 class Revision(SQLModel, table=True):

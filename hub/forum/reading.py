@@ -24,7 +24,13 @@ from hub.forum.schemas import (
     ThreadOut,
     ThreadPage,
 )
-from hub.forum.threads import access_thread, count_view, list_threads, thread_view
+from hub.forum.threads import (
+    access_thread,
+    access_visible_thread,
+    count_view,
+    list_threads,
+    thread_view,
+)
 from hub.forum.urls import thread_id_of
 from hub.pagination import decode_cursor, encode_cursor
 from hub.social.service import ReactionKind, TargetType, reacted_ids
@@ -35,7 +41,7 @@ def _user_id(actor: Actor | None) -> int | None:
 
 
 async def read_thread(session: AsyncSession, actor: Actor | None, thread_id: int) -> ThreadOut:
-    return await thread_view(session, actor, await access_thread(session, thread_id))
+    return await thread_view(session, actor, await access_visible_thread(session, actor, thread_id))
 
 
 async def read_comments(
@@ -48,14 +54,14 @@ async def read_comments(
     start: int | None = None,
 ) -> CommentPage:
     """A page of the thread's reply tree (depth first), with the reader's likes."""
-    await access_thread(session, thread_id)
+    await access_visible_thread(session, actor, thread_id)
     page, next_cursor = await comment_rows(
         session, thread_id, cursor=cursor, limit=limit, start=start
     )
     ids = [c.comment_id for c in page if c.comment_id is not None]
     liked = await reacted_ids(session, _user_id(actor), TargetType.comment, ReactionKind.like, ids)
     authors = await get_users(session, [c.author_id for c in page])
-    return CommentPage(items=comments_out(page, authors, liked), next_cursor=next_cursor)
+    return CommentPage(items=comments_out(page, authors, liked, actor), next_cursor=next_cursor)
 
 
 def _revision_cursor(cursor: str) -> tuple[Any, int]:
@@ -135,7 +141,7 @@ async def thread_page(
 ) -> ThreadPageData:
     """Everything ``/t/{id}/{slug}`` shows. A view counts when the slug is the thread's (a
     wrong one is answered with a redirect, which is no view)."""
-    thread = await access_thread(session, thread_id)
+    thread = await access_visible_thread(session, actor, thread_id)
     if slug != thread.slug:
         view = await thread_view(session, actor, thread)
         return ThreadPageData(thread=view, category=None, comments=CommentPage(items=[]))

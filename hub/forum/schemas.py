@@ -163,6 +163,11 @@ class ThreadOut(BaseModel):
     created_at: datetime
     last_activity_at: datetime
     edited_at: datetime | None
+    hidden: bool = Field(
+        False, description="Hidden by moderators or held for review (its author sees why)."
+    )
+    held: bool = Field(False, description="Waiting for a moderator's approval (pre-review).")
+    hidden_reason: str | None = Field(None, description="Why moderators hid it.")
 
 
 class ThreadSummary(BaseModel):
@@ -223,6 +228,14 @@ class CommentOut(BaseModel):
     like_count: int
     liked: bool
     deleted: bool = Field(description="Deleted comments keep their place for their replies.")
+    hidden: bool = Field(
+        False,
+        description="Hidden by moderators (or held for review): empty for everyone but its "
+        "author and moderators.",
+    )
+    hidden_reason: str | None = Field(
+        None, description="Why moderators hid it; only its author and moderators see it."
+    )
     created_at: datetime
     edited_at: datetime | None
 

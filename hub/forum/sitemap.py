@@ -25,7 +25,7 @@ async def thread_chunks(session: AsyncSession, size: int) -> list[tuple[int, dat
     chunk = _chunk(size)
     rows = await session.execute(
         select(chunk, func.max(col(Thread.last_activity_at)))
-        .where(col(Thread.deleted_at).is_(None))
+        .where(col(Thread.deleted_at).is_(None), col(Thread.hidden_at).is_(None))
         .group_by(chunk)
         .order_by(chunk)
     )
@@ -40,6 +40,7 @@ async def thread_locations(
         select(col(Thread.thread_id), col(Thread.slug), col(Thread.last_activity_at))
         .where(
             col(Thread.deleted_at).is_(None),
+            col(Thread.hidden_at).is_(None),
             col(Thread.thread_id) > chunk * size,
             col(Thread.thread_id) <= (chunk + 1) * size,
         )

@@ -1,7 +1,9 @@
 """Threads: start, read, list, edit (history kept), soft delete, lock and pin, view counts.
 
 A deleted thread is a 404 for everyone (its row stays, with its comments, for moderation and for
-the ids other rows keep). Lock and pin are moderator actions (``require_role``).
+the ids other rows keep). Lock and pin are moderator actions (``require_role``). A thread hidden
+by moderators (or held for pre-review) is a 404 for everyone but its author and moderators and
+leaves lists and search (:func:`set_thread_hidden`, called by :mod:`hub.moderation`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.accounts.actor import Actor
-from hub.accounts.roles import UserRole, require_role
-from hub.accounts.trust import CommunityAction, hit_community_limit
+from hub.accounts.roles import UserRole, has_role, require_role
+from hub.accounts.trust import (
+    CommunityAction,
+    held_for_review,
+    hit_community_limit,
+    report_held,
+)
 from hub.accounts.users import get_users
 from hub.db import utcnow
 from hub.errors import BadRequest
@@ -77,10 +84,30 @@ async def access_thread(session: AsyncSession, thread_id: int) -> Thread:
     return thread
 
 
+def can_see_thread(thread: Thread, actor: Actor | None) -> bool:
+    """Live threads are public (no private categories), unless hidden: then their author's and
+    moderators' only."""
+    if thread.hidden_at is None:
+        return True
+    return actor is not None and (
+        actor.user_id == thread.author_id or has_role(actor, UserRole.MODERATOR)
+    )
+
+
+async def access_visible_thread(
+    session: AsyncSession, actor: Actor | None, thread_id: int
+) -> Thread:
+    """The thread if ``actor`` may see it; 404 (``ThreadNotFound``) otherwise."""
+    thread = await access_thread(session, thread_id)
+    if not can_see_thread(thread, actor):
+        raise ThreadNotFound()
+    return thread
+
+
 async def visible_thread(session: AsyncSession, actor: Actor | None, thread_id: int) -> ThreadRef:
-    """The thread as ``actor`` (None: a visitor) may see it; 404 when missing or deleted.
-    Every live thread is public: there are no private categories."""
-    return ref_of(await access_thread(session, thread_id))
+    """The thread as ``actor`` (None: a visitor) may see it; 404 when missing, deleted or hidden
+    from them."""
+    return ref_of(await access_visible_thread(session, actor, thread_id))
 
 
 async def _category_slug(session: AsyncSession, category_id: int) -> str:
@@ -117,6 +144,9 @@ async def thread_out(session: AsyncSession, thread: Thread, *, liked: bool) -> T
         created_at=thread.created_at,
         last_activity_at=thread.last_activity_at,
         edited_at=thread.edited_at,
+        hidden=thread.hidden_at is not None,
+        held=thread.held,
+        hidden_reason=thread.hidden_reason,
     )
 
 
@@ -140,7 +170,7 @@ async def list_threads(
 ) -> ThreadPage:
     """Live threads, pinned first, then by latest activity (a new comment moves a thread up);
     cursor-paged on (pinned, last_activity_at, thread_id). An unknown category is a 404."""
-    stmt = select(Thread).where(col(Thread.deleted_at).is_(None))
+    stmt = select(Thread).where(col(Thread.deleted_at).is_(None), col(Thread.hidden_at).is_(None))
     slugs: dict[int, str] = {}
     if category is not None:
         found = await get_category(session, category)
@@ -229,10 +259,16 @@ async def create_thread(
         updated_at=now,
         last_activity_at=now,
     )
+    # A work's discussion thread (no limiter) follows its work instead of being held itself.
+    held = limiter is not None and await held_for_review(session, actor)
+    if held:
+        thread.hidden_at, thread.held = now, True
     session.add(thread)
     await session.flush()
     await index_thread(session, thread, with_comments=False)
     ref = ref_of(thread)
+    if held:
+        await report_held(session, "thread", ref.id)
     await tell_mentions(
         session, actor, body=body, url=ref.url, subject_type="thread", subject_id=ref.id
     )
@@ -297,6 +333,23 @@ async def set_flag(
     thread.updated_at = utcnow()
     await session.flush()
     return await thread_view(session, actor, thread)
+
+
+async def set_thread_hidden(
+    session: AsyncSession, thread_id: int, *, hidden: bool, reason: str | None, held: bool = False
+) -> Thread:
+    """Hides (with the reason its author sees), holds for review (``held``) or shows again a
+    live thread: lists and search follow. Idempotent; the caller (moderation) checks the
+    permission and audits. 404 for a missing or deleted thread."""
+    thread = await access_thread(session, thread_id)
+    if hidden:
+        thread.hidden_at = thread.hidden_at or utcnow()
+        thread.hidden_reason, thread.held = (None, True) if held else (reason, False)
+    else:
+        thread.hidden_at, thread.hidden_reason, thread.held = None, None, False
+    await session.flush()
+    await index_thread(session, thread, with_comments=True)
+    return thread
 
 
 async def count_view(session: AsyncSession, thread_id: int) -> None:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from hub.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
+from hub.errors import (
+    Conflict,
+    ErrorCode,
+    Forbidden,
+    HubError,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
 
 
 class UnknownModel(ValidationFailed):
@@ -62,3 +70,11 @@ class NotRoomEditor(Forbidden):
 
 class TooManyJobStreams(RateLimited):
     default_message = "You have too many job event streams open; close one first."
+
+
+class PromptBlocked(HubError):
+    """A prompt holds a term of the moderators' block-list (hub/generation/blocklist.py)."""
+
+    code = ErrorCode.prompt_blocked
+    status = 422
+    default_message = "The prompt contains a blocked term."

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
 
@@ -155,3 +156,19 @@ class JobBatch(SQLModel, table=True):
     job_count: int = Field(sa_column=Column(Integer, nullable=False))
     created_at: datetime = now_field()
     canceled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class BlockedTerm(SQLModel, table=True):
+    """One entry of the prompt block-list (:mod:`hub.generation.blocklist`), kept by moderators.
+    ``term_key`` is the normalized form the matcher uses; it is unique, so adding a term twice
+    (in any letter case or width) finds the existing row."""
+
+    __tablename__ = "blocked_terms"
+    __table_args__ = (UniqueConstraint("term_key", name="uq_blocked_terms_term_key"),)
+
+    term_id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    term: str = Field(sa_column=Column(String(200), nullable=False))
+    term_key: str = Field(sa_column=Column(String(200), nullable=False))
+    # No foreign key: the list outlives the moderator who wrote an entry.
+    created_by: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    created_at: datetime = now_field()

@@ -23,6 +23,7 @@ from hub.credits.schemas import BalanceOut
 from hub.db import settings_of, utcnow
 from hub.errors import BadRequest, InsufficientCredits
 from hub.generation import queue
+from hub.generation.blocklist import check_prompts
 from hub.generation.errors import (
     JobAlreadyFinished,
     JobNotFound,
@@ -160,7 +161,10 @@ class Submission:
 async def _check_limits(
     session: AsyncSession, actor: JobActor, plan: _Plan, settings: Settings
 ) -> None:
-    """The batch size cap and the owner's queued-jobs cap (BadRequest, QueueLimitReached)."""
+    """The block-list (PromptBlocked 422; negative prompts are not checked: they name what must
+    not be drawn), the batch size cap and the owner's queued-jobs cap (BadRequest,
+    QueueLimitReached)."""
+    await check_prompts(session, plan.prompts)
     if len(plan.prompts) > settings.job_batch_max_prompts:
         raise BadRequest(
             f"A batch takes at most {settings.job_batch_max_prompts} prompts.",

@@ -84,7 +84,7 @@ async def _room_payer(session: AsyncSession, actor: JobActor, slug: str) -> tupl
     RoomNotFound 404, RoomClosed 409 or NotRoomEditor 403 when they may not start one."""
     # access_room answers 404 for slugs that cannot exist before any query (NUL bytes, junk).
     access = await access_room(session, actor, slug)  # type: ignore[arg-type]
-    if access.room.state != RoomStatus.open:
+    if access.room.state != RoomStatus.open or access.room.hidden_at is not None:
         raise RoomClosed("The room is closed; nothing can be generated in it.")
     if access.role is Role.VIEWER:
         raise NotRoomEditor()

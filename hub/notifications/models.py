@@ -25,7 +25,7 @@ from hub.db import UTCDateTime, now_field
 # SQLite only auto-increments an INTEGER PRIMARY KEY; Postgres gets a 64-bit id.
 _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 
-KINDS = ("reply", "mention", "like", "follow", "new_work", "job_finished", "remix")
+KINDS = ("reply", "mention", "like", "follow", "new_work", "job_finished", "remix", "moderation")
 UNREAD_WHERE = "read_at IS NULL"
 
 

@@ -44,6 +44,7 @@ class NotificationKind(StrEnum):
     new_work = "new_work"
     job_finished = "job_finished"
     remix = "remix"  # someone published a remix of your work
+    moderation = "moderation"  # a moderator hid (or approved) something of yours
 
 
 # Sent once per (recipient, actor, subject): toggling a like or a follow must not spam.

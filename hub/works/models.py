@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Column,
     Float,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -135,6 +137,12 @@ class Work(SQLModel, table=True):
     deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     # Moderation (hidden works answer 404 to everyone but the author and moderators).
     hidden_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # Shown to the author of a hidden work; None while ``held`` (waiting for pre-review).
+    hidden_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Held for pre-review (a new account's work): hidden_at is set too, so feeds skip it.
+    held: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
 
 
 class WorkImage(SQLModel, table=True):

@@ -19,7 +19,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.actor import Actor
-from hub.accounts.trust import CommunityAction, hit_community_limit
+from hub.accounts.trust import (
+    CommunityAction,
+    held_for_review,
+    hit_community_limit,
+    report_held,
+)
 from hub.db import settings_of, utcnow
 from hub.errors import Conflict
 from hub.forum.service import add_comment, create_thread, visible_thread
@@ -129,15 +134,21 @@ async def publish_row(
     await _open_discussion(session, actor, work, thread_id=thread_id, storage=storage)
     first_time = work.published_at is None
     now = utcnow()
+    # Pre-review: a new account's first publication waits for a moderator (hub.moderation).
+    held = first_time and await held_for_review(session, actor)
     work.status = WorkStatus.published.value
     work.published_at = work.published_at or now
     work.updated_at = now
+    if held:
+        work.hidden_at, work.held = now, True
     await session.flush()
-    if first_time:
+    if first_time and not held:
         await _tell_followers(session, actor, work)
         await count_published_remix(session, actor, work)
     await indexing.index_work(session, work, storage=storage)
     await refresh_hot(session, work_id_of(work))
+    if held:
+        await report_held(session, "work", work_id_of(work))
 
 
 async def publish_work(

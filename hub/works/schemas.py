@@ -260,6 +260,13 @@ class WorkOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
+    hidden: bool = Field(
+        False,
+        description="Hidden by moderators or held for review: seen by its author and "
+        "moderators only.",
+    )
+    held: bool = Field(False, description="Waiting for a moderator's approval (pre-review).")
+    hidden_reason: str | None = Field(None, description="Why moderators hid it.")
 
 
 class WorkCreatedOut(BaseModel):

@@ -270,6 +270,34 @@ async def delete_work(session: AsyncSession, actor: Actor, work_id: int) -> None
     await refresh_hot(session, work_id)
 
 
+async def set_work_hidden(
+    session: AsyncSession,
+    work_id: int,
+    *,
+    hidden: bool,
+    reason: str | None,
+    held: bool = False,
+    storage: Storage | None,
+) -> Work:
+    """Hides (with the reason its author sees), holds for review (``held``) or shows again a
+    work: feeds (their listed predicate), search and hot scores follow. Idempotent; the caller
+    (moderation) checks the permission and audits. WorkNotFound for a missing or deleted work."""
+    from hub.works.hot import refresh_hot
+
+    work = await get_work(session, work_id)
+    if work is None or work.deleted_at is not None:
+        raise WorkNotFound()
+    if hidden:
+        work.hidden_at = work.hidden_at or utcnow()
+        work.hidden_reason, work.held = (None, True) if held else (reason, False)
+    else:
+        work.hidden_at, work.hidden_reason, work.held = None, None, False
+    await session.flush()
+    await indexing.index_work(session, work, storage=storage)
+    await refresh_hot(session, work_id)
+    return work
+
+
 async def count_view(session: AsyncSession, actor: Actor | None, work: Work) -> None:
     """One more view of a published work by someone other than its author."""
     if work.status != WorkStatus.published or (actor and actor.user_id == work.author_id):

@@ -176,6 +176,9 @@ async def work_out(
         created_at=work.created_at,
         updated_at=work.updated_at,
         published_at=work.published_at,
+        hidden=work.hidden_at is not None,
+        held=work.held,
+        hidden_reason=work.hidden_reason,
     )
 
 

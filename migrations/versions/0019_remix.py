@@ -5,7 +5,7 @@ room's parent as ``works.parent_work_id`` (the column came with 0007). The notif
 CHECK gains ``remix`` (SQLite rebuilds the table for that, keeping its rows and indexes).
 
 Revision ID: 0019
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-05
 """
 
@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0013"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-OLD_KINDS = ("reply", "mention", "like", "follow", "new_work", "job_finished")
+OLD_KINDS = ("reply", "mention", "like", "follow", "new_work", "job_finished", "moderation")
 NEW_KINDS = (*OLD_KINDS, "remix")
 
 

@@ -205,6 +205,20 @@ async def _notification(site: Site, http: httpx.AsyncClient) -> dict[str, object
     return {"notification_id": items[0]["notification_id"]}
 
 
+async def _moderation(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
+    """Bob reports alice's comment (the queue's item), alice (an admin) blocks a term."""
+    comment_id = site.params["comment_id"]
+    body = {"target_type": "comment", "target_id": comment_id, "reason": "rude"}
+    report = await _post(http, "/api/v1/reports", site.bob, body)
+    term = await _post(http, "/api/v1/admin/blocklist", site.alice, {"term": "kraken"})
+    return {
+        "report_id": report["report_id"],
+        "target_type": "comment",
+        "target_id": comment_id,
+        "term_id": term["term_id"],
+    }
+
+
 @pytest.fixture
 async def site(live: LiveServer) -> Site:
     scene = Site(live, alice=None, bob=None)  # type: ignore[arg-type]
@@ -226,4 +240,5 @@ async def site(live: LiveServer) -> Site:
         scene.params.update(await _work(scene, http))
         scene.params.update(await _prompt(scene, http))
         scene.params.update(await _notification(scene, http))
+        scene.params.update(await _moderation(scene, http))
     return scene

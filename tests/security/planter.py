@@ -44,6 +44,11 @@ HINTS: dict[str, object] = {
     "idempotency_key": OMIT,
     "refresh_token": OMIT,
     "items": lambda params: [{"prompt_id": params["prompt_id"], "count": 1}],
+    "target_type": lambda params: params["target_type"],
+    "target_id": lambda params: params["target_id"],
+    "level": "member",
+    # A payload on the prompt block-list would refuse every later planted prompt (422).
+    "term": _fresh("plantedterm"),
 }
 # Valid values for a field of this name that is not free text: a forum category's slug, a room's
 # slug. The same name as free text (a prompt template's ``category``) still gets the payload.
