@@ -52,6 +52,7 @@ from hub.generation.schemas import (
 )
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
+from hub.payments import service as payments_service
 from hub.settings import Settings
 from hub.storage import service as storage_service
 from rooms.types import Role
@@ -174,11 +175,13 @@ async def _check_limits(
             max_prompts=settings.job_batch_max_prompts,
         )
     queued = await queue.count_queued_by_owner(session, actor.user_id)
-    if queued + len(plan.prompts) > settings.jobs_per_user_queued:
+    # Members may queue more (HUB_MEMBERSHIP_JOBS_QUEUED).
+    limit = (await payments_service.perks_for(session, actor.user_id)).jobs_queued
+    if queued + len(plan.prompts) > limit:
         raise QueueLimitReached(
-            f"You can have at most {settings.jobs_per_user_queued} queued jobs.",
+            f"You can have at most {limit} queued jobs.",
             queued=queued,
-            limit=settings.jobs_per_user_queued,
+            limit=limit,
         )
 
 
@@ -306,6 +309,9 @@ async def submit_job(
         request = request.model_copy(update={"source_image_key": key})
     await _check_limits(session, actor, plan, settings)
     payer = payer_id if payer_id is not None else actor.user_id
+    # "VIP first": the payer's membership lifts the job's priority and running cap.
+    perks = await payments_service.perks_for(session, payer)
+    priority = max(priority, perks.priority)
     batch_id = queue.new_job_id() if plan.kind is JobKind.batch_member else None
     total_cost = plan.cost_per_job * len(plan.prompts)
     jobs: list[Job] = []
@@ -320,6 +326,7 @@ async def submit_job(
             batch_id=batch_id,
             priority=priority,
         )
+        job.running_cap = perks.jobs_running if perks.member else None
         await _reserve(session, actor, job, plan=plan, reserved=sum(j.cost for j in jobs))
         session.add(job)
         jobs.append(job)
