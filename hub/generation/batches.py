@@ -99,9 +99,8 @@ async def submit_batch(
     for request, plan in planned:
         job = _new_job(
             actor, request, plan, settings, request.prompt or "", payer=actor.user_id,
-            batch_id=batch_id, priority=perks.priority,
+            batch_id=batch_id, priority=0, perks=perks,
         )  # fmt: skip
-        job.running_cap = perks.jobs_running if perks.member else None
         job.kind = JobKind.batch_member.value
         try:
             await _reserve(session, actor, job, plan=plan, reserved=sum(j.cost for j in jobs))

@@ -53,6 +53,7 @@ from hub.generation.schemas import (
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
 from hub.payments import service as payments_service
+from hub.payments.service import Perks
 from hub.settings import Settings
 from hub.storage import service as storage_service
 from rooms.types import Role
@@ -195,7 +196,10 @@ def _new_job(
     payer: int,
     batch_id: str | None,
     priority: int,
+    perks: Perks,
 ) -> Job:
+    """A queued job; "VIP first": the payer's membership (``perks``) lifts its priority and its
+    running cap (docs/payments.md)."""
     return Job(
         job_id=queue.new_job_id(),
         user_id=payer,
@@ -208,7 +212,8 @@ def _new_job(
         negative_prompt=request.negative_prompt,
         params=dict(plan.params),
         source_image_key=request.source_image_key,
-        priority=priority,
+        priority=max(priority, perks.priority),
+        running_cap=perks.running_cap,
         state=JobState.queued.value,
         max_attempts=settings.job_max_attempts,
         next_attempt_at=utcnow(),
@@ -309,24 +314,15 @@ async def submit_job(
         request = request.model_copy(update={"source_image_key": key})
     await _check_limits(session, actor, plan, settings)
     payer = payer_id if payer_id is not None else actor.user_id
-    # "VIP first": the payer's membership lifts the job's priority and running cap.
     perks = await payments_service.perks_for(session, payer)
-    priority = max(priority, perks.priority)
     batch_id = queue.new_job_id() if plan.kind is JobKind.batch_member else None
     total_cost = plan.cost_per_job * len(plan.prompts)
     jobs: list[Job] = []
     for prompt in plan.prompts:
         job = _new_job(
-            actor,
-            request,
-            plan,
-            settings,
-            prompt,
-            payer=payer,
-            batch_id=batch_id,
-            priority=priority,
-        )
-        job.running_cap = perks.jobs_running if perks.member else None
+            actor, request, plan, settings, prompt, payer=payer, batch_id=batch_id,
+            priority=priority, perks=perks,
+        )  # fmt: skip
         await _reserve(session, actor, job, plan=plan, reserved=sum(j.cost for j in jobs))
         session.add(job)
         jobs.append(job)

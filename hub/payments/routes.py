@@ -24,7 +24,7 @@ from hub.errors import (
     ValidationFailed,
 )
 from hub.pagination import PageParams
-from hub.payments import service, stripe
+from hub.payments import events, service, stripe
 from hub.payments.providers import provider_for
 from hub.payments.schemas import (
     CatalogueOut,
@@ -192,7 +192,7 @@ async def stripe_webhook(request: Request) -> Response:
     stripe.verify(payload, header, secret, now=time.time())
     event = stripe.parse_event(payload)
     async with ctx.db.unit_of_work() as session:
-        first = await service.handle_stripe_event(session, event)
+        first = await events.handle_stripe_event(session, event)
     return json_response(WebhookOut(received=True, duplicate=not first))
 
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Table, insert, or_, select, tuple_, update
+from sqlalchemy import Table, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,7 +51,6 @@ from hub.payments.schemas import (
     PaymentOut,
     PaymentPage,
 )
-from hub.payments.stripe import Event
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,6 +109,11 @@ class Perks:
     jobs_running: int
     jobs_queued: int
 
+    @property
+    def running_cap(self) -> int | None:
+        """What a queued job carries in ``jobs.running_cap``: None means the default cap."""
+        return self.jobs_running if self.member else None
+
 
 async def _membership(session: AsyncSession, user_id: int) -> Any:
     stmt = select(MEMBERSHIPS).where(MEMBERSHIPS.c.user_id == user_id)
@@ -153,15 +157,15 @@ async def get_membership(session: AsyncSession, actor: PaymentsActor) -> Members
 # --- checkout ----------------------------------------------------------------------------------
 
 
-def _payment(row: Any) -> Payment:
+def payment_of(row: Any) -> Payment:
     return Payment(**row._mapping)
 
 
-async def _get_payment(session: AsyncSession, payment_id: str) -> Payment | None:
+async def get_payment_row(session: AsyncSession, payment_id: str) -> Payment | None:
     row = (
         await session.execute(select(PAYMENTS).where(PAYMENTS.c.payment_id == payment_id))
     ).first()
-    return _payment(row) if row else None
+    return payment_of(row) if row else None
 
 
 async def start_checkout(
@@ -258,7 +262,7 @@ def _insert(session: AsyncSession) -> Any:
     return sqlite.insert(MEMBERSHIPS)
 
 
-async def _mark_paid(
+async def mark_paid(
     session: AsyncSession,
     payment: Payment,
     *,
@@ -285,8 +289,8 @@ async def _mark_paid(
             await session.execute(
                 update(PAYMENTS).where(PAYMENTS.c.payment_id == payment.payment_id).values(**refs)
             )
-        return await _get_payment(session, payment.payment_id) or payment
-    paid = _payment(won)
+        return await get_payment_row(session, payment.payment_id) or payment
+    paid = payment_of(won)
     if paid.credits > 0:
         await credits_service.grant_credits(
             session,
@@ -312,7 +316,7 @@ async def access_payment(
 ) -> PaymentOut:
     """The actor's payment (admins see anyone's); 404 for a missing one and for someone
     else's alike."""
-    payment = await _get_payment(session, payment_id)
+    payment = await get_payment_row(session, payment_id)
     if payment is None or (
         payment.user_id != actor.user_id and UserRole(actor.role) is not UserRole.ADMIN
     ):
@@ -321,7 +325,7 @@ async def access_payment(
 
 
 async def _own_offline(session: AsyncSession, actor: PaymentsActor, payment_id: str) -> Payment:
-    payment = await _get_payment(session, payment_id)
+    payment = await get_payment_row(session, payment_id)
     if payment is None or payment.user_id != actor.user_id or payment.provider != "offline":
         raise NotFound("No such payment.")
     return payment
@@ -342,7 +346,7 @@ async def confirm_offline(
     if payment.state == PaymentState.canceled.value:
         raise Conflict("This checkout was canceled; start a new one.")
     if payment.state == PaymentState.pending.value:
-        payment = await _mark_paid(session, payment)
+        payment = await mark_paid(session, payment)
     return PaymentOut.model_validate(payment)
 
 
@@ -359,7 +363,7 @@ async def cancel_offline(
         )
         .values(state=PaymentState.canceled.value, updated_at=now)
     )
-    return PaymentOut.model_validate(await _get_payment(session, payment_id))
+    return PaymentOut.model_validate(await get_payment_row(session, payment_id))
 
 
 # --- lists -------------------------------------------------------------------------------------
@@ -375,7 +379,7 @@ async def _page(session: AsyncSession, params: PageParams, *where: Any) -> Payme
         stmt = stmt.where(key < (created, payment_id))
     stmt = stmt.order_by(PAYMENTS.c.created_at.desc(), PAYMENTS.c.payment_id.desc())
     rows = (await session.execute(stmt.limit(params.limit + 1))).all()
-    items = [PaymentOut.model_validate(_payment(row)) for row in rows[: params.limit]]
+    items = [PaymentOut.model_validate(payment_of(row)) for row in rows[: params.limit]]
     next_cursor = None
     if len(rows) > params.limit:
         next_cursor = encode_cursor(items[-1].created_at, items[-1].payment_id)
@@ -399,24 +403,11 @@ async def list_all_payments(
 # --- refunds and cancellation ------------------------------------------------------------------
 
 
-async def _reverse(
-    session: AsyncSession,
-    payment: Payment,
-    refunded_cents: int,
-    *,
-    actor_id: int | None,
-    reason: str | None = None,
-) -> Payment:
-    """Take back the credits of the refunded share of ``payment`` (cumulative
-    ``refunded_cents``), as far as the wallet holds them. A share already handled is a no-op."""
-    refunded_cents = min(refunded_cents, payment.amount_cents)
-    if payment.state not in (PaymentState.paid.value, PaymentState.refunded.value):
-        return payment
-    if refunded_cents <= payment.refunded_cents:
-        return payment
+async def _claim_refund(session: AsyncSession, payment: Payment, refunded_cents: int) -> bool:
+    """Record the refunded share; of two transactions handling the same news one wins (the
+    other matches no row and returns False)."""
     full = refunded_cents >= payment.amount_cents
     now = utcnow()
-    # Claim this share first: of two transactions handling it, one wins, the other sees 0 rows.
     claim = (
         update(PAYMENTS)
         .where(
@@ -425,40 +416,65 @@ async def _reverse(
             PAYMENTS.c.state == payment.state,
         )
         .values(
-            refunded_cents=max(refunded_cents, payment.refunded_cents),
+            refunded_cents=refunded_cents,
             state=PaymentState.refunded.value if full else payment.state,
             refunded_at=now,
             updated_at=now,
         )
         .returning(PAYMENTS.c.payment_id)
     )
-    if (await session.execute(claim)).first() is None:
-        return await _get_payment(session, payment.payment_id) or payment
-    if full or payment.amount_cents == 0:
+    return (await session.execute(claim)).first() is not None
+
+
+async def _take_back(
+    session: AsyncSession, payment: Payment, refunded_cents: int, actor_id: int | None
+) -> None:
+    """Revoke the credits of the refunded share not taken back yet, as far as the wallet holds
+    them; the rest adds to the payment's shortfall."""
+    if refunded_cents >= payment.amount_cents or payment.amount_cents == 0:
         target = payment.credits
     else:
         target = payment.credits * refunded_cents // payment.amount_cents
     due = target - payment.credits_reversed - payment.shortfall
-    taken, short = 0, 0
-    if due > 0:
-        entry, short = await credits_service.revoke_credits(
-            session,
-            user_id=payment.user_id,
-            amount=due,
-            idempotency_key=f"payment:{payment.payment_id}:{refunded_cents}",
-            memo=f"Refund: {payment.item} ({payment.payment_id})",
-            actor_id=actor_id,
-        )
-        taken = -entry.amount
+    if due <= 0:
+        return
+    entry, short = await credits_service.revoke_credits(
+        session,
+        user_id=payment.user_id,
+        amount=due,
+        idempotency_key=f"payment:{payment.payment_id}:{refunded_cents}",
+        memo=f"Refund: {payment.item} ({payment.payment_id})",
+        actor_id=actor_id,
+    )
     await session.execute(
         update(PAYMENTS)
         .where(PAYMENTS.c.payment_id == payment.payment_id)
         .values(
-            credits_reversed=PAYMENTS.c.credits_reversed + taken,
+            credits_reversed=PAYMENTS.c.credits_reversed - entry.amount,
             shortfall=PAYMENTS.c.shortfall + short,
         )
     )
-    after = await _get_payment(session, payment.payment_id) or payment
+
+
+async def reverse_refund(
+    session: AsyncSession,
+    payment: Payment,
+    refunded_cents: int,
+    *,
+    actor_id: int | None,
+    reason: str | None = None,
+) -> Payment:
+    """Take back the credits of the refunded share of ``payment`` (``refunded_cents`` in all
+    so far). News of a share already handled is a no-op. Audited (``payment.refund``)."""
+    refunded_cents = min(refunded_cents, payment.amount_cents)
+    if payment.state not in (PaymentState.paid.value, PaymentState.refunded.value):
+        return payment
+    if refunded_cents <= payment.refunded_cents:
+        return payment
+    if not await _claim_refund(session, payment, refunded_cents):
+        return await get_payment_row(session, payment.payment_id) or payment
+    await _take_back(session, payment, refunded_cents, actor_id)
+    after = await get_payment_row(session, payment.payment_id) or payment
     await audit.record(
         session,
         actor_id=actor_id,
@@ -493,7 +509,7 @@ async def refund_payment(
     are taken back (as far as the wallet holds them; the rest is the ``shortfall``). Audited.
     A refunded payment stays as it is (idempotent); a pending or canceled one is 409."""
     require_role(actor, UserRole.ADMIN, to="refund payments")
-    payment = await _get_payment(session, payment_id)
+    payment = await get_payment_row(session, payment_id)
     if payment is None:
         raise NotFound("No such payment.")
     if payment.state == PaymentState.refunded.value:
@@ -503,7 +519,7 @@ async def refund_payment(
     provider = provider or _provider_of(payment, settings_of(session))
     if provider is not None:
         await provider.refund(intent_ref=payment.intent_ref, charge_ref=payment.charge_ref)
-    refunded = await _reverse(
+    refunded = await reverse_refund(
         session, payment, payment.amount_cents, actor_id=actor.user_id, reason=reason
     )
     return PaymentOut.model_validate(refunded)
@@ -527,194 +543,3 @@ async def cancel_membership(
             .values(cancel_at_period_end=True, updated_at=utcnow())
         )
     return await get_membership(session, actor)
-
-
-# --- Stripe events -----------------------------------------------------------------------------
-
-
-async def _first_delivery(session: AsyncSession, event: Event) -> bool:
-    """Record the event id; False when it was recorded before (a redelivery)."""
-    dialect = session.get_bind().dialect.name
-    table = postgresql.insert(EVENTS) if dialect == "postgresql" else sqlite.insert(EVENTS)
-    stmt = (
-        table.values(
-            event_id=event.event_id,
-            provider="stripe",
-            event_type=event.event_type,
-            received_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
-        .returning(EVENTS.c.event_id)
-    )
-    return (await session.execute(stmt)).first() is not None
-
-
-def _text(obj: Any, *path: str) -> str | None:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj if isinstance(obj, str) and obj else None
-
-
-def _ref(value: Any) -> str | None:
-    """An expandable Stripe field: an id, or the object with its ``id``."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**34:
-        return datetime.fromtimestamp(value, UTC)
-    return None
-
-
-async def _by_ref(session: AsyncSession, **refs: str | None) -> Payment | None:
-    conditions = [PAYMENTS.c[name] == value for name, value in refs.items() if value]
-    if not conditions:
-        return None
-    row = (await session.execute(select(PAYMENTS).where(or_(*conditions)).limit(1))).first()
-    return _payment(row) if row else None
-
-
-async def _checkout_completed(session: AsyncSession, obj: dict[str, Any]) -> None:
-    payment_id = _text(obj, "client_reference_id") or _text(obj, "metadata", "hub_payment_id")
-    payment = await _get_payment(session, payment_id) if payment_id else None
-    if payment is None:
-        log.warning(
-            "checkout.session.completed for an unknown payment", extra={"id": obj.get("id")}
-        )
-        return
-    if obj.get("payment_status") not in ("paid", "no_payment_required"):
-        return  # an asynchronous payment method: Stripe sends ...async_payment_succeeded later
-    await _mark_paid(
-        session,
-        payment,
-        subscription_ref=_ref(obj.get("subscription")),
-        refs={"intent_ref": _ref(obj.get("payment_intent")) or ""},
-    )
-
-
-def _invoice_subscription(obj: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """The subscription id and its metadata, from the invoice shapes of older API versions
-    (``subscription``, ``subscription_details``) and newer ones (``parent``)."""
-    details = obj.get("subscription_details")
-    parent = obj.get("parent")
-    if isinstance(parent, dict) and isinstance(parent.get("subscription_details"), dict):
-        details = parent["subscription_details"]
-    details = details if isinstance(details, dict) else {}
-    sub_ref = _ref(obj.get("subscription")) or _ref(details.get("subscription"))
-    metadata = details.get("metadata")
-    return sub_ref, metadata if isinstance(metadata, dict) else {}
-
-
-def _period_end(obj: dict[str, Any]) -> datetime | None:
-    lines = obj.get("lines")
-    data = lines.get("data") if isinstance(lines, dict) else None
-    if isinstance(data, list) and data and isinstance(data[0], dict):
-        period = data[0].get("period")
-        if isinstance(period, dict) and _when(period.get("end")):
-            return _when(period.get("end"))
-    return None
-
-
-async def _invoice_paid(session: AsyncSession, obj: dict[str, Any]) -> None:
-    invoice_ref = _ref(obj.get("id"))
-    sub_ref, metadata = _invoice_subscription(obj)
-    if invoice_ref is None or sub_ref is None:
-        return  # not a subscription's invoice
-    refs = {
-        "invoice_ref": invoice_ref,
-        "intent_ref": _ref(obj.get("payment_intent")) or "",
-        "charge_ref": _ref(obj.get("charge")) or "",
-    }
-    payment = await _by_ref(session, invoice_ref=invoice_ref)
-    if payment is None and obj.get("billing_reason") == "subscription_create":
-        first = _text(metadata, "hub_payment_id")
-        payment = await _get_payment(session, first) if first else None
-        if payment is not None and payment.invoice_ref not in (None, invoice_ref):
-            payment = None
-    if payment is None:
-        member = await session.execute(
-            select(MEMBERSHIPS.c.user_id).where(MEMBERSHIPS.c.subscription_ref == sub_ref)
-        )
-        user_id = member.scalar_one_or_none()
-        raw_user = _text(metadata, "hub_user_id")
-        if user_id is None and raw_user and raw_user.isdigit():
-            user_id = int(raw_user)
-        if user_id is None:
-            log.warning("invoice.paid for an unknown subscription", extra={"id": invoice_ref})
-            return
-        settings = settings_of(session)
-        now = utcnow()
-        amount = obj.get("amount_paid")
-        payment = Payment(
-            payment_id=uuid.uuid4().hex,
-            user_id=user_id,
-            item=catalogue.MEMBERSHIP,
-            kind=PaymentKind.membership.value,
-            credits=settings.membership_monthly_credits,
-            amount_cents=amount if isinstance(amount, int) and amount >= 0 else 0,
-            currency=(_text(obj, "currency") or settings.payments_currency)[:3],
-            provider="stripe",
-            state=PaymentState.pending.value,
-            invoice_ref=invoice_ref,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(payment)
-        await session.flush()
-    await _mark_paid(
-        session, payment, period_end=_period_end(obj), subscription_ref=sub_ref, refs=refs
-    )
-
-
-async def _charge_refunded(session: AsyncSession, obj: dict[str, Any]) -> None:
-    payment = await _by_ref(
-        session,
-        intent_ref=_ref(obj.get("payment_intent")),
-        charge_ref=_ref(obj.get("id")),
-        invoice_ref=_ref(obj.get("invoice")),
-    )
-    refunded = obj.get("amount_refunded")
-    if payment is None or not isinstance(refunded, int) or refunded <= 0:
-        return
-    await _reverse(session, payment, refunded, actor_id=None)
-
-
-async def _subscription_deleted(session: AsyncSession, obj: dict[str, Any]) -> None:
-    sub_ref = _ref(obj.get("id"))
-    if sub_ref is None:
-        return
-    now = utcnow()
-    await session.execute(
-        update(MEMBERSHIPS)
-        .where(MEMBERSHIPS.c.subscription_ref == sub_ref)
-        .values(
-            state=MembershipState.canceled.value,
-            ended_at=now,
-            current_period_end=now,
-            updated_at=now,
-        )
-    )
-
-
-HANDLERS = {
-    "checkout.session.completed": _checkout_completed,
-    "checkout.session.async_payment_succeeded": _checkout_completed,
-    "invoice.paid": _invoice_paid,
-    "charge.refunded": _charge_refunded,
-    "customer.subscription.deleted": _subscription_deleted,
-}
-
-
-async def handle_stripe_event(session: AsyncSession, event: Event) -> bool:
-    """Apply a verified event once; False when its id was handled before (nothing is done).
-    Types the hub does not use are recorded and ignored."""
-    if not await _first_delivery(session, event):
-        return False
-    handler = HANDLERS.get(event.event_type)
-    if handler is not None:
-        await handler(session, event.data)
-    return True
