@@ -1,8 +1,8 @@
 """The site the security tests attack: the hub behind a real uvicorn (``live``, embedded worker,
 rate limits lifted) with two people, a room they share, an open invite, a personal token, a
 finished job with its image, a published work of that image, a forum thread with a comment, a
-prompt template with a batch made of it and a notification (bob follows alice), all made through
-the HTTP API.
+prompt template with a batch made of it, a notification (bob follows alice) and a pending
+offline checkout of alice's, all made through the HTTP API.
 
 ``Site.params`` fills the path parameters of every route (``tests/security/routes.py``). A new
 route with a parameter it does not know fails the tests that walk the routes, by name: add the
@@ -205,6 +205,12 @@ async def _notification(site: Site, http: httpx.AsyncClient) -> dict[str, object
     return {"notification_id": items[0]["notification_id"]}
 
 
+async def _payment(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
+    """A pending offline checkout of alice's (its confirm page, receipt and forms)."""
+    started = await _post(http, "/api/v1/payments/checkout", site.alice, {"item": "pack-500"})
+    return {"payment_id": started["payment_id"]}
+
+
 @pytest.fixture
 async def site(live: LiveServer) -> Site:
     scene = Site(live, alice=None, bob=None)  # type: ignore[arg-type]
@@ -226,4 +232,5 @@ async def site(live: LiveServer) -> Site:
         scene.params.update(await _work(scene, http))
         scene.params.update(await _prompt(scene, http))
         scene.params.update(await _notification(scene, http))
+        scene.params.update(await _payment(scene, http))
     return scene
