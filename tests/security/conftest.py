@@ -1,7 +1,7 @@
 """The site the security tests attack: the hub behind a real uvicorn (``live``, embedded worker,
 rate limits lifted) with two people, a room they share, an open invite, a personal token, a
 finished job with its image, a published work of that image, a forum thread with a comment, a
-prompt template with a batch made of it, a notification (bob follows alice) and a pending
+prompt template with a batch made of it, a notification (bob follows alice) and a paid
 offline checkout of alice's, all made through the HTTP API.
 
 ``Site.params`` fills the path parameters of every route (``tests/security/routes.py``). A new
@@ -206,9 +206,13 @@ async def _notification(site: Site, http: httpx.AsyncClient) -> dict[str, object
 
 
 async def _payment(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
-    """A pending offline checkout of alice's (its confirm page, receipt and forms)."""
+    """A paid offline checkout of alice's (its confirm page, receipt and forms; an admin can
+    refund it)."""
     started = await _post(http, "/api/v1/payments/checkout", site.alice, {"item": "pack-500"})
-    return {"payment_id": started["payment_id"]}
+    payment_id = started["payment_id"]
+    paid = await http.post(f"/payments/offline/{payment_id}/confirm", headers=site.alice.api)
+    assert paid.status_code == 303, paid.text
+    return {"payment_id": payment_id}
 
 
 @pytest.fixture
