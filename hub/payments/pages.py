@@ -151,9 +151,25 @@ async def offline_cancel(request: Request) -> Response:
     return RedirectResponse("/wallet", status_code=303)
 
 
+async def membership_cancel_form(request: Request) -> Response:
+    """The wallet's "Stop renewing" button."""
+    actor = await current_actor(request)
+    if actor is None:
+        return to_login(request)
+    async with get_ctx(request).db.unit_of_work() as session:
+        await service.cancel_membership(session, actor)
+    return RedirectResponse("/wallet", status_code=303)
+
+
 routes: list[BaseRoute] = [
     Route("/wallet", wallet_page, methods=["GET"], name="wallet_page"),
     Route("/wallet/buy", buy_form, methods=["POST"], name="wallet_buy"),
+    Route(
+        "/wallet/membership/cancel",
+        membership_cancel_form,
+        methods=["POST"],
+        name="wallet_membership_cancel",
+    ),
     Route("/wallet/receipts/{payment_id}", receipt_page, methods=["GET"], name="wallet_receipt"),
     Route("/payments/offline/{payment_id}", offline_page, methods=["GET"], name="offline_page"),
     Route(

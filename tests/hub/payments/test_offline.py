@@ -194,6 +194,12 @@ async def test_offline_membership_gives_credits_and_perks_until_canceled(
     assert member["member"] is True
     assert member["state"] == "active"
     assert member["cancel_at_period_end"] is False
+    wallet = await client.get("/wallet", headers={"cookie": f"hub_session={ada.cookie}"})
+    assert 'id="membership-status"' in wallet.text
+    stop = await client.post(
+        "/wallet/membership/cancel", data=ada.form, headers={"cookie": f"hub_session={ada.cookie}"}
+    )
+    assert stop.status_code == 303
     for _ in range(2):
         canceled = await client.post("/api/v1/me/membership/cancel", headers=ada.headers)
         assert canceled.status_code == 200, canceled.text
