@@ -91,6 +91,8 @@ def domain_routes() -> list[BaseRoute]:
     from hub.generation.routes import routes as generation_routes
     from hub.moderation.routes import routes as moderation_routes
     from hub.notifications.routes import routes as notifications_routes
+    from hub.payments.pages import routes as payments_pages
+    from hub.payments.routes import routes as payments_routes
     from hub.prompts.routes import routes as prompts_routes
     from hub.social.routes import routes as social_routes
     from hub.storage.routes import routes as storage_routes
@@ -108,6 +110,8 @@ def domain_routes() -> list[BaseRoute]:
         *generation_routes,
         *moderation_routes,
         *notifications_routes,
+        *payments_routes,
+        *payments_pages,
         *social_routes,
         *prompts_routes,
         *storage_routes,

@@ -15,6 +15,7 @@ from hub.forum import models as forum_models  # noqa: F401
 from hub.generation import models as generation_models  # noqa: F401
 from hub.moderation import models as moderation_models  # noqa: F401
 from hub.notifications import models as notifications_models  # noqa: F401
+from hub.payments import models as payments_models  # noqa: F401
 from hub.prompts import models as prompts_models  # noqa: F401
 from hub.search import models as search_models  # noqa: F401
 from hub.social import models as social_models  # noqa: F401

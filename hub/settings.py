@@ -402,6 +402,59 @@ class Settings(BaseSettings):
         "`hub search reindex` after changing it. Not used on SQLite (trigram index).",
     )
 
+    # --- payments and membership ----------------------------------------------------------
+    payments_provider: Literal["offline", "stripe"] = Field(
+        "offline",
+        description="Who takes payments: 'offline' (embedded mode and tests: a confirm page of "
+        "the hub's own, no money moves) or 'stripe' (Checkout Sessions and signed webhooks).",
+    )
+    payments_currency: str = Field(
+        "usd", pattern=r"^[a-z]{3}$", description="ISO 4217 currency of every price (lowercase)."
+    )
+    payments_packs: str = Field(
+        "500:499,1200:999,3000:1999",
+        pattern=r"^\d{1,9}:\d{1,9}(,\d{1,9}:\d{1,9}){0,9}$",
+        description="Credit packs on sale, as comma-separated 'credits:price in cents' pairs; "
+        "each is item 'pack-<credits>' of the catalogue. Empty pairs are not allowed.",
+    )
+    membership_price_cents: int = Field(
+        999, ge=0, description="Monthly membership price in cents; 0 takes it off sale."
+    )
+    membership_monthly_credits: int = Field(
+        1500, ge=0, description="Credits a member gets with each paid month."
+    )
+    membership_priority: int = Field(
+        10,
+        ge=0,
+        le=1000,
+        description="Queue priority of members' jobs (others' are 0): a worker claims queued "
+        "jobs of a higher priority first.",
+    )
+    membership_jobs_running: int = Field(
+        6, ge=1, description="Most running jobs per member (HUB_JOBS_PER_USER_RUNNING for others)."
+    )
+    membership_jobs_queued: int = Field(
+        300, ge=1, description="Most queued jobs per member (HUB_JOBS_PER_USER_QUEUED for others)."
+    )
+    membership_period_days: int = Field(
+        30,
+        ge=1,
+        le=366,
+        description="How long one paid month of membership lasts with the offline provider "
+        "(Stripe says when its periods end).",
+    )
+    stripe_api_base: str = Field(
+        "https://api.stripe.com", description="Stripe API base URL (tests point it elsewhere)."
+    )
+    stripe_secret_key: SecretStr = Field(
+        SecretStr(""), description="Stripe secret API key (sk_...); needed by the stripe provider."
+    )
+    stripe_webhook_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Signing secret (whsec_...) of the Stripe webhook endpoint; events whose "
+        "Stripe-Signature does not verify with it are refused.",
+    )
+
     # --- works -----------------------------------------------------------------------------
     works_default_category: str = Field(
         "showcase",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Integer, Table, bindparam, func, select, tuple_, update
@@ -395,6 +396,65 @@ async def adjust_credits(
             reason=memo,
         )
     return entry, balance
+
+
+async def revoke_credits(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    amount: int,
+    idempotency_key: str,
+    memo: str = "",
+    actor_id: int | None = None,
+) -> tuple[LedgerEntry, int]:
+    """Take back up to ``amount`` spendable credits (a refunded purchase): as many as the
+    balance holds, never below zero and never from reservations. Returns the ledger row
+    (kind ``adjust``, ``amount`` = minus what was taken, possibly 0) and the credits it could
+    not take (the shortfall). The key makes a repeated call a no-op that returns the first
+    row and its shortfall again."""
+    _check_amount(amount)
+    key = f"revoke:{idempotency_key}"
+    earlier = await _entry_by_key(session, key)
+    if earlier is not None:
+        return earlier, amount + earlier.amount
+    await _ensure_wallet(session, user_id)
+    # The balance can drop between the read and the conditional debit (a job reserved meanwhile
+    # on another connection): read again and take what is there then.
+    for _attempt in range(5):
+        row = await _balance_row(session, user_id)
+        take = min(amount, row.balance if row else 0)
+        move = _Move(
+            user_id=user_id,
+            kind=LedgerKind.adjust,
+            amount=-take,
+            held=0,
+            key=key,
+            memo=memo,
+            actor_id=actor_id,
+        )
+        entry = await _record(session, move)
+        if entry is not None:
+            return entry, amount + entry.amount
+    raise InsufficientCredits("The balance kept changing; try again.")  # pragma: no cover
+
+
+async def spending_by_day(
+    session: AsyncSession, user_id: int, *, since: datetime
+) -> list[tuple[date, int]]:
+    """Credits the user spent on jobs (charges) per UTC day since ``since``, oldest first;
+    days without spending are left out."""
+    stmt = select(LEDGER.c.created_at, LEDGER.c.amount).where(
+        LEDGER.c.user_id == user_id,
+        LEDGER.c.kind == LedgerKind.charge.value,
+        LEDGER.c.created_at >= since,
+    )
+    totals: dict[date, int] = {}
+    # Grouped here, not in SQL: the two databases name and type a timestamp's date differently,
+    # and the rows are one user's charges of a few weeks (bounded by the chart's window).
+    for created_at, amount in (await session.execute(stmt)).all():
+        day = created_at.astimezone(UTC).date()
+        totals[day] = totals.get(day, 0) - int(amount)
+    return sorted(totals.items())
 
 
 async def ledger_totals(session: AsyncSession, user_id: int) -> tuple[int, int]:

@@ -36,6 +36,7 @@ from hub.generation.service import (
     default_presets,
 )
 from hub.pagination import decode_cursor, encode_cursor
+from hub.payments import service as payments_service
 
 BATCHES = JobBatch.metadata.tables[JobBatch.__tablename__]
 
@@ -60,11 +61,12 @@ async def _check_size(session: AsyncSession, actor: JobActor, total: int) -> Non
             max_jobs=settings.job_batch_max_jobs,
         )
     queued = await queue.count_queued_by_owner(session, actor.user_id)
-    if queued + total > settings.jobs_per_user_queued:
+    limit = (await payments_service.perks_for(session, actor.user_id)).jobs_queued
+    if queued + total > limit:
         raise QueueLimitReached(
-            f"You can have at most {settings.jobs_per_user_queued} queued jobs.",
+            f"You can have at most {limit} queued jobs.",
             queued=queued,
-            limit=settings.jobs_per_user_queued,
+            limit=limit,
         )
 
 
@@ -86,6 +88,8 @@ async def submit_batch(
     settings = settings_of(session)
     await _check_size(session, actor, sum(line.runs for line in lines))
     batch_id = queue.new_job_id()
+    # "VIP first": a member's batch jobs get the membership's priority and running cap.
+    perks = await payments_service.perks_for(session, actor.user_id)
     planned = [
         (line.request, _plan(line.request, actor, presets))
         for line in lines
@@ -97,7 +101,7 @@ async def submit_batch(
     for request, plan in planned:
         job = _new_job(
             actor, request, plan, settings, request.prompt or "", payer=actor.user_id,
-            batch_id=batch_id, priority=0,
+            batch_id=batch_id, priority=0, perks=perks,
         )  # fmt: skip
         job.kind = JobKind.batch_member.value
         try:

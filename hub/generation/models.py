@@ -91,7 +91,11 @@ class Job(SQLModel, table=True):
     # width, height, steps, seed, count, strength (img2img).
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     source_image_key: str | None = Field(default=None, sa_column=Column(String(512), nullable=True))
+    # Higher first: members' jobs get HUB_MEMBERSHIP_PRIORITY ("VIP first", docs/payments.md).
     priority: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    # The payer's cap on running jobs when it was queued (members get more); None: the
+    # HUB_JOBS_PER_USER_RUNNING default. The claim reads it, so the queue never asks payments.
+    running_cap: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     state: str = Field(default=JobState.queued.value, sa_column=Column(String(16), nullable=False))
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     max_attempts: int = Field(default=3, sa_column=Column(Integer, nullable=False))

@@ -47,6 +47,8 @@ from hub.generation.schemas import (
 )
 from hub.outbox import after_commit
 from hub.pagination import decode_cursor, encode_cursor
+from hub.payments import service as payments_service
+from hub.payments.service import Perks
 from hub.settings import Settings
 from hub.storage import service as storage_service
 
@@ -171,11 +173,13 @@ async def _check_limits(
             max_prompts=settings.job_batch_max_prompts,
         )
     queued = await queue.count_queued_by_owner(session, actor.user_id)
-    if queued + len(plan.prompts) > settings.jobs_per_user_queued:
+    # Members may queue more (HUB_MEMBERSHIP_JOBS_QUEUED).
+    limit = (await payments_service.perks_for(session, actor.user_id)).jobs_queued
+    if queued + len(plan.prompts) > limit:
         raise QueueLimitReached(
-            f"You can have at most {settings.jobs_per_user_queued} queued jobs.",
+            f"You can have at most {limit} queued jobs.",
             queued=queued,
-            limit=settings.jobs_per_user_queued,
+            limit=limit,
         )
 
 
@@ -189,7 +193,10 @@ def _new_job(
     payer: int,
     batch_id: str | None,
     priority: int,
+    perks: Perks,
 ) -> Job:
+    """A queued job; "VIP first": the payer's membership (``perks``) lifts its priority and its
+    running cap (docs/payments.md)."""
     return Job(
         job_id=queue.new_job_id(),
         user_id=payer,
@@ -202,7 +209,8 @@ def _new_job(
         negative_prompt=request.negative_prompt,
         params=dict(plan.params),
         source_image_key=request.source_image_key,
-        priority=priority,
+        priority=max(priority, perks.priority),
+        running_cap=perks.running_cap,
         state=JobState.queued.value,
         max_attempts=settings.job_max_attempts,
         next_attempt_at=utcnow(),
@@ -303,20 +311,15 @@ async def submit_job(
         request = request.model_copy(update={"source_image_key": key})
     await _check_limits(session, actor, plan, settings)
     payer = payer_id if payer_id is not None else actor.user_id
+    perks = await payments_service.perks_for(session, payer)
     batch_id = queue.new_job_id() if plan.kind is JobKind.batch_member else None
     total_cost = plan.cost_per_job * len(plan.prompts)
     jobs: list[Job] = []
     for prompt in plan.prompts:
         job = _new_job(
-            actor,
-            request,
-            plan,
-            settings,
-            prompt,
-            payer=payer,
-            batch_id=batch_id,
-            priority=priority,
-        )
+            actor, request, plan, settings, prompt, payer=payer, batch_id=batch_id,
+            priority=priority, perks=perks,
+        )  # fmt: skip
         await _reserve(session, actor, job, plan=plan, reserved=sum(j.cost for j in jobs))
         session.add(job)
         jobs.append(job)

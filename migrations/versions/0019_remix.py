@@ -5,7 +5,7 @@ room's parent as ``works.parent_work_id`` (the column came with 0007). The notif
 CHECK gains ``remix`` (SQLite rebuilds the table for that, keeping its rows and indexes).
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-05
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """The site the security tests attack: the hub behind a real uvicorn (``live``, embedded worker,
 rate limits lifted) with two people, a room they share, an open invite, a personal token, a
 finished job with its image, a published work of that image, a forum thread with a comment, a
-prompt template with a batch made of it and a notification (bob follows alice), all made through
-the HTTP API.
+prompt template with a batch made of it, a notification (bob follows alice) and a paid
+offline checkout of alice's, all made through the HTTP API.
 
 ``Site.params`` fills the path parameters of every route (``tests/security/routes.py``). A new
 route with a parameter it does not know fails the tests that walk the routes, by name: add the
@@ -219,6 +219,16 @@ async def _moderation(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
     }
 
 
+async def _payment(site: Site, http: httpx.AsyncClient) -> dict[str, object]:
+    """A paid offline checkout of alice's (its confirm page, receipt and forms; an admin can
+    refund it)."""
+    started = await _post(http, "/api/v1/payments/checkout", site.alice, {"item": "pack-500"})
+    payment_id = started["payment_id"]
+    paid = await http.post(f"/payments/offline/{payment_id}/confirm", headers=site.alice.api)
+    assert paid.status_code == 303, paid.text
+    return {"payment_id": payment_id}
+
+
 @pytest.fixture
 async def site(live: LiveServer) -> Site:
     scene = Site(live, alice=None, bob=None)  # type: ignore[arg-type]
@@ -241,4 +251,5 @@ async def site(live: LiveServer) -> Site:
         scene.params.update(await _prompt(scene, http))
         scene.params.update(await _notification(scene, http))
         scene.params.update(await _moderation(scene, http))
+        scene.params.update(await _payment(scene, http))
     return scene

@@ -40,14 +40,17 @@ def _fair_share_order(users: Any) -> list[Any]:
 
 
 def _candidate_users(now: BindParameter[datetime]) -> Subquery:
-    """Users with a due queued job and fewer than ``cap`` running, in fair-share order (the
-    first :data:`CLAIM_USER_WINDOW` of them)."""
+    """Users with a due queued job and fewer running than their cap (the largest
+    ``running_cap`` of their queued jobs, else ``cap``), in fair-share order (the first
+    :data:`CLAIM_USER_WINDOW` of them)."""
     q_jobs = JOBS.alias("qj")
     queued = (
         select(
             q_jobs.c.user_id,
             func.max(q_jobs.c.priority).label("top"),
             func.min(q_jobs.c.created_at).label("first_at"),
+            # A member's jobs carry their higher cap (``running_cap``); others the default.
+            func.max(func.coalesce(q_jobs.c.running_cap, bindparam("cap"))).label("cap"),
         )
         .where(q_jobs.c.state == JobState.queued.value, q_jobs.c.next_attempt_at <= now)
         .group_by(q_jobs.c.user_id)
@@ -75,12 +78,13 @@ def _candidate_users(now: BindParameter[datetime]) -> Subquery:
         queued.c.user_id,
         queued.c.top,
         queued.c.first_at,
+        queued.c.cap,
         running.label("running"),
         last_served.label("last_served"),
     ).subquery("u_all")
     return (
         select(users)
-        .where(users.c.running < bindparam("cap"))
+        .where(users.c.running < users.c.cap)
         .order_by(*_fair_share_order(users.c))
         .limit(CLAIM_USER_WINDOW)
         .subquery("u")
