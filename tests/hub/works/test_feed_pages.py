@@ -50,7 +50,7 @@ def assert_no_active_content(page: str) -> None:
         if tag == "script":
             # The JSON-LD, or the site's own modules (the header's bell for signed-in people).
             assert attrs == {"type": "application/ld+json"} or (
-                attrs.get("type") == "module" and (attrs.get("src") or "").startswith("/static/js/")
+                attrs.get("type") == "module" and (attrs.get("src") or "").startswith("/static/")
             ), attrs
         if tag == "img":
             assert attrs.get("src") != "x"
