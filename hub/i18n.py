@@ -203,3 +203,9 @@ def local_datetime(value: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo("UTC"))
     return value.astimezone(zone).strftime(fmt) + label
+
+
+def N_(message: str) -> str:  # noqa: N802 - the conventional name the extractor looks for
+    """Marks a constant for extraction (``make i18n``) without translating it yet: translate
+    it with :func:`gettext` where it is shown."""
+    return message

@@ -6,9 +6,9 @@ None means "not chosen": the browser's ``Accept-Language`` and its own time zone
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import i18n
@@ -44,6 +44,12 @@ class PreferencesIn(BaseModel):
 
     locale: LocaleId | None = None
     timezone: Zone | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("send locale, timezone or both")
+        return self
 
 
 async def get_preferences(session: AsyncSession, actor: Actor) -> PreferencesOut:

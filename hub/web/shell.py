@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import i18n
 from hub.accounts import preferences
@@ -64,7 +65,19 @@ class ShellMiddleware:
         if _is_page(scope) and scope.get("method") in ("GET", "HEAD"):
             actor = await _page_actor(conn)
         i18n.set_current(request_locale(conn, actor), actor.timezone if actor else None)
-        await self.app(scope, receive, send)
+        if not _is_page(scope):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_varying(message: Message) -> None:
+            # A page's words depend on these request headers: shared caches must key on them.
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.add_vary_header("Accept-Language")
+                headers.add_vary_header("Cookie")
+            await send(message)
+
+        await self.app(scope, receive, send_varying)
 
 
 async def _page_actor(conn: HTTPConnection) -> Actor | None:
