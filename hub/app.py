@@ -96,8 +96,8 @@ def domain_routes() -> list[BaseRoute]:
     from hub.prompts.routes import routes as prompts_routes
     from hub.social.routes import routes as social_routes
     from hub.storage.routes import routes as storage_routes
-    from hub.web.pages import routes as web_routes
     from hub.web.docs import routes as docs_routes
+    from hub.web.pages import routes as web_routes
     from hub.web.search import routes as search_routes
     from hub.web.shell import routes as shell_routes
     from hub.works.feed_pages import routes as feed_pages

@@ -111,7 +111,9 @@ def translations(locale: str) -> NullTranslations:
         with _lock:
             found = _catalogues.get(locale)
             if found is None:
-                found = NullTranslations() if locale == DEFAULT_LOCALE else compile_catalogue(locale)
+                found = (
+                    NullTranslations() if locale == DEFAULT_LOCALE else compile_catalogue(locale)
+                )
                 _catalogues[locale] = found
     return found
 
@@ -121,9 +123,7 @@ def translations(locale: str) -> NullTranslations:
 _current_locale: contextvars.ContextVar[str] = contextvars.ContextVar(
     "hub_locale", default=DEFAULT_LOCALE
 )
-_current_zone: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "hub_zone", default=None
-)
+_current_zone: contextvars.ContextVar[str | None] = contextvars.ContextVar("hub_zone", default=None)
 
 
 def current_locale() -> str:
@@ -205,7 +205,7 @@ def local_datetime(value: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(zone).strftime(fmt) + label
 
 
-def N_(message: str) -> str:  # noqa: N802 - the conventional name the extractor looks for
+def N_(message: str) -> str:
     """Marks a constant for extraction (``make i18n``) without translating it yet: translate
     it with :func:`gettext` where it is shown."""
     return message

@@ -124,15 +124,17 @@ def _extracted() -> dict[str, set[str]]:
 
 
 def _catalogue() -> dict[str, tuple[str, ...]]:
+    """msgid (the singular) -> its translations (one per plural form)."""
     with i18n.catalogue_path("zh_Hans").open("rb") as handle:
         catalog = read_po(handle)
-    return {
-        (m.id[0] if isinstance(m.id, tuple) else m.id): (
-            tuple(m.string) if isinstance(m.string, tuple | list) else (m.string,)
-        )
-        for m in catalog
-        if m.id and "fuzzy" not in m.flags
-    }
+    found: dict[str, tuple[str, ...]] = {}
+    for message in catalog:
+        if not message.id or "fuzzy" in message.flags:
+            continue
+        msgid = message.id if isinstance(message.id, str) else message.id[0]
+        strings = message.string if isinstance(message.string, tuple | list) else (message.string,)
+        found[msgid] = tuple(s or "" for s in strings)
+    return found
 
 
 def test_every_marked_string_has_a_chinese_translation() -> None:

@@ -49,7 +49,7 @@ async def _shoot(data: Path) -> list[Path]:
         log_level="WARNING",
         embedded_worker=True,
         offline_step_delay=0.0,
-        secret_key="screenshots-only-secret-key",
+        secret_key="screenshots-only-secret-key",  # noqa: S106 - a throwaway hub on loopback
     )
     async with serve_hub(settings) as live:
         origin = live.http_url

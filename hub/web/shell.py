@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import i18n
@@ -25,7 +25,7 @@ from hub.accounts import preferences
 from hub.accounts.actor import Actor
 from hub.accounts.deps import STATE_ACTOR, csrf_token_for, current_actor, reject_foreign_origin
 from hub.context import get_ctx
-from hub.credits import service as credits
+from hub.credits import service as credits_service
 from hub.errors import HubError, ValidationFailed
 
 STATE_BALANCE = "hub_shell_balance"
@@ -91,7 +91,7 @@ async def _page_actor(conn: HTTPConnection) -> Actor | None:
         if actor is None:
             return None
         async with ctx.db.unit_of_work() as session:
-            wallet = await credits.get_balance(session, actor.user_id)
+            wallet = await credits_service.get_balance(session, actor.user_id)
     except HubError:
         return None
     conn.scope.setdefault("state", {})[STATE_BALANCE] = wallet.balance
@@ -183,7 +183,9 @@ async def language_form(request: Request) -> Response:
     if actor is not None:
         async with get_ctx(request).db.unit_of_work() as session:
             await preferences.update_preferences(
-                session, actor, preferences.PreferencesIn(locale=locale)  # type: ignore[arg-type]
+                session,
+                actor,
+                preferences.PreferencesIn(locale=locale),  # type: ignore[arg-type]
             )
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
     settings = get_ctx(request).settings

@@ -21,8 +21,8 @@ from hub.accounts.deps import csrf_token_for, current_actor
 from hub.api import validate
 from hub.context import HubContext, get_ctx
 from hub.forum.service import category_slugs
-from hub.pages import render, to_login
 from hub.i18n import N_, current_locale, gettext
+from hub.pages import render, to_login
 from hub.pagination import CURSOR_SCHEMA, DEFAULT_LIMIT, MAX_LIMIT
 from hub.social.service import follow, list_follows
 from hub.works import profiles

@@ -34,7 +34,8 @@ async def test_a_chinese_visitor_reads_the_artwork_page_in_chinese(live: LiveSer
             await expect(page.locator("h1")).to_have_text("港口灯火 Harbour lights")
             await expect(page.locator("#timeline-title")).to_have_text("提示词的形成过程")
             await expect(page.locator("#contributors-title")).to_have_text("创作者")
-            await expect(page.locator(".artwork-meta")).to_contain_text("作者：")
+            by = "作者\uff1a"  # "by", with the catalogue's full-width colon
+            await expect(page.locator(".artwork-meta")).to_contain_text(by)
             await expect(page.locator(".reactions")).to_contain_text("1 赞")
             await expect(page.locator(".skip-link")).to_have_text("跳到正文")
             await expect(page.locator(".topbar")).to_contain_text("登录")
