@@ -69,6 +69,14 @@ from hub.settings import Settings
 
 TAGS = ("accounts",)
 AUTH_ERRORS = (TokenInvalid, CSRFFailed)
+UNKNOWN_ZONE = Refusal(
+    422,
+    ErrorCode.validation_error,
+    "A time zone name that the server's time zone database does not know (IANA names only, "
+    "e.g. Europe/Paris).",
+    field="timezone",
+    kind="value_error",
+)
 WEAK_PASSWORD = Refusal(
     422,
     ErrorCode.validation_error,
@@ -277,6 +285,7 @@ async def get_preferences(request: Request) -> Response:
     auth=True,
     errors=AUTH_ERRORS,
     tags=TAGS,
+    refuses=(UNKNOWN_ZONE,),
 )
 async def update_preferences(request: Request) -> Response:
     """Fields left out are kept; `null` clears a choice (the browser decides again)."""

@@ -44,6 +44,7 @@ HINTS: dict[str, object] = {
     "idempotency_key": OMIT,
     "refresh_token": OMIT,
     "items": lambda params: [{"prompt_id": params["prompt_id"], "count": 1}],
+    "timezone": "Asia/Shanghai",
 }
 # Valid values for a field of this name that is not free text: a forum category's slug, a room's
 # slug. The same name as free text (a prompt template's ``category``) still gets the payload.
