@@ -9,7 +9,7 @@ HASH := $(shell cksum pyproject.toml | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.installed-run-$(HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 
-.PHONY: run test check lint format bench install clean scale scale-down
+.PHONY: run test check lint format bench install clean scale scale-down i18n screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,17 @@ scale: $(TEST_STAMP)
 
 scale-down:
 	$(BIN)/python -m scale down
+
+# Extract the translatable strings of templates/ and hub/ and merge them into the catalogues
+# (hub/locale/<locale>/LC_MESSAGES/messages.po); translate the new entries, then `make test`
+# (tests/test_i18n.py fails on any untranslated one). The hub compiles them as it starts.
+i18n: $(TEST_STAMP)
+	$(BIN)/pybabel extract --no-location --sort-output -k N_ -F babel.cfg -o hub/locale/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i hub/locale/messages.pot -d hub/locale -l zh_Hans
+
+# docs/screenshots/*.png from a scratch hub with sample content (Playwright + Debian chromium).
+screenshots: $(TEST_STAMP)
+	$(BIN)/python -m tools.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

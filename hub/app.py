@@ -16,10 +16,10 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette_compress import CompressMiddleware
 
-from hub import __version__
+from hub import __version__, i18n
 from hub.accounts.cookies import SessionCookieMiddleware
 from hub.api import openapi_document
 from hub.compose import web_context
@@ -29,15 +29,13 @@ from hub.logs import configure_logging
 from hub.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from hub.notifications.pages import bell_context
 from hub.settings import Settings
+from hub.web.assets import STATIC_DIR, HashedStaticFiles
+from hub.web.assets import static_url as static_url
+from hub.web.shell import ShellMiddleware, shell_context
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def static_url(path: str) -> str:
-    """The URL of ``static/<path>``."""
-    return f"/static/{path.lstrip('/')}"
 
 
 def make_templates() -> Jinja2Templates:
@@ -49,13 +47,19 @@ def make_templates() -> Jinja2Templates:
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
     )
-    # `_()`, `gettext()` and `ngettext()` in every template; the real catalogues (English and
-    # Simplified Chinese) replace these per request once the language is chosen.
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    # Templates name static files through static_url() so the served name can carry a hash.
+    # `_()`, `gettext()` and `ngettext()` in every template, translated into the language of
+    # the request being answered (hub.i18n keeps it in a context variable; ADR 0021).
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext, i18n.ngettext, newstyle=True
+    )
+    # Templates name static files through static_url(): hashed names, cached for a year.
     env.globals["static_url"] = static_url
-    # The header's notification bell shows on the pages of signed-in visitors.
-    return Jinja2Templates(env=env, context_processors=[bell_context])
+    # Dates in the account's time zone (or UTC); static/js/time.js re-renders them in the
+    # viewer's zone and language.
+    env.filters["localtime"] = i18n.local_datetime
+    # The header's notification bell shows on the pages of signed-in visitors; the shell
+    # (language, balance, menu) on every page.
+    return Jinja2Templates(env=env, context_processors=[bell_context, shell_context])
 
 
 async def healthz(request: Request) -> Response:
@@ -96,8 +100,10 @@ def domain_routes() -> list[BaseRoute]:
     from hub.prompts.routes import routes as prompts_routes
     from hub.social.routes import routes as social_routes
     from hub.storage.routes import routes as storage_routes
+    from hub.web.docs import routes as docs_routes
     from hub.web.pages import routes as web_routes
     from hub.web.search import routes as search_routes
+    from hub.web.shell import routes as shell_routes
     from hub.works.feed_pages import routes as feed_pages
     from hub.works.feed_routes import routes as feed_routes
     from hub.works.routes import routes as works_routes
@@ -120,6 +126,8 @@ def domain_routes() -> list[BaseRoute]:
         *works_routes,
         *search_routes,
         *feed_pages,
+        *shell_routes,
+        *docs_routes,
     ]
 
 
@@ -154,10 +162,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics, include_in_schema=False),
         Route("/api/v1/openapi.json", openapi, include_in_schema=False),
         *domain_routes(),
-        Mount("/static", app=StaticFiles(directory=str(ROOT / "static")), name="static"),
+        Mount("/static", app=HashedStaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     middleware = [
+        # Outermost after the request id: every answer that can shrink does (br, gzip, zstd;
+        # ADR 0022); WebSockets pass through untouched.
         Middleware(RequestIdMiddleware),
+        Middleware(CompressMiddleware, minimum_size=500),
         Middleware(SecurityHeadersMiddleware, hsts=settings.https),
         Middleware(SessionCookieMiddleware, settings=settings),
         Middleware(
@@ -165,6 +176,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_body=settings.max_body_bytes,
             max_upload=settings.max_upload_bytes,
         ),
+        # Inside the session cookie middleware: the language and the header's balance are read
+        # per request before the handler runs (hub/web/shell.py).
+        Middleware(ShellMiddleware),
     ]
     app = Starlette(
         routes=routes,

@@ -24,6 +24,9 @@ class Actor:
     session_id: str | None = None
     # The refresh-token family for ``access_token``, the personal token id for ``api_token``.
     token_id: str | None = None
+    # The account's chosen language and time zone (None: not chosen), for the pages' shell.
+    locale: str | None = None
+    timezone: str | None = None
 
 
 def require_interactive(actor: Actor, what: str) -> None:

@@ -58,6 +58,10 @@ class User(SQLModel, table=True):
     role: str = Field(default=UserRole.USER.value, sa_column=Column(String(16), nullable=False))
     is_active: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
     email_verified: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    # The language ("en", "zh_Hans") and IANA time zone pages are shown in; None: not chosen,
+    # so the browser's Accept-Language and its own zone decide (hub.i18n, docs/web.md).
+    locale: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    timezone: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     created_at: datetime = now_field()
     updated_at: datetime = now_field()
     # hub.accounts.trust.TrustLevel; None: by account age (HUB_NEW_ACCOUNT_HOURS).

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from hub.accounts import avatar, oidc, sessions, tokens, users
+from hub.accounts import avatar, oidc, preferences, sessions, tokens, users
 from hub.accounts.cookies import clear_session_cookie, set_session_cookie
 from hub.accounts.credentials import socket_closer
 from hub.accounts.deps import (
@@ -71,6 +71,14 @@ from hub.settings import Settings
 
 TAGS = ("accounts",)
 AUTH_ERRORS = (TokenInvalid, CSRFFailed)
+UNKNOWN_ZONE = Refusal(
+    422,
+    ErrorCode.validation_error,
+    "A time zone name that the server's time zone database does not know (IANA names only, "
+    "e.g. Europe/Paris).",
+    field="timezone",
+    kind="value_error",
+)
 WEAK_PASSWORD = Refusal(
     422,
     ErrorCode.validation_error,
@@ -259,6 +267,38 @@ async def update_me(request: Request) -> Response:
 
 
 @operation(
+    "The signed-in user's language and time zone",
+    response=preferences.PreferencesOut,
+    auth=True,
+    errors=AUTH_ERRORS,
+    tags=TAGS,
+)
+async def get_preferences(request: Request) -> Response:
+    actor = await require_actor(request)
+    async with get_ctx(request).db.unit_of_work() as session:
+        prefs = await preferences.get_preferences(session, actor)
+    return json_response(prefs)
+
+
+@operation(
+    "Choose the language and time zone of the pages",
+    request=preferences.PreferencesIn,
+    response=preferences.PreferencesOut,
+    auth=True,
+    errors=AUTH_ERRORS,
+    tags=TAGS,
+    refuses=(UNKNOWN_ZONE,),
+)
+async def update_preferences(request: Request) -> Response:
+    """Fields left out are kept; `null` clears a choice (the browser decides again)."""
+    actor = await require_actor(request)
+    body = await parse_body(request, preferences.PreferencesIn)
+    async with get_ctx(request).db.unit_of_work() as session:
+        prefs = await preferences.update_preferences(session, actor, body)
+    return json_response(prefs)
+
+
+@operation(
     "Change the password",
     request=PasswordChangeIn,
     status=204,
@@ -432,6 +472,8 @@ routes: list[BaseRoute] = [
     Route(f"{API}/auth/providers", providers, methods=["GET"]),
     Route(f"{API}/me", me, methods=["GET"]),
     Route(f"{API}/me", update_me, methods=["PATCH"]),
+    Route(f"{API}/me/preferences", get_preferences, methods=["GET"]),
+    Route(f"{API}/me/preferences", update_preferences, methods=["PATCH"]),
     Route(f"{API}/me/password", change_password, methods=["POST"]),
     Route(f"{API}/me/tokens", list_tokens, methods=["GET"]),
     Route(f"{API}/me/sessions", list_sessions, methods=["GET"]),

@@ -74,6 +74,8 @@ def actor_for(
         auth=auth,  # type: ignore[arg-type]
         session_id=session_id,
         token_id=token_id,
+        locale=user.locale,
+        timezone=user.timezone,
     )
 
 

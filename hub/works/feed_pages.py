@@ -21,6 +21,7 @@ from hub.accounts.deps import csrf_token_for, current_actor
 from hub.api import validate
 from hub.context import HubContext, get_ctx
 from hub.forum.service import category_slugs
+from hub.i18n import N_, current_locale, gettext
 from hub.pages import render, to_login
 from hub.pagination import CURSOR_SCHEMA, DEFAULT_LIMIT, MAX_LIMIT
 from hub.social.service import follow, list_follows
@@ -28,15 +29,16 @@ from hub.works import profiles
 from hub.works.cards import WorkCard
 from hub.works.feeds import FeedPage, FeedQuery, FeedSort, feed_page, page_key
 
+# Shown in the request's language (hub.i18n.gettext where they are used).
 FEED_TITLES = {
-    FeedSort.latest: "Latest works",
-    FeedSort.hot: "Hot works",
-    FeedSort.following: "Works by people you follow",
+    FeedSort.latest: N_("Latest works"),
+    FeedSort.hot: N_("Hot works"),
+    FeedSort.following: N_("Works by people you follow"),
 }
 FEED_DESCRIPTIONS = {
-    FeedSort.latest: "The newest images people made together in Creation Hub rooms.",
-    FeedSort.hot: "What the community likes right now: works made together in Creation Hub.",
-    FeedSort.following: "The newest works of the people you follow.",
+    FeedSort.latest: N_("The newest images people made together in Creation Hub rooms."),
+    FeedSort.hot: N_("What the community likes right now: works made together in Creation Hub."),
+    FeedSort.following: N_("The newest works of the people you follow."),
 }
 
 
@@ -71,9 +73,9 @@ def _feed_context(
     ctx: HubContext, query: FeedQuery, page: FeedPage, categories: list[str]
 ) -> dict[str, Any]:
     sort = None if query.sort is FeedSort.latest else query.sort.value
-    title = FEED_TITLES[query.sort]
+    title = gettext(FEED_TITLES[query.sort])
     if query.category:
-        title = f"{title} in {query.category}"
+        title = gettext("%(title)s in %(category)s") % {"title": title, "category": query.category}
     canonical = absolute(ctx, _query_url("/feed", {"sort": sort, "category": query.category}))
     next_url = None
     if page.next_cursor:
@@ -83,13 +85,13 @@ def _feed_context(
     return {
         "page": page,
         "sort": query.sort.value,
-        "sorts": [(s.value, FEED_TITLES[s]) for s in FeedSort],
+        "sorts": [(s.value, gettext(FEED_TITLES[s])) for s in FeedSort],
         "category": query.category,
         "categories": categories,
         "next_url": next_url,
         "is_first_page": query.cursor is None,
         "title": title,
-        "description": FEED_DESCRIPTIONS[query.sort],
+        "description": gettext(FEED_DESCRIPTIONS[query.sort]),
         "canonical": canonical,
         "image": _cover(ctx, page.items),
         "jsonld": {
@@ -128,7 +130,9 @@ async def feed(request: Request) -> Response:
     async def rendered() -> bytes:
         return bytes((await _render_feed(request, query, None)).body)
 
-    body = await ctx.feeds.cache.get(("html", *page_key(query)), rendered, stale_ok=True)
+    # One copy per language: the page is rendered in the visitor's (hub.i18n).
+    key = ("html", current_locale(), *page_key(query))
+    body = await ctx.feeds.cache.get(key, rendered, stale_ok=True)
     return HTMLResponse(body)
 
 

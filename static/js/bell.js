@@ -12,7 +12,9 @@ let leaving = false;
 function show(unread) {
   count.textContent = unread > 99 ? "99+" : String(unread);
   count.hidden = unread === 0;
-  bell.setAttribute("aria-label", `Notifications, ${unread} unread`);
+  // The label's words come from the page, in its language: data-label is "… {n} …".
+  const label = bell.dataset.label || "Notifications, {n} unread";
+  bell.setAttribute("aria-label", label.replace("{n}", String(unread)));
 }
 
 function connect() {

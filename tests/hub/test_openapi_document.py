@@ -206,6 +206,7 @@ async def test_rules_the_schemas_cannot_state_are_listed_as_refusals(
     assert refused[f"POST {API}/auth/register"] == {"weak_password"}
     assert refused[f"POST {API}/me/password"] == {"weak_password"}
     assert refused[f"POST {API}/uploads"] == {"upload_rejected"}
+    assert refused[f"PATCH {API}/me/preferences"] == {"value_error"}
     assert "unknown_model" in refused[f"POST {API}/jobs"]
 
 

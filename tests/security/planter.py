@@ -50,6 +50,7 @@ HINTS: dict[str, object] = {
     # A payload on the prompt block-list would refuse every later planted prompt (422).
     "term": _fresh("plantedterm"),
     "item": "pack-500",
+    "timezone": "Asia/Shanghai",
 }
 # Valid values for a field of this name that is not free text: a forum category's slug, a room's
 # slug. The same name as free text (a prompt template's ``category``) still gets the payload.

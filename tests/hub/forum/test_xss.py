@@ -62,7 +62,7 @@ PAGE_TAGS = {
     "h2", "h3", "h4", "h5", "h6", "p", "ul", "ol", "li", "span", "strong", "em", "time", "div",
     "form", "input", "button", "details", "summary", "label", "textarea", "section", "article",
     "a", "img", "br", "hr", "code", "pre", "blockquote", "s", "small", "table", "thead", "tbody",
-    "tr", "th", "td",
+    "tr", "th", "td", "select", "option",
 }  # fmt: skip
 URL_ATTRIBUTES = {"href", "src", "action", "formaction"}
 URL_METAS = {"og:url", "og:image", "twitter:image"}
@@ -92,7 +92,9 @@ class Inspector(HTMLParser):
             self._meta(dict(attrs))
         if tag == "script":
             kind = dict(attrs).get("type")
-            if kind != "application/ld+json":
+            # The site's own modules (the shell's, by hashed static URL) are not a payload's.
+            ours = kind == "module" and (dict(attrs).get("src") or "").startswith("/static/")
+            if kind != "application/ld+json" and not ours:
                 self.problems.append(f"<script type={kind!r}>")
             self._in_jsonld = True
 

@@ -60,7 +60,7 @@ async def test_the_bell_shows_to_signed_in_visitors_only(client: httpx.AsyncClie
     await signed_up(client, "ada")
     home = await client.get("/", headers=HTML)
     assert 'id="bell"' in home.text
-    assert "/static/js/bell.js" in home.text
+    assert "/js/bell.js" in home.text
     # Error pages render with or without it.
     missing = await client.get("/r/no-such-room", headers=HTML)
     assert missing.status_code == 404
