@@ -129,6 +129,12 @@ class Settings(BaseSettings):
         30 * 24 * 3600, description="API refresh token lifetime in seconds."
     )
     registration_open: bool = Field(True, description="Allow self-service registration.")
+    site_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long each process keeps the site settings admins change at run time "
+        "(docs/admin.md); a change reaches other processes within this time.",
+    )
     rate_limit_login: str = Field(
         "10/minute",
         description="Login attempts per account, and password changes per user (limits syntax).",

@@ -25,6 +25,7 @@ from hub.errors import (
     Unavailable,
 )
 from hub.generation import service
+from hub.generation.access import usable_presets
 from hub.generation.batch_routes import routes as batch_routes
 from hub.generation.errors import (
     JobAlreadyFinished,
@@ -267,7 +268,11 @@ async def get_queue(request: Request) -> Response:
 
 @operation("Models you can use", response=ModelList, auth=True, tags=("jobs",))
 async def list_models(request: Request) -> Response:
+    """Only the models your role may use (the presets' rules and the admins' ``model_access``)."""
+    ctx = get_ctx(request)
     actor = await require_actor(request)
+    async with ctx.db.unit_of_work() as session:
+        usable = await usable_presets(session, _presets(ctx), actor)
     items = [
         ModelOut(
             id=p.id,
@@ -276,8 +281,7 @@ async def list_models(request: Request) -> Response:
             default_steps=p.default_steps,
             max_size=p.max_size,
         )
-        for p in _presets(get_ctx(request)).values()
-        if p.allows(actor.role)
+        for p in usable
     ]
     return json_response(ModelList(items=items))
 

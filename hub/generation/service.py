@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.deps import Actor
 from hub.accounts.roles import UserRole, has_role, require_role
+from hub.audit import service as audit
 from hub.collab.access import access_room
 from hub.collab.errors import RoomClosed
 from hub.collab.models import Payer, RoomStatus
@@ -26,6 +27,7 @@ from hub.credits.schemas import BalanceOut
 from hub.db import settings_of, utcnow
 from hub.errors import BadRequest, InsufficientCredits
 from hub.generation import queue
+from hub.generation.access import check_model, usable_presets
 from hub.generation.errors import (
     JobAlreadyFinished,
     JobNotFound,
@@ -295,6 +297,7 @@ async def submit_job(
     """
     settings = settings_of(session)
     plan = _plan(request, actor, presets if presets is not None else default_presets())
+    await check_model(session, plan.preset, actor)
     if check_room and request.room_id is not None:
         await access_room(session, actor, request.room_id)  # type: ignore[arg-type]
     if check_source and request.source_image_key is not None:
@@ -367,8 +370,9 @@ async def submit_room_job(
         raise NotRoomEditor()
     presets = presets if presets is not None else default_presets()
     document, _source = await read_document(session, slug)
+    usable = {p.id: p for p in await usable_presets(session, presets, actor)}
     request = room_job_request(
-        document, overrides, room_id=slug, default_model=_default_model(presets, actor)
+        document, overrides, room_id=slug, default_model=_default_model(usable, actor)
     )
     owner_pays = access.room.payer == Payer.owner and access.room.owner_id != actor.user_id
     payer_id = access.room.owner_id if owner_pays else actor.user_id
@@ -454,6 +458,8 @@ async def list_jobs(session: AsyncSession, actor: JobActor, *, query: JobListQue
 
 # --- cancel --------------------------------------------------------------------------------------
 
+_CANCELABLE = (JobState.queued.value, JobState.running.value)
+
 
 async def cancel_job(
     session: AsyncSession,
@@ -462,6 +468,7 @@ async def cancel_job(
     *,
     on_event: JobEventSink | None = None,
     signals: QueueSignals | None = None,
+    reason: str | None = None,
 ) -> Job:
     """Cancel a job the actor pressed generate for (admins: any job; others get 404).
 
@@ -472,6 +479,18 @@ async def cancel_job(
     job = await _find_job(session, job_id)
     if job is None or not (job.owner_id == actor.user_id or has_role(actor, UserRole.ADMIN)):
         raise JobNotFound()
+    if job.owner_id != actor.user_id and job.state in _CANCELABLE:
+        # An admin canceling someone else's job: in this transaction, like the cancel itself.
+        await audit.record(
+            session,
+            actor_id=actor.user_id,
+            action="job.cancel",
+            target_type="job",
+            target_id=job_id,
+            before={"state": job.state, "owner_id": job.owner_id},
+            after={"state": "canceled"},
+            reason=reason,
+        )
     for _ in range(2):  # the state may change under us once (claimed meanwhile)
         if job.state == JobState.queued.value:
             canceled = await queue.cancel_queued(session, job_id)
@@ -559,15 +578,30 @@ async def _queue_status(session: AsyncSession) -> QueueStatusOut:
 async def pause_queue(session: AsyncSession, actor: JobActor) -> QueueStatusOut:
     """Stop workers from starting jobs (running ones finish). Admins only."""
     require_role(actor, UserRole.ADMIN, to="pause the queue")
-    await queue.set_paused(session, paused=True, actor_id=actor.user_id)
+    await _set_paused(session, actor, paused=True)
     return await _queue_status(session)
+
+
+async def _set_paused(session: AsyncSession, actor: JobActor, *, paused: bool) -> None:
+    before = (await queue.get_queue_control(session)).paused
+    await queue.set_paused(session, paused=paused, actor_id=actor.user_id)
+    if before != paused:
+        await audit.record(
+            session,
+            actor_id=actor.user_id,
+            action="queue.pause" if paused else "queue.resume",
+            target_type="queue",
+            target_id=queue.QUEUE_ID,
+            before={"paused": before},
+            after={"paused": paused},
+        )
 
 
 async def resume_queue(
     session: AsyncSession, actor: JobActor, *, signals: QueueSignals | None = None
 ) -> QueueStatusOut:
     require_role(actor, UserRole.ADMIN, to="resume the queue")
-    await queue.set_paused(session, paused=False, actor_id=actor.user_id)
+    await _set_paused(session, actor, paused=False)
     if signals is not None:
         after_commit(session, signals.enqueued)
     return await _queue_status(session)
