@@ -264,7 +264,8 @@ async def test_cancel_any_job_refunds_and_queue_pause_is_audited(
     alice = await make_user(db, "alice")
     alice_headers = await bearer(db, alice)
     paused = await client.post(f"{API}/queue/pause", headers=headers)
-    assert paused.status_code == 200 and paused.json()["paused"] is True
+    assert paused.status_code == 200
+    assert paused.json()["paused"] is True
     model = (await client.get("/api/v1/models", headers=alice_headers)).json()["items"][0]["id"]
     job = {"kind": "text2img", "model": model, "prompt": "a lighthouse"}
     made = await client.post("/api/v1/jobs", json=job, headers=alice_headers)
