@@ -34,6 +34,7 @@ from hub.credits import service as credits_service
 from hub.credits.schemas import AdjustIn
 from hub.forum import categories
 from hub.forum.schemas import CategoryIn, CategoryPatchIn
+from hub.generation import pausing
 from hub.generation import service as generation_service
 from hub.pages import render, to_login
 from hub.prompts import listing as prompt_listing
@@ -265,9 +266,9 @@ async def queue_form(request: Request) -> Response:
     form = await request.form()
     async with get_ctx(request).db.unit_of_work() as session:
         if _text(form, "action") == "pause":
-            await generation_service.pause_queue(session, actor)
+            await pausing.pause_queue(session, actor)
         else:
-            await generation_service.resume_queue(session, actor)
+            await pausing.resume_queue(session, actor)
     return _back("/admin/jobs")
 
 

@@ -352,6 +352,23 @@ async def grant_credits(
     return await _apply(session, move)
 
 
+def _adjustable(current: BalanceOut, amount: int, *, force: bool) -> int:
+    """What an adjustment of ``amount`` may really move: all of it, or with ``force`` what the
+    balance holds (402 without force, 409 when nothing is left to take)."""
+    if current.balance + amount >= 0:
+        return amount
+    if not force:
+        raise InsufficientCredits(
+            f"This would take the balance below zero ({current.balance} + {amount}); "
+            'send "force": true with a reason to take what is there.',
+            balance=current.balance,
+            required=-amount,
+        )
+    if current.balance == 0:
+        raise Conflict("The balance is already zero; there is nothing to take.")
+    return -current.balance
+
+
 async def adjust_credits(
     session: AsyncSession,
     actor: CreditsActor,
@@ -378,19 +395,7 @@ async def adjust_credits(
     earlier = await _entry_by_key(session, key)
     if earlier is not None:  # a retry: applied once already
         return earlier, await get_balance(session, user_id)
-    current = await get_balance(session, user_id)
-    applied = amount
-    if current.balance + amount < 0:
-        if not force:
-            raise InsufficientCredits(
-                f"This would take the balance below zero ({current.balance} + {amount}); "
-                'send "force": true with a reason to take what is there.',
-                balance=current.balance,
-                required=-amount,
-            )
-        if current.balance == 0:
-            raise Conflict("The balance is already zero; there is nothing to take.")
-        applied = -current.balance
+    applied = _adjustable(await get_balance(session, user_id), amount, force=force)
     move = _Move(
         user_id=user_id,
         kind=LedgerKind.adjust,

@@ -24,7 +24,7 @@ from hub.errors import (
     RateLimited,
     Unavailable,
 )
-from hub.generation import service
+from hub.generation import pausing, service
 from hub.generation.access import usable_presets
 from hub.generation.batch_routes import routes as batch_routes
 from hub.generation.errors import (
@@ -297,7 +297,7 @@ async def pause_queue(request: Request) -> Response:
     """Workers start nothing while paused; running jobs finish."""
     actor = await require_actor(request)
     async with get_ctx(request).db.unit_of_work() as session:
-        status = await service.pause_queue(session, actor)
+        status = await pausing.pause_queue(session, actor)
     return json_response(status)
 
 
@@ -312,7 +312,7 @@ async def resume_queue(request: Request) -> Response:
     ctx = get_ctx(request)
     actor = await require_actor(request)
     async with ctx.db.unit_of_work() as session:
-        status = await service.resume_queue(session, actor, signals=_signals(ctx))
+        status = await pausing.resume_queue(session, actor, signals=_signals(ctx))
     return json_response(status)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.deps import Actor
-from hub.accounts.roles import UserRole, has_role, require_role
+from hub.accounts.roles import UserRole, has_role
 from hub.audit import service as audit
 from hub.collab.access import access_room
 from hub.collab.errors import RoomClosed
@@ -48,7 +48,6 @@ from hub.generation.schemas import (
     JobSubmitOut,
     QueueItemOut,
     QueueOut,
-    QueueStatusOut,
     RoomJobIn,
     job_out,
 )
@@ -169,7 +168,9 @@ class Submission:
 async def _check_limits(
     session: AsyncSession, actor: JobActor, plan: _Plan, settings: Settings
 ) -> None:
-    """The batch size cap and the owner's queued-jobs cap (BadRequest, QueueLimitReached)."""
+    """The model's access rule (ModelNotAllowed), the batch size cap and the owner's
+    queued-jobs cap (BadRequest, QueueLimitReached)."""
+    await check_model(session, plan.preset, actor)
     if len(plan.prompts) > settings.job_batch_max_prompts:
         raise BadRequest(
             f"A batch takes at most {settings.job_batch_max_prompts} prompts.",
@@ -297,7 +298,6 @@ async def submit_job(
     """
     settings = settings_of(session)
     plan = _plan(request, actor, presets if presets is not None else default_presets())
-    await check_model(session, plan.preset, actor)
     if check_room and request.room_id is not None:
         await access_room(session, actor, request.room_id)  # type: ignore[arg-type]
     if check_source and request.source_image_key is not None:
@@ -562,46 +562,3 @@ async def get_queue(
         queued=snapshot.total_queued,
         items=items,
     )
-
-
-async def _queue_status(session: AsyncSession) -> QueueStatusOut:
-    control = await queue.get_queue_control(session)
-    return QueueStatusOut(
-        paused=control.paused,
-        paused_at=control.paused_at,
-        paused_by=control.paused_by,
-        running=await queue.count_jobs(session, JobState.running),
-        queued=await queue.count_jobs(session, JobState.queued),
-    )
-
-
-async def pause_queue(session: AsyncSession, actor: JobActor) -> QueueStatusOut:
-    """Stop workers from starting jobs (running ones finish). Admins only."""
-    require_role(actor, UserRole.ADMIN, to="pause the queue")
-    await _set_paused(session, actor, paused=True)
-    return await _queue_status(session)
-
-
-async def _set_paused(session: AsyncSession, actor: JobActor, *, paused: bool) -> None:
-    before = (await queue.get_queue_control(session)).paused
-    await queue.set_paused(session, paused=paused, actor_id=actor.user_id)
-    if before != paused:
-        await audit.record(
-            session,
-            actor_id=actor.user_id,
-            action="queue.pause" if paused else "queue.resume",
-            target_type="queue",
-            target_id=queue.QUEUE_ID,
-            before={"paused": before},
-            after={"paused": paused},
-        )
-
-
-async def resume_queue(
-    session: AsyncSession, actor: JobActor, *, signals: QueueSignals | None = None
-) -> QueueStatusOut:
-    require_role(actor, UserRole.ADMIN, to="resume the queue")
-    await _set_paused(session, actor, paused=False)
-    if signals is not None:
-        after_commit(session, signals.enqueued)
-    return await _queue_status(session)

@@ -221,6 +221,7 @@ async def site(live: LiveServer) -> Site:
             **await _shared_room(scene, http),
             **await _finished_job(scene, http),
             "name": "threads-0",  # /sitemaps/{name}.xml: the thread below is in it
+            "model_id": JOB["model"],  # the admin's model access routes
         }
         scene.params.update(await _forum(scene, http))
         scene.params.update(await _work(scene, http))
