@@ -172,7 +172,7 @@ async def room_close_form(request: Request) -> Response:
     body = validate(ReasonIn, {"reason": _text(form, "reason")})
     async with ctx.db.unit_of_work() as session:
         await service.close_room(
-            session, actor, request.path_params["slug"], reason=body.reason, live=get_rooms(ctx)
+            session, actor, request.path_params["room"], reason=body.reason, live=get_rooms(ctx)
         )
     return _back("/admin/rooms")
 
@@ -377,7 +377,7 @@ routes: list[BaseRoute] = [
     Route("/admin/credits", credits_page, methods=["GET"], name="admin_credits_page"),
     Route("/admin/credits", credits_form, methods=["POST"], name="admin_credits_form"),
     Route("/admin/rooms", rooms_page, methods=["GET"], name="admin_rooms_page"),
-    Route("/admin/rooms/{slug}/close", room_close_form, methods=["POST"], name="admin_room_form"),
+    Route("/admin/rooms/{room}/close", room_close_form, methods=["POST"], name="admin_room_form"),
     Route("/admin/categories", categories_page, methods=["GET"], name="admin_categories_page"),
     Route("/admin/categories", category_create_form, methods=["POST"], name="admin_category_new"),
     Route(

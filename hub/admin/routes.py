@@ -132,7 +132,7 @@ async def close_room(request: Request) -> Response:
     body = await parse_body(request, ReasonIn)
     async with ctx.db.unit_of_work() as session:
         room = await service.close_room(
-            session, actor, request.path_params["slug"], reason=body.reason, live=get_rooms(ctx)
+            session, actor, request.path_params["room"], reason=body.reason, live=get_rooms(ctx)
         )
     return json_response(room)
 
@@ -275,7 +275,7 @@ routes: list[BaseRoute] = [
     Route(f"{API}/users", list_users, methods=["GET"], name="admin_users"),
     Route(f"{API}/users/{{user_id}}", patch_user, methods=["PATCH"], name="admin_user_patch"),
     Route(f"{API}/rooms", list_rooms, methods=["GET"], name="admin_rooms"),
-    Route(f"{API}/rooms/{{slug}}/close", close_room, methods=["POST"], name="admin_room_close"),
+    Route(f"{API}/rooms/{{room}}/close", close_room, methods=["POST"], name="admin_room_close"),
     Route(f"{API}/jobs/{{job_id}}/cancel", cancel_job, methods=["POST"], name="admin_job_cancel"),
     Route(f"{API}/models", list_models, methods=["GET"], name="admin_models"),
     Route(f"{API}/models/{{model_id}}", put_model, methods=["PUT"], name="admin_model_put"),

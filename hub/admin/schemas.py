@@ -14,6 +14,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from hub.accounts.roles import UserRole
 from hub.pagination import CURSOR_SCHEMA, Page, PageParams
@@ -72,7 +73,8 @@ class UserPatchIn(BaseModel):
     is_active: StrictBool | None = Field(
         None, description="false disables the account, true enables."
     )
-    role: UserRole | None = Field(None, description="The new site role.")
+    # Not nullable in the schema: a role is a value or absent.
+    role: UserRole | SkipJsonSchema[None] = Field(None, description="The new site role.")
     reason: StrictStr | None = Field(
         None, max_length=REASON_MAX, description="Kept in the audit log."
     )

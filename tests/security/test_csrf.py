@@ -31,8 +31,9 @@ ORIGIN_ONLY = {"register_post", "login_post"}
 # Cookie-session operations the document does not mark as authenticated (anyone may call it).
 SESSION_TOO = {"logout_post"}
 # Form posts only the author of what they change may make (a stranger's is a 403 forbidden): sent
-# from a new session of alice, who made everything in ``Site.params``.
-AUTHOR_ONLY = ("/artwork/",)
+# from a new session of alice, who made everything in ``Site.params`` (and is the admin, for the
+# admin pages' forms).
+AUTHOR_ONLY = ("/artwork/", "/admin/")
 
 
 async def _form_tokens(site: Site, http: httpx.AsyncClient) -> dict[str, dict[str, str]]:

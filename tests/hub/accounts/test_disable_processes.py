@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hub.accounts.roles import UserRole
 from hub.accounts.tokens import create_personal_token
 from hub.accounts.users import create_user
 from hub.db import Database
@@ -66,7 +67,7 @@ async def test_disabling_a_user_closes_their_sockets_on_both_processes(
     )
     async with database.unit_of_work() as session:
         admin = await create_user(
-            session, email="a@example.test", username="adam", password=None, role="admin"
+            session, email="a@example.test", username="adam", password=None, role=UserRole.ADMIN
         )
         _, admin_token = await create_personal_token(session, admin, name="t")
     sockets = []
