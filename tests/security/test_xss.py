@@ -36,7 +36,14 @@ NOT_STORED = {
 # Query parameters pages read (or might): a reflected value must be escaped too.
 QUERY = ("next", "q", "error", "cursor")
 JSON_TYPES = ("application/json",)
-OTHER_TYPES = ("image/svg+xml", "image/png", "image/webp", "application/zip", "text/event-stream")
+OTHER_TYPES = (
+    "image/svg+xml",
+    "image/png",
+    "image/webp",
+    "application/zip",
+    "text/event-stream",
+    "text/csv",  # the audit export (an attachment, with nosniff)
+)
 
 
 # A few fields the planter must reach today: proof that it plants at all.
