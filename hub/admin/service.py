@@ -91,20 +91,9 @@ async def change_user(
     user = await accounts_users.get_user(session, user_id)
     if user is None:
         raise NotFound("No such user.")
-    if body.role is not None and body.role.value != user.role:
-        before_role = user.role
+    if body.role is not None:  # audited by accounts (user.role), as from every other path
         user = await accounts_users.set_role(
-            session, actor, sockets=sockets, user_id=user_id, role=body.role
-        )
-        await audit.record(
-            session,
-            actor_id=actor.user_id,
-            action="user.role",
-            target_type="user",
-            target_id=user_id,
-            before={"role": before_role},
-            after={"role": user.role},
-            reason=body.reason,
+            session, actor, sockets=sockets, user_id=user_id, role=body.role, reason=body.reason
         )
     if body.is_active is not None:
         user, was_active = await accounts_status.set_active(
