@@ -27,6 +27,7 @@ from hub.admin.schemas import (
     RoomListQuery,
     SiteOut,
     SitePatchIn,
+    SitePublicOut,
     UserListQuery,
     UserPatchIn,
 )
@@ -206,6 +207,14 @@ async def put_model(request: Request) -> Response:
     return json_response(models)
 
 
+@operation("The announcement banner and whether sign-ups are open", response=SitePublicOut)
+async def get_public_site(request: Request) -> Response:
+    """For every visitor (pages and apps show the banner); changed by admins at run time."""
+    async with get_ctx(request).db.unit_of_work() as session:
+        value = await service.public_site(session)
+    return json_response(value)
+
+
 @operation("The site settings (admin)", response=SiteOut, auth=True, errors=(Forbidden,), tags=TAGS)
 async def get_site(request: Request) -> Response:
     actor = await _admin(request)
@@ -272,6 +281,7 @@ async def audit_csv(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
+    Route("/api/v1/site", get_public_site, methods=["GET"], name="site_public"),
     Route(f"{API}/users", list_users, methods=["GET"], name="admin_users"),
     Route(f"{API}/users/{{user_id}}", patch_user, methods=["PATCH"], name="admin_user_patch"),
     Route(f"{API}/rooms", list_rooms, methods=["GET"], name="admin_rooms"),

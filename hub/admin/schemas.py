@@ -141,6 +141,11 @@ class SiteOut(BaseModel):
     )
 
 
+class SitePublicOut(BaseModel):
+    announcement: str = Field(description="Banner text to show on every page; empty for none.")
+    signups_open: bool = Field(description="Whether people may register.")
+
+
 class SitePatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 

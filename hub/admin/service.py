@@ -34,6 +34,7 @@ from hub.admin.schemas import (
     RoomListQuery,
     SiteOut,
     SitePatchIn,
+    SitePublicOut,
     UserListQuery,
     UserPatchIn,
 )
@@ -152,6 +153,12 @@ async def close_room(
 
 def site_out(value: site.SiteSettings) -> SiteOut:
     return SiteOut(**value.as_dict())
+
+
+async def public_site(session: AsyncSession) -> SitePublicOut:
+    """What every visitor may know: the banner and whether sign-ups are open."""
+    value = await site.current(session)
+    return SitePublicOut(announcement=value.announcement, signups_open=value.signups_open)
 
 
 async def read_site(session: AsyncSession, actor: Actor) -> SiteOut:

@@ -197,6 +197,8 @@ async def test_site_settings_change_audited_and_close_signups(
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["signups_open"] is False
+    public = await client.get("/api/v1/site")  # anyone, for the banner
+    assert public.json() == {"announcement": "Maintenance at 6", "signups_open": False}
     signup = {"email": "new@example.com", "username": "newbie", "password": "a long passphrase 1"}
     closed = await client.post("/api/v1/auth/register", json=signup)
     assert closed.status_code == 403, closed.text
