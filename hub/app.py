@@ -89,6 +89,8 @@ async def openapi(request: Request) -> Response:
 def domain_routes() -> list[BaseRoute]:
     """Every domain's routes. Each domain exposes ``routes`` from its ``routes.py``."""
     from hub.accounts.routes import routes as accounts_routes
+    from hub.admin.pages import routes as admin_pages
+    from hub.admin.routes import routes as admin_routes
     from hub.collab.routes import routes as collab_routes
     from hub.credits.routes import routes as credits_routes
     from hub.forum.routes import routes as forum_routes
@@ -128,6 +130,8 @@ def domain_routes() -> list[BaseRoute]:
         *feed_pages,
         *shell_routes,
         *docs_routes,
+        *admin_routes,
+        *admin_pages,
     ]
 
 

@@ -166,6 +166,8 @@ class Database:
         self.settings = settings
         # Set by the composition root once the bus runs (hub.compose); read by broadcast_of.
         self.broadcast: Broadcast | None = None
+        # The process's copy of the site settings (hub.site), per database, not per module.
+        self.site_cache: dict[str, Any] = {}
         self.engine = create_engine(settings, url=url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._abandoned: set[asyncio.Future[bool]] = set()  # pings past their deadline
@@ -183,6 +185,7 @@ class Database:
         # Services read policy (limits, TTLs, caps) through settings_of: they only get a session.
         session.info[_SETTINGS_KEY] = self.settings
         session.info[_BROADCAST_KEY] = self.broadcast
+        session.info["site_cache"] = self.site_cache
         try:
             yield session
             await session.commit()

@@ -5,6 +5,8 @@ Nothing else belongs here.
 
 from sqlmodel import SQLModel
 
+from hub import site as site_models  # noqa: F401
+
 # Each domain adds its import here when it gets tables, e.g.:
 # from hub.accounts import models as accounts_models
 from hub.accounts import models as accounts_models  # noqa: F401

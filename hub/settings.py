@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         10_000, ge=0, description="Bearer tokens the actor cache holds per process."
     )
     registration_open: bool = Field(True, description="Allow self-service registration.")
+    site_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long each process keeps the site settings admins change at run time "
+        "(docs/admin.md); a change reaches other processes within this time.",
+    )
     rate_limit_login: str = Field(
         "10/minute",
         description="Login attempts per account, and password changes per user (limits syntax).",

@@ -29,6 +29,10 @@ class UsernameTaken(Conflict):
         super().__init__(message, field="username")
 
 
+class SelfDisable(Conflict):
+    default_message = "You cannot disable your own account; ask another admin."
+
+
 class LastAdmin(Conflict):
     default_message = "The hub needs at least one admin; promote someone else first."
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from hub import site
 from hub.accounts import account_settings, identities, oidc, sessions
 from hub.accounts.cookies import (
     FORM_CSRF_COOKIE,
@@ -60,6 +61,14 @@ def _field_messages(exc: HubError) -> dict[str, str]:
     return {f["field"]: f["message"] for f in fields if isinstance(f, dict) and "field" in f}
 
 
+async def _signups_open(ctx: HubContext) -> bool:
+    """The environment's switch and the admins' run-time one (hub.site) must both allow it."""
+    if not ctx.settings.registration_open:
+        return False
+    async with ctx.db.unit_of_work() as session:
+        return (await site.current(session)).signups_open
+
+
 async def _render_form(
     request: Request,
     template: str,
@@ -83,7 +92,7 @@ async def _render_form(
         "values": values or {},
         "next_url": next_url,
         "providers": list(oidc.configured_providers(ctx.settings).values()),
-        "registration_open": ctx.settings.registration_open,
+        "registration_open": await _signups_open(ctx),
     }
     headers = error.headers if error is not None else None
     response = render(request, template, context, status_code=status, headers=headers)

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from hub import site
 from hub.accounts import security
 from hub.accounts.actor import Actor, require_interactive
 from hub.accounts.credentials import (
@@ -116,7 +117,8 @@ async def register(
 ) -> StartedSession:
     """Self-service sign-up: creates the account and signs the browser in."""
     settings = settings_of(session)
-    if not settings.registration_open:
+    # The environment can close sign-ups for good; admins close them at run time (hub.site).
+    if not settings.registration_open or not (await site.current(session)).signups_open:
         raise RegistrationClosed()
     await limiter.hit(settings.rate_limit_register, "register-ip", ip)
     user = await create_user(

@@ -31,6 +31,7 @@ from hub.accounts.schemas import (
     check_email,
     check_username,
 )
+from hub.audit import service as audit
 from hub.db import utcnow
 from hub.errors import Conflict, NotFound
 
@@ -244,6 +245,7 @@ async def set_role(
     sockets: SocketCloser,
     user_id: int,
     role: UserRole,
+    reason: str | None = None,
 ) -> User:
     """Change a user's role. ``actor=None`` is the command line (an operator with shell access).
     The last active admin cannot be demoted: nobody could promote anyone again. A lower role
@@ -264,9 +266,22 @@ async def set_role(
             raise LastAdmin()
     if role.rank < UserRole(user.role).rank:
         end_connections(session, sockets, [user_key(user_id)], ROLE_CHANGED)
+    before = user.role
     user.role = role.value
     user.updated_at = utcnow()
     await session.flush()
+    if before != user.role:
+        # Every path (the admin API and pages, the command line) leaves the same entry.
+        await audit.record(
+            session,
+            actor_id=actor.user_id if actor is not None else None,
+            action="user.role",
+            target_type="user",
+            target_id=user_id,
+            before={"role": before},
+            after={"role": user.role},
+            reason=reason,
+        )
     return user
 
 

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from hub.accounts.deps import Actor
+from hub.accounts.roles import UserRole, require_role
 from hub.accounts.schemas import UserPublic
 from hub.accounts.users import get_users
 from hub.collab.access import access_room, get_member, get_room, row_id
@@ -450,3 +451,71 @@ async def open_studio(session: AsyncSession, actor: Actor) -> RoomOut:
     # Its owner is its one member; a studio handed to someone else is theirs now (404 here).
     access = await access_room(session, actor, slug)
     return await load_room_out(session, access.room, access.role)
+
+
+# --- oversight (admins) --------------------------------------------------------------------------
+
+
+async def oversee_rooms(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    q: str | None,
+    state: RoomStatus | None,
+    cursor: str | None,
+    limit: int,
+    live: RoomsComponent,
+) -> RoomPage:
+    """Every room whatever its visibility or state, newest first, with who is online now across
+    processes (``online``). ``q`` matches a part of the title or the slug. Admins only."""
+    require_role(actor, UserRole.ADMIN, to="oversee every room")
+    counts = await live.live_counts()
+    query = select(RoomRecord)
+    if q:
+        pattern = (
+            "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        query = query.where(
+            or_(
+                func.lower(col(RoomRecord.title)).like(pattern, escape="\\"),
+                col(RoomRecord.slug).like(pattern, escape="\\"),
+            )
+        )
+    if state is not None:
+        query = query.where(col(RoomRecord.state) == state.value)
+    condition = page_filter(
+        col(RoomRecord.created_at), col(RoomRecord.room_id), cursor, descending=True
+    )
+    if condition is not None:
+        query = query.where(condition)
+    query = query.order_by(col(RoomRecord.created_at).desc(), col(RoomRecord.room_id).desc())
+    rooms = list(await session.scalars(query.limit(limit + 1)))
+    more = len(rooms) > limit
+    rooms = rooms[:limit]
+    owners = await get_users(session, [r.owner_id for r in rooms])
+    items = [
+        room_out(r, owner=owners.get(r.owner_id), my_role=None, online=counts.get(r.slug, 0))
+        for r in rooms
+    ]
+    last = rooms[-1] if more else None
+    next_cursor = encode_cursor(last.created_at, last.room_id) if last is not None else None
+    return RoomPage(items=items, next_cursor=next_cursor)
+
+
+async def shut_room(
+    session: AsyncSession, actor: Actor, slug: str, *, live: RoomsComponent, reason: str
+) -> tuple[RoomOut, str]:
+    """Close any room (admins): marked closed, and every socket of it on every process closed
+    with 4410 "room closed" after the commit. Returns the room and its state before. An archived
+    room stays archived (its sockets are closed all the same)."""
+    require_role(actor, UserRole.ADMIN, to="close other people's rooms")
+    room = await get_room(session, slug)
+    if room is None:
+        raise RoomNotFound()
+    before = room.state
+    if room.state == RoomStatus.open:
+        room.state = RoomStatus.closed
+        room.closed_at = room.updated_at = utcnow()
+        await session.flush()
+    after_commit(session, lambda: live.close_room(slug, "room closed by an admin"))
+    return await load_room_out(session, room, None), before

@@ -11,7 +11,7 @@ from hub.api import json_response, operation, parse_body, parse_query
 from hub.context import get_ctx
 from hub.credits import service
 from hub.credits.schemas import AdjustIn, AdjustOut, BalanceOut, LedgerEntryOut, LedgerPage
-from hub.errors import BadRequest, Forbidden, InsufficientCredits, NotFound
+from hub.errors import BadRequest, Conflict, Forbidden, InsufficientCredits, NotFound
 from hub.pagination import PageParams
 
 
@@ -45,12 +45,13 @@ async def get_ledger(request: Request) -> Response:
     request=AdjustIn,
     response=AdjustOut,
     auth=True,
-    errors=(Forbidden, NotFound, InsufficientCredits),
+    errors=(Forbidden, NotFound, InsufficientCredits, Conflict),
     tags=("credits", "admin"),
 )
 async def adjust(request: Request) -> Response:
-    """A negative amount never overdraws the wallet (402 with the balance). Send an
-    ``idempotency_key`` to make retries safe."""
+    """A negative amount never overdraws the wallet: 402 with the balance, unless ``force``,
+    which takes what is there (down to zero; 409 when nothing is). Send an ``idempotency_key`` to
+    make retries safe."""
     actor = await require_actor(request)
     body = await parse_body(request, AdjustIn)
     async with get_ctx(request).db.unit_of_work() as session:
@@ -61,6 +62,7 @@ async def adjust(request: Request) -> Response:
             amount=body.amount,
             memo=body.memo,
             idempotency_key=body.idempotency_key,
+            force=body.force,
         )
     return json_response(AdjustOut(entry=LedgerEntryOut.model_validate(entry), balance=balance))
 

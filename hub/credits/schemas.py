@@ -61,6 +61,11 @@ class AdjustIn(BaseModel):
         pattern=r"^[A-Za-z0-9_.:-]+$",
         description="Repeat a request with the same key and it is applied once.",
     )
+    force: bool = Field(
+        False,
+        description="Take a removal that exceeds the balance anyway, down to zero (never below); "
+        "the memo is the reason.",
+    )
 
     @field_validator("amount")
     @classmethod

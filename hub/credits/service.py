@@ -34,7 +34,7 @@ from hub.credits.schemas import (
     LedgerPage,
 )
 from hub.db import UTCDateTime, settings_of, utcnow
-from hub.errors import BadRequest, InsufficientCredits, NotFound
+from hub.errors import BadRequest, Conflict, InsufficientCredits, NotFound
 from hub.pagination import PageParams, decode_cursor, encode_cursor
 
 WALLETS: Table = Wallet.metadata.tables[Wallet.__tablename__]
@@ -353,6 +353,23 @@ async def grant_credits(
     return await _apply(session, move)
 
 
+def _adjustable(current: BalanceOut, amount: int, *, force: bool) -> int:
+    """What an adjustment of ``amount`` may really move: all of it, or with ``force`` what the
+    balance holds (402 without force, 409 when nothing is left to take)."""
+    if current.balance + amount >= 0:
+        return amount
+    if not force:
+        raise InsufficientCredits(
+            f"This would take the balance below zero ({current.balance} + {amount}); "
+            'send "force": true with a reason to take what is there.',
+            balance=current.balance,
+            required=-amount,
+        )
+    if current.balance == 0:
+        raise Conflict("The balance is already zero; there is nothing to take.")
+    return -current.balance
+
+
 async def adjust_credits(
     session: AsyncSession,
     actor: CreditsActor,
@@ -361,8 +378,13 @@ async def adjust_credits(
     amount: int,
     memo: str,
     idempotency_key: str | None = None,
+    force: bool = False,
 ) -> tuple[LedgerEntry, BalanceOut]:
-    """An admin correction (positive or negative). A negative one never overdraws: 402."""
+    """An admin correction (positive or negative). A negative one that would take the balance
+    below zero is refused (402) unless ``force``: then it takes what the balance holds, down to
+    zero and never below (the wallet's CHECK and the ledger invariants stay true; credits held
+    for running jobs are not touched). The ledger row and the audit entry record what was
+    really taken; the audit entry also the amount asked for (docs/admin.md)."""
     require_role(actor, UserRole.ADMIN, to="adjust credits")
     if amount == 0 or abs(amount) > MAX_OPERATION_CREDITS:
         raise ValueError(f"adjustment out of range: {amount}")
@@ -370,31 +392,36 @@ async def adjust_credits(
 
     if await get_user(session, user_id) is None:
         raise NotFound("No such user.")
-    key = idempotency_key or uuid.uuid4().hex
+    key = f"adjust:{actor.user_id}:{idempotency_key or uuid.uuid4().hex}"
+    earlier = await _entry_by_key(session, key)
+    if earlier is not None:  # a retry: applied once already
+        return earlier, await get_balance(session, user_id)
+    applied = _adjustable(await get_balance(session, user_id), amount, force=force)
     move = _Move(
         user_id=user_id,
         kind=LedgerKind.adjust,
-        amount=amount,
+        amount=applied,
         held=0,
-        key=f"adjust:{actor.user_id}:{key}",
+        key=key,
         memo=memo,
         actor_id=actor.user_id,
     )
-    replay = await _entry_by_key(session, move.key) is not None
     entry = await _apply(session, move)
     balance = await get_balance(session, user_id)
-    if not replay:
-        # In the adjustment's transaction: the audit entry exists exactly when the change does.
-        await audit.record(
-            session,
-            actor_id=actor.user_id,
-            action="credits.adjust",
-            target_type="user",
-            target_id=user_id,
-            before={"balance": balance.balance - amount},
-            after={"balance": balance.balance},
-            reason=memo,
-        )
+    after: dict[str, Any] = {"balance": balance.balance}
+    if applied != amount:
+        after.update(requested=amount, applied=applied, forced=True)
+    # In the adjustment's transaction: the audit entry exists exactly when the change does.
+    await audit.record(
+        session,
+        actor_id=actor.user_id,
+        action="credits.adjust",
+        target_type="user",
+        target_id=user_id,
+        before={"balance": balance.balance - applied},
+        after=after,
+        reason=memo,
+    )
     return entry, balance
 
 

@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from hub.accounts.actor import Actor
 from hub.accounts.roles import UserRole, require_role
+from hub.audit import service as audit
 from hub.db import utcnow
 from hub.forum.errors import CategoryExists, CategoryInUse, CategoryNotFound
 from hub.forum.models import Category, Thread
@@ -123,6 +124,14 @@ async def create_category(session: AsyncSession, actor: Actor, body: CategoryIn)
     stmt = _insert(session).values(values).on_conflict_do_nothing().returning(_TABLE.c.slug)
     if (await session.execute(stmt)).first() is None:
         raise CategoryExists(field="slug")
+    await audit.record(
+        session,
+        actor_id=actor.user_id,
+        action="category.create",
+        target_type="category",
+        target_id=body.slug,
+        after=body.model_dump(mode="json"),
+    )
     return await read_category(session, body.slug)
 
 
@@ -131,10 +140,22 @@ async def update_category(
 ) -> CategoryOut:
     require_role(actor, UserRole.ADMIN, to="manage forum categories")
     category = await access_category(session, slug)
-    for name, value in body.changes().items():
+    changes = body.changes()
+    before = {name: getattr(category, name) for name in changes}
+    for name, value in changes.items():
         setattr(category, name, value)
     category.updated_at = utcnow()
     await session.flush()
+    if changes != before:
+        await audit.record(
+            session,
+            actor_id=actor.user_id,
+            action="category.update",
+            target_type="category",
+            target_id=slug,
+            before=before,
+            after=changes,
+        )
     return await read_category(session, slug)
 
 
@@ -148,5 +169,13 @@ async def delete_category(session: AsyncSession, actor: Actor, slug: str) -> Non
     )
     if used:
         raise CategoryInUse(threads=int(used))
+    await audit.record(
+        session,
+        actor_id=actor.user_id,
+        action="category.delete",
+        target_type="category",
+        target_id=slug,
+        before={"name": category.name},
+    )
     await session.delete(category)
     await session.flush()

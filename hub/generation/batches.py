@@ -19,6 +19,7 @@ from hub.accounts.roles import UserRole, has_role
 from hub.db import settings_of, utcnow
 from hub.errors import BadRequest, InsufficientCredits
 from hub.generation import queue
+from hub.generation.access import check_model
 from hub.generation.blocklist import check_prompts
 from hub.generation.errors import BatchNotFound, JobAlreadyFinished, QueueLimitReached
 from hub.generation.models import Job, JobBatch, JobKind, JobState
@@ -96,6 +97,8 @@ async def submit_batch(
         for _run in range(line.runs)
     ]
     await check_prompts(session, [line.request.prompt or "" for line in lines])
+    for preset in {plan.preset.id: plan.preset for _request, plan in planned}.values():
+        await check_model(session, preset, actor)
     price = sum(plan.cost_per_job for _request, plan in planned)
     jobs: list[Job] = []
     for request, plan in planned:

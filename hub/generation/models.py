@@ -176,3 +176,21 @@ class BlockedTerm(SQLModel, table=True):
     # No foreign key: the list outlives the moderator who wrote an entry.
     created_by: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     created_at: datetime = now_field()
+
+
+class ModelAccess(SQLModel, table=True):
+    """The lowest site role that may use a model (admins set it, docs/admin.md). A model
+    without a row keeps its preset's own rule (``ModelPreset.roles_allowed``); a row narrows or
+    widens it for every process at once, since the check reads the database."""
+
+    __tablename__ = "model_access"
+    __table_args__ = (
+        CheckConstraint(
+            "min_role IN ('user', 'moderator', 'admin')", name="ck_model_access_min_role"
+        ),
+    )
+
+    model_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    min_role: str = Field(sa_column=Column(String(16), nullable=False))
+    updated_at: datetime = now_field()
+    updated_by: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))

@@ -24,7 +24,8 @@ from hub.errors import (
     RateLimited,
     Unavailable,
 )
-from hub.generation import service, submissions
+from hub.generation import pausing, service, submissions
+from hub.generation.access import usable_presets
 from hub.generation.batch_routes import routes as batch_routes
 from hub.generation.errors import (
     JobAlreadyFinished,
@@ -315,7 +316,11 @@ async def get_queue(request: Request) -> Response:
 
 @operation("Models you can use", response=ModelList, auth=True, tags=("jobs",))
 async def list_models(request: Request) -> Response:
+    """Only the models your role may use (the presets' rules and the admins' ``model_access``)."""
+    ctx = get_ctx(request)
     actor = await require_actor(request)
+    async with ctx.db.unit_of_work() as session:
+        usable = await usable_presets(session, _presets(ctx), actor)
     items = [
         ModelOut(
             id=p.id,
@@ -324,8 +329,7 @@ async def list_models(request: Request) -> Response:
             default_steps=p.default_steps,
             max_size=p.max_size,
         )
-        for p in _presets(get_ctx(request)).values()
-        if p.allows(actor.role)
+        for p in usable
     ]
     return json_response(ModelList(items=items))
 
@@ -341,7 +345,7 @@ async def pause_queue(request: Request) -> Response:
     """Workers start nothing while paused; running jobs finish."""
     actor = await require_actor(request)
     async with get_ctx(request).db.unit_of_work() as session:
-        status = await service.pause_queue(session, actor)
+        status = await pausing.pause_queue(session, actor)
     return json_response(status)
 
 
@@ -356,7 +360,7 @@ async def resume_queue(request: Request) -> Response:
     ctx = get_ctx(request)
     actor = await require_actor(request)
     async with ctx.db.unit_of_work() as session:
-        status = await service.resume_queue(session, actor, signals=_signals(ctx))
+        status = await pausing.resume_queue(session, actor, signals=_signals(ctx))
     return json_response(status)
 
 

@@ -16,13 +16,15 @@ from typing import Any, Protocol
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.accounts.roles import UserRole, has_role, require_role
+from hub.accounts.roles import UserRole, has_role
+from hub.audit import service as audit
 from hub.collab.access import access_room
 from hub.credits import service as credits_service
 from hub.credits.schemas import BalanceOut
 from hub.db import settings_of, utcnow
 from hub.errors import BadRequest, InsufficientCredits
 from hub.generation import queue
+from hub.generation.access import check_model
 from hub.generation.blocklist import check_prompts
 from hub.generation.errors import (
     JobAlreadyFinished,
@@ -42,7 +44,6 @@ from hub.generation.schemas import (
     JobSubmitOut,
     QueueItemOut,
     QueueOut,
-    QueueStatusOut,
     job_out,
 )
 from hub.outbox import after_commit
@@ -164,9 +165,10 @@ async def _check_limits(
     session: AsyncSession, actor: JobActor, plan: _Plan, settings: Settings
 ) -> None:
     """The block-list (PromptBlocked 422; negative prompts are not checked: they name what must
-    not be drawn), the batch size cap and the owner's queued-jobs cap (BadRequest,
-    QueueLimitReached)."""
+    not be drawn), the model's access rule (ModelNotAllowed), the batch size cap and the owner's
+    queued-jobs cap (BadRequest, QueueLimitReached)."""
     await check_prompts(session, plan.prompts)
+    await check_model(session, plan.preset, actor)
     if len(plan.prompts) > settings.job_batch_max_prompts:
         raise BadRequest(
             f"A batch takes at most {settings.job_batch_max_prompts} prompts.",
@@ -391,6 +393,8 @@ async def list_jobs(session: AsyncSession, actor: JobActor, *, query: JobListQue
 
 # --- cancel --------------------------------------------------------------------------------------
 
+_CANCELABLE = (JobState.queued.value, JobState.running.value)
+
 
 async def cancel_job(
     session: AsyncSession,
@@ -399,6 +403,7 @@ async def cancel_job(
     *,
     on_event: JobEventSink | None = None,
     signals: QueueSignals | None = None,
+    reason: str | None = None,
 ) -> Job:
     """Cancel a job the actor pressed generate for (admins: any job; others get 404).
 
@@ -409,6 +414,18 @@ async def cancel_job(
     job = await _find_job(session, job_id)
     if job is None or not (job.owner_id == actor.user_id or has_role(actor, UserRole.ADMIN)):
         raise JobNotFound()
+    if job.owner_id != actor.user_id and job.state in _CANCELABLE:
+        # An admin canceling someone else's job: in this transaction, like the cancel itself.
+        await audit.record(
+            session,
+            actor_id=actor.user_id,
+            action="job.cancel",
+            target_type="job",
+            target_id=job_id,
+            before={"state": job.state, "owner_id": job.owner_id},
+            after={"state": "canceled"},
+            reason=reason,
+        )
     for _ in range(2):  # the state may change under us once (claimed meanwhile)
         if job.state == JobState.queued.value:
             canceled = await queue.cancel_queued(session, job_id)
@@ -480,31 +497,3 @@ async def get_queue(
         queued=snapshot.total_queued,
         items=items,
     )
-
-
-async def _queue_status(session: AsyncSession) -> QueueStatusOut:
-    control = await queue.get_queue_control(session)
-    return QueueStatusOut(
-        paused=control.paused,
-        paused_at=control.paused_at,
-        paused_by=control.paused_by,
-        running=await queue.count_jobs(session, JobState.running),
-        queued=await queue.count_jobs(session, JobState.queued),
-    )
-
-
-async def pause_queue(session: AsyncSession, actor: JobActor) -> QueueStatusOut:
-    """Stop workers from starting jobs (running ones finish). Admins only."""
-    require_role(actor, UserRole.ADMIN, to="pause the queue")
-    await queue.set_paused(session, paused=True, actor_id=actor.user_id)
-    return await _queue_status(session)
-
-
-async def resume_queue(
-    session: AsyncSession, actor: JobActor, *, signals: QueueSignals | None = None
-) -> QueueStatusOut:
-    require_role(actor, UserRole.ADMIN, to="resume the queue")
-    await queue.set_paused(session, paused=False, actor_id=actor.user_id)
-    if signals is not None:
-        after_commit(session, signals.enqueued)
-    return await _queue_status(session)

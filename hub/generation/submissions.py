@@ -16,6 +16,7 @@ from hub.collab.access import access_room
 from hub.collab.errors import RoomClosed
 from hub.collab.models import Payer, RoomStatus
 from hub.errors import InsufficientCredits, ValidationFailed
+from hub.generation.access import usable_presets
 from hub.generation.errors import JobNotFound, NotRoomEditor
 from hub.generation.models import Job, JobKind
 from hub.generation.providers.registry import ModelPreset
@@ -64,8 +65,10 @@ async def submit_room_job(
     owner_pays, payer_id = await _room_payer(session, actor, slug)
     presets = presets if presets is not None else default_presets()
     document, _source = await read_document(session, slug)
+    # The default is the first model the caller's role may use (admins' model access rules).
+    usable = {p.id: p for p in await usable_presets(session, presets, actor)}
     request = room_job_request(
-        document, overrides, room_id=slug, default_model=_default_model(presets, actor)
+        document, overrides, room_id=slug, default_model=_default_model(usable, actor)
     )
     return await _submit_paid(
         session,

@@ -22,6 +22,7 @@ from hub.accounts.deps import Actor
 from hub.accounts.roles import UserRole, require_role
 from hub.accounts.trust import CommunityAction, hit_community_limit
 from hub.accounts.users import get_users
+from hub.audit import service as audit
 from hub.db import utcnow
 from hub.errors import Conflict, ValidationFailed
 from hub.outbox import after_commit
@@ -371,6 +372,15 @@ async def set_official(
         )
         row.official = on
         _after_change(session, index)
+        await audit.record(
+            session,
+            actor_id=actor.user_id,
+            action="prompt.official",
+            target_type="prompt",
+            target_id=prompt_id,
+            before={"official": not on},
+            after={"official": on},
+        )
     return (await prompt_views(session, actor, [row]))[0]
 
 

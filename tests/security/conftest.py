@@ -245,7 +245,11 @@ async def site(live: LiveServer) -> Site:
             **await _shared_room(scene, http),
             **await _finished_job(scene, http),
             "name": "threads-0",  # /sitemaps/{name}.xml: the thread below is in it
+            "model_id": JOB["model"],  # the admin's model access routes
         }
+        # A room of alice's that the admin's "close any room" routes close (not the shared one).
+        spare = await _post(http, "/api/v1/rooms", scene.alice, {"title": "Spare"})
+        scene.params["room"] = spare["slug"]
         scene.params.update(await _forum(scene, http))
         scene.params.update(await _work(scene, http))
         scene.params.update(await _prompt(scene, http))

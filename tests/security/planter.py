@@ -42,6 +42,7 @@ HINTS: dict[str, object] = {
     "amount": 1,
     "source_image_key": OMIT,
     "idempotency_key": OMIT,
+    "min_role": None,  # the admin's model access: back to the preset's own rule
     "refresh_token": OMIT,
     "items": lambda params: [{"prompt_id": params["prompt_id"], "count": 1}],
     "target_type": lambda params: params["target_type"],

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import BindParameter, Subquery, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import site
 from hub.db import UTCDateTime, settings_of, utcnow
 from hub.generation.models import Job, JobState
 from hub.generation.queue.control import lock_queue
@@ -171,7 +172,9 @@ async def claim_jobs(
     stmt = _CLAIM[is_postgres(session)]
     params = {
         "now": now,
-        "cap": settings.jobs_per_user_running,
+        # The admins' run-time cap (hub.site, cached per process) wins over the environment's.
+        "cap": (await site.current(session)).max_concurrent_jobs_per_user
+        or settings.jobs_per_user_running,
         "max_running": settings.jobs_max_running,
         "until": now + timedelta(seconds=settings.job_lease_seconds),
     }

@@ -88,7 +88,8 @@ async def test_admin_adjust_is_idempotent_and_never_overdraws(
     assert response.status_code == 402
     assert response.json()["error"] == {
         "code": "insufficient_credits",
-        "message": "This needs 71 credits; you have 70.",
+        "message": "This would take the balance below zero (70 + -71); "
+        'send "force": true with a reason to take what is there.',
         "details": {"balance": 70, "required": 71},
     }
     assert await wallet(db, alice.user_id) == (70, 0)
