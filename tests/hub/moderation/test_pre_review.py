@@ -66,3 +66,24 @@ async def test_new_accounts_wait_for_approval(
     seen = (await client.get(f"{API}/threads/{thread_id}/comments")).json()["items"]
     assert [(c["comment_id"], c["hidden"]) for c in seen] == [(held, True), (open_comment, False)]
     assert (await client.get(f"{API}/threads/{thread_id}")).json()["comment_count"] == 1
+
+
+@BOTH_DATABASES
+async def test_the_admins_site_switch_turns_it_on_at_run_time(
+    client: httpx.AsyncClient, db: Database, ctx: HubContext
+) -> None:
+    """The same hold through ``PATCH /api/v1/admin/site`` with the environment's switch off."""
+    ctx.settings = ctx.db.settings = ctx.settings.model_copy(
+        update={"pre_review_new_accounts": False}
+    )
+    ada, boss = await member(db, "ada"), await member(db, "boss", role="admin")
+    first = await thread(client, ada)
+    assert (await client.get(f"{API}/threads/{first}")).status_code == 200
+    switched = await client.patch(
+        f"{ADMIN}/site", json={"pre_review_new_accounts": True}, headers=boss.headers
+    )
+    assert switched.status_code == 200, switched.text
+    held = await thread(client, ada)
+    assert (await client.get(f"{API}/threads/{held}")).status_code == 404
+    own = (await client.get(f"{API}/threads/{held}", headers=ada.headers)).json()
+    assert own["held"] is True
