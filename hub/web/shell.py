@@ -10,6 +10,7 @@ all to every template (docs/web.md).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub import i18n
+from hub import i18n, site
 from hub.accounts import preferences
 from hub.accounts.actor import Actor
 from hub.accounts.deps import STATE_ACTOR, csrf_token_for, current_actor, reject_foreign_origin
@@ -28,7 +29,10 @@ from hub.context import get_ctx
 from hub.credits import service as credits_service
 from hub.errors import HubError, ValidationFailed
 
+log = logging.getLogger(__name__)
+
 STATE_BALANCE = "hub_shell_balance"
+STATE_ANNOUNCEMENT = "hub_shell_announcement"
 # Paths that are never pages: no actor, balance or catalogue work for them.
 NOT_PAGES = ("/api/v1/", "/static/", "/media/", "/yjs/", "/healthz", "/readyz", "/metrics")
 LANG_COOKIE_AGE = 365 * 24 * 3600
@@ -64,6 +68,7 @@ class ShellMiddleware:
         actor = None
         if _is_page(scope) and scope.get("method") in ("GET", "HEAD"):
             actor = await _page_actor(conn)
+            await _read_announcement(conn)
         i18n.set_current(request_locale(conn, actor), actor.timezone if actor else None)
         if not _is_page(scope):
             await self.app(scope, receive, send)
@@ -98,6 +103,19 @@ async def _page_actor(conn: HTTPConnection) -> Actor | None:
     return actor
 
 
+async def _read_announcement(conn: HTTPConnection) -> None:
+    """The admins' banner (``/admin/site``), from the process's site-settings copy (read from
+    the database at most every ``HUB_SITE_CACHE_SECONDS``)."""
+    ctx = get_ctx(conn)
+    try:
+        async with ctx.db.unit_of_work() as session:
+            text = (await site.current(session)).announcement
+    except Exception:  # a page without its banner beats no page (the database is down)
+        log.warning("site settings unreadable; no announcement shown", exc_info=True)
+        return
+    conn.scope.setdefault("state", {})[STATE_ANNOUNCEMENT] = text
+
+
 @dataclass(frozen=True)
 class Shell:
     """What templates/base.html shows, as ``shell``."""
@@ -111,6 +129,7 @@ class Shell:
     path: str
     languages: list[i18n.Language]
     paths: frozenset[str] = field(default_factory=frozenset)
+    announcement: str = ""
 
     def has(self, path: str) -> bool:
         """Whether the app serves ``path`` (the menu links only to pages that exist)."""
@@ -152,6 +171,7 @@ def shell_context(request: Request) -> dict[str, Any]:
             path=request.url.path + (f"?{query}" if query else ""),
             languages=i18n.languages(),
             paths=_page_paths(request),
+            announcement=state.get(STATE_ANNOUNCEMENT) or "",
         )
     }
 

@@ -386,3 +386,18 @@ async def test_admin_pages_send_visitors_to_sign_in(client: httpx.AsyncClient, p
     answer = await client.get(path, headers={"accept": "text/html"})
     assert answer.status_code == 303
     assert answer.headers["location"] == f"/login?next={path}"
+
+
+@BOTH_DATABASES
+async def test_the_announcement_is_a_banner_on_every_page(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    headers = await bearer(db, await make_user(db, "boss", role="admin"))
+    assert 'id="announcement"' not in (await client.get("/")).text
+    text = "Maintenance at 6 <script>alert(1)</script>"
+    changed = await client.patch(f"{API}/site", json={"announcement": text}, headers=headers)
+    assert changed.status_code == 200, changed.text
+    for path in ("/", "/feed", "/forum"):
+        page = (await client.get(path)).text
+        assert "Maintenance at 6 &lt;script&gt;alert(1)&lt;/script&gt;" in page, path
+        assert "<script>alert(1)" not in page
