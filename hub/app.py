@@ -7,9 +7,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import jinja2
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -25,6 +25,13 @@ from hub.compose import web_context
 from hub.context import HubContext
 from hub.errors import install_handlers
 from hub.logs import configure_logging
+from hub.metrics import (
+    CONTENT_TYPE_LATEST,
+    AppMetrics,
+    MetricsMiddleware,
+    RoomsCollector,
+    bus_stats_of,
+)
 from hub.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from hub.notifications.pages import bell_context
 from hub.settings import Settings
@@ -70,7 +77,31 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text: this process's metrics (each web process answers for itself)."""
+    app_metrics: AppMetrics = request.app.state.metrics
+    ctx: HubContext = request.app.state.ctx
+
+    async def read_queue() -> dict[str, int]:
+        from hub.generation.stats import queue_depth
+
+        async with ctx.db.unit_of_work() as session:
+            return await queue_depth(session)
+
+    await app_metrics.refresh_queue(read_queue)
+    return Response(app_metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _rooms_collector(app: Starlette) -> RoomsCollector:
+    def rooms() -> Any:
+        ctx: HubContext | None = getattr(app.state, "ctx", None)
+        component = ctx.rooms if ctx is not None else None
+        return component.server if component is not None else None
+
+    def bus_stats() -> Any:
+        ctx: HubContext | None = getattr(app.state, "ctx", None)
+        return bus_stats_of(ctx.bus) if ctx is not None else None
+
+    return RoomsCollector(rooms, bus_stats)
 
 
 async def openapi(request: Request) -> Response:
@@ -79,6 +110,19 @@ async def openapi(request: Request) -> Response:
         doc = openapi_document(request.app.routes, title="Creation Hub API", version=__version__)
         request.app.state.openapi = doc
     return JSONResponse(doc)
+
+
+async def drain_sockets(app: Starlette) -> int:
+    """The first step of a graceful shutdown, once the listeners are closed: close every room
+    socket with 1001 and a reconnect hint, so clients move to another process (and resync)
+    instead of waiting for this one. Rooms stay loaded until the lifespan ends and persists
+    them; the embedded worker hands its jobs back then. Returns the sockets closed."""
+    ctx: HubContext | None = getattr(app.state, "ctx", None)
+    if ctx is None or ctx.rooms is None:
+        return 0
+    closed = await ctx.rooms.server.drain()
+    log.info("room sockets drained", extra={"sockets": closed})
+    return closed
 
 
 def domain_routes() -> list[BaseRoute]:
@@ -91,6 +135,8 @@ def domain_routes() -> list[BaseRoute]:
     from hub.notifications.routes import routes as notifications_routes
     from hub.prompts.routes import routes as prompts_routes
     from hub.social.routes import routes as social_routes
+    from hub.stats.pages import routes as stats_pages
+    from hub.stats.routes import routes as stats_routes
     from hub.storage.routes import routes as storage_routes
     from hub.web.pages import routes as web_routes
     from hub.web.search import routes as search_routes
@@ -113,6 +159,8 @@ def domain_routes() -> list[BaseRoute]:
         *works_routes,
         *search_routes,
         *feed_pages,
+        *stats_routes,
+        *stats_pages,
     ]
 
 
@@ -147,6 +195,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/static", app=StaticFiles(directory=str(ROOT / "static")), name="static"),
     ]
     middleware = [
+        Middleware(MetricsMiddleware),
         Middleware(RequestIdMiddleware),
         Middleware(SecurityHeadersMiddleware, hsts=settings.https),
         Middleware(SessionCookieMiddleware, settings=settings),
@@ -165,4 +214,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.templates = make_templates()
     app.state.openapi = None
+    app.state.metrics = AppMetrics()
+    app.state.metrics.add(_rooms_collector(app))
     return app
