@@ -174,10 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.set_defaults(func=_search_reindex)
 
     from hub.accounts.cli import register_commands
+    from hub.ops.commands import register_commands as register_ops_commands
     from hub.works.cli import register_commands as register_works_commands
 
     register_commands(sub)
     register_works_commands(sub)
+    register_ops_commands(sub)
     return parser
 
 
