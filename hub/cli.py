@@ -175,11 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hub.accounts.cli import register_commands
     from hub.ops.commands import register_commands as register_ops_commands
+    from hub.ops.commands import register_user_commands
     from hub.works.cli import register_commands as register_works_commands
 
     register_commands(sub)
     register_works_commands(sub)
     register_ops_commands(sub)
+    # `hub user export|import` join the accounts' `user` group.
+    user_group = sub.choices["user"]
+    (user_sub,) = (
+        action for action in user_group._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    register_user_commands(user_sub)
     return parser
 
 

@@ -10,6 +10,7 @@ the lock: a room that a web process compacted meanwhile is skipped, never overwr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pycrdt import Doc
 from sqlalchemy import func, select
@@ -41,7 +42,7 @@ async def compact_room(store: SqlStore, room: str) -> Compacted:
     before = sum(len(update) for update in base.all_updates)
     if not base.updates:
         return Compacted(room, 0, before, before)
-    doc: Doc = Doc()
+    doc: Doc[Any] = Doc()
     for update in base.all_updates:
         doc.apply_update(update)
     state = doc.get_update()

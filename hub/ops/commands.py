@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from hub.collab.compaction import compact_room, rooms_with_updates
@@ -56,6 +57,48 @@ def register_commands(sub: Any) -> None:
         help="Fold each room's stored updates into one snapshot (with a progress bar).",
     )
     compact.set_defaults(func=_compact)
+
+
+def register_user_commands(user_sub: Any) -> None:
+    """``hub user export`` and ``hub user import`` (the ``user`` group is accounts')."""
+    export = user_sub.add_parser(
+        "export", help="Write a user's profile, prompts, works and images to a zip."
+    )
+    export.add_argument("username")
+    export.add_argument("out", type=Path, help="The zip to write.")
+    export.set_defaults(func=_user_export)
+    load = user_sub.add_parser(
+        "import", help="Recreate a user from a zip made by hub user export (all or nothing)."
+    )
+    load.add_argument("zip", type=Path)
+    load.set_defaults(func=_user_import)
+
+
+def _user_export(args: argparse.Namespace, settings: Settings) -> int:
+    from hub.ops import userdata
+
+    if args.out.exists():
+        _err(f"{args.out} exists; not overwriting it")
+        return 1
+    try:
+        manifest = asyncio.run(userdata.run_export(settings, args.username, args.out))
+    except LookupError as exc:
+        _err(f"export failed: {exc.args[0]}")
+        return 1
+    print(f"exported {userdata.manifest_summary(manifest)} to {args.out}")  # noqa: T201
+    return 0
+
+
+def _user_import(args: argparse.Namespace, settings: Settings) -> int:
+    from hub.ops import userdata
+
+    try:
+        manifest = asyncio.run(userdata.run_import(settings, args.zip))
+    except userdata.ImportRefused as exc:
+        _err(f"import failed, nothing was written: {exc}")
+        return 1
+    print(f"imported {userdata.manifest_summary(manifest)}")  # noqa: T201
+    return 0
 
 
 def _err(line: str) -> None:

@@ -492,3 +492,13 @@ async def access_source_key(session: AsyncSession, actor: Actor, ref: str) -> st
     if isinstance(row, Image) and row.deleted_at is not None:
         raise ImageNotFound("The source image does not exist.")
     return row.key
+
+
+async def images_by_owner(session: AsyncSession, owner_id: int) -> list[Image]:
+    """Every image in ``owner_id``'s library, oldest first (``hub user export``)."""
+    stmt = (
+        select(Image)
+        .where(col(Image.owner_id) == owner_id, col(Image.deleted_at).is_(None))
+        .order_by(col(Image.created_at), col(Image.image_id))
+    )
+    return list((await session.scalars(stmt)).all())
