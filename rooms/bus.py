@@ -142,6 +142,7 @@ class MemoryBus:
         self._wake = asyncio.Event()
         self._drainer: asyncio.Task[None] | None = None
         self.stats = BusStats()
+        self._queued_at = time.monotonic()
 
     async def start(self) -> None:
         if not self._started:
@@ -186,15 +187,16 @@ class MemoryBus:
         while True:
             while self._outbox:
                 message, future, queued = self._outbox.popleft()
+                self._queued_at = queued  # for the receivers' lag (``_deliver``)
                 try:
-                    await self._deliver(message, queued)
+                    await self._deliver(message)
                 finally:
                     if future is not None and not future.done():
                         future.set_result(None)
             self._wake.clear()
             await self._wake.wait()
 
-    async def _deliver(self, message: BusMessage, queued: float) -> None:
+    async def _deliver(self, message: BusMessage) -> None:
         channel = message.channel
         for bus in list(self._hub.buses):
             if bus is self:
@@ -202,7 +204,7 @@ class MemoryBus:
             handlers = list(bus._subscribers.get(channel, ()))
             if handlers:
                 bus.stats.delivered += 1
-                bus.stats.observe_lag(time.monotonic() - queued)
+                bus.stats.observe_lag(time.monotonic() - self._queued_at)
             for handler in handlers:
                 try:
                     await handler(message)
