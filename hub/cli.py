@@ -1,4 +1,5 @@
-"""The ``hub`` command: serve, worker, migrate, user create, token create, search reindex."""
+"""The ``hub`` command: serve, worker, migrate, user create|set-role|export|import, token create,
+search reindex, works recompute-hot, rooms compact, clean (docs/operations.md)."""
 
 from __future__ import annotations
 
