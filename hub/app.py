@@ -35,6 +35,8 @@ from hub.metrics import (
 from hub.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from hub.notifications.pages import bell_context
 from hub.settings import Settings
+from rooms.close_codes import GOING_AWAY
+from rooms.server import RECONNECT_HINT
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +120,17 @@ async def drain_sockets(app: Starlette) -> int:
     instead of waiting for this one. Rooms stay loaded until the lifespan ends and persists
     them; the embedded worker hands its jobs back then. Returns the sockets closed."""
     ctx: HubContext | None = getattr(app.state, "ctx", None)
-    if ctx is None or ctx.rooms is None:
+    if ctx is None:
         return 0
-    closed = await ctx.rooms.server.drain()
-    log.info("room sockets drained", extra={"sockets": closed})
+    closed = 0
+    if ctx.notifications is not None:
+        # Personal notification streams go the same way (their writers send the close frame).
+        for stream in list(ctx.notifications.streams):
+            stream.close(GOING_AWAY, RECONNECT_HINT)
+            closed += 1
+    if ctx.rooms is not None:
+        closed += await ctx.rooms.server.drain()
+    log.info("sockets drained", extra={"sockets": closed})
     return closed
 
 

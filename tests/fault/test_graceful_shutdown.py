@@ -1,15 +1,18 @@
 """Graceful shutdown with real processes: SIGTERM to ``hub worker`` hands its running job back at
 once (a second worker finishes it long before the lease would have expired), and SIGTERM to
-``hub serve`` closes an open room socket with 1001 and a reconnect hint."""
+``hub serve`` closes an open room socket (and notification stream) with 1001 and a reconnect
+hint."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from hub.db import Database
 from hub.settings import Settings
@@ -99,10 +102,14 @@ async def test_sigterm_closes_room_sockets_with_1001_and_a_retry_hint(
         peer = YClient(f"{hub.ws_url}/yjs/{slug}?token={token}", name="carol")
         await peer.connect()
         await peer.wait_synced()
+        bell = await websockets.connect(f"{hub.ws_url}/api/v1/notifications/live?token={token}")
+        await asyncio.wait_for(bell.recv(), 10)  # the unread count: the stream is live
         hub.process.send_signal(signal.SIGTERM)
         assert await peer.wait_closed(timeout=10) == 1001
         assert peer.ws is not None
         assert "reconnect" in (peer.ws.close_reason or "")
+        await asyncio.wait_for(bell.wait_closed(), 10)
+        assert bell.close_code == 1001
         # uvicorn re-raises the signal it caught once its shutdown is done.
         assert hub.process.wait(timeout=15) in (0, -signal.SIGTERM), hub.log.read_text()
         assert "Traceback" not in hub.log.read_text()
