@@ -8,9 +8,9 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import jinja2
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -26,12 +26,21 @@ from hub.compose import web_context
 from hub.context import HubContext
 from hub.errors import install_handlers
 from hub.logs import configure_logging
+from hub.metrics import (
+    CONTENT_TYPE_LATEST,
+    AppMetrics,
+    MetricsMiddleware,
+    RoomsCollector,
+    bus_stats_of,
+)
 from hub.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from hub.notifications.pages import bell_context
 from hub.settings import Settings
 from hub.web.assets import STATIC_DIR, HashedStaticFiles
 from hub.web.assets import static_url as static_url
 from hub.web.shell import ShellMiddleware, shell_context
+from rooms.close_codes import GOING_AWAY
+from rooms.server import RECONNECT_HINT
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +84,31 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text: this process's metrics (each web process answers for itself)."""
+    app_metrics: AppMetrics = request.app.state.metrics
+    ctx: HubContext = request.app.state.ctx
+
+    async def read_queue() -> dict[str, int]:
+        from hub.generation.stats import queue_depth
+
+        async with ctx.db.unit_of_work() as session:
+            return await queue_depth(session)
+
+    await app_metrics.refresh_queue(read_queue)
+    return Response(app_metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _rooms_collector(app: Starlette) -> RoomsCollector:
+    def rooms() -> Any:
+        ctx: HubContext | None = getattr(app.state, "ctx", None)
+        component = ctx.rooms if ctx is not None else None
+        return component.server if component is not None else None
+
+    def bus_stats() -> Any:
+        ctx: HubContext | None = getattr(app.state, "ctx", None)
+        return bus_stats_of(ctx.bus) if ctx is not None else None
+
+    return RoomsCollector(rooms, bus_stats)
 
 
 async def openapi(request: Request) -> Response:
@@ -84,6 +117,26 @@ async def openapi(request: Request) -> Response:
         doc = openapi_document(request.app.routes, title="Creation Hub API", version=__version__)
         request.app.state.openapi = doc
     return JSONResponse(doc)
+
+
+async def drain_sockets(app: Starlette) -> int:
+    """The first step of a graceful shutdown, once the listeners are closed: close every room
+    socket with 1001 and a reconnect hint, so clients move to another process (and resync)
+    instead of waiting for this one. Rooms stay loaded until the lifespan ends and persists
+    them; the embedded worker hands its jobs back then. Returns the sockets closed."""
+    ctx: HubContext | None = getattr(app.state, "ctx", None)
+    if ctx is None:
+        return 0
+    closed = 0
+    if ctx.notifications is not None:
+        # Personal notification streams go the same way (their writers send the close frame).
+        for stream in list(ctx.notifications.streams):
+            stream.close(GOING_AWAY, RECONNECT_HINT)
+            closed += 1
+    if ctx.rooms is not None:
+        closed += await ctx.rooms.server.drain()
+    log.info("sockets drained", extra={"sockets": closed})
+    return closed
 
 
 def domain_routes() -> list[BaseRoute]:
@@ -101,6 +154,8 @@ def domain_routes() -> list[BaseRoute]:
     from hub.payments.routes import routes as payments_routes
     from hub.prompts.routes import routes as prompts_routes
     from hub.social.routes import routes as social_routes
+    from hub.stats.pages import routes as stats_pages
+    from hub.stats.routes import routes as stats_routes
     from hub.storage.routes import routes as storage_routes
     from hub.web.docs import routes as docs_routes
     from hub.web.pages import routes as web_routes
@@ -132,6 +187,8 @@ def domain_routes() -> list[BaseRoute]:
         *docs_routes,
         *admin_routes,
         *admin_pages,
+        *stats_routes,
+        *stats_pages,
     ]
 
 
@@ -169,9 +226,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/static", app=HashedStaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     middleware = [
-        # Outermost after the request id: every answer that can shrink does (br, gzip, zstd;
-        # ADR 0022); WebSockets pass through untouched.
+        # Outermost: the latency histograms time everything below, compression included.
+        Middleware(MetricsMiddleware),
         Middleware(RequestIdMiddleware),
+        # Every answer that can shrink does (br, gzip, zstd; ADR 0022); WebSockets pass
+        # through untouched.
         Middleware(CompressMiddleware, minimum_size=500),
         Middleware(SecurityHeadersMiddleware, hsts=settings.https),
         Middleware(SessionCookieMiddleware, settings=settings),
@@ -193,4 +252,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.templates = make_templates()
     app.state.openapi = None
+    app.state.metrics = AppMetrics()
+    app.state.metrics.add(_rooms_collector(app))
     return app

@@ -1,10 +1,13 @@
-"""The ``hub`` command: serve, worker, migrate, user create, token create, search reindex."""
+"""The ``hub`` command: serve, worker, migrate, user create|set-role|export|import, token create,
+search reindex, works recompute-hot, rooms compact, clean (docs/operations.md)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import importlib
+import logging
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,7 +44,21 @@ SEARCH_PROVIDERS: tuple[SearchSource, ...] = (
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from hub.app import create_app
+    from hub.app import create_app, drain_sockets
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn's shutdown (SIGTERM) with room sockets closed first by the app: 1001 and a
+        reconnect hint instead of uvicorn's blanket 1012, sent after the listeners close so
+        that clients reconnect to another process."""
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            for server in getattr(self, "servers", []):
+                server.close()  # stop accepting; uvicorn's own close below is then a no-op
+            try:
+                await drain_sockets(app)
+            except Exception:
+                logging.getLogger(__name__).exception("draining room sockets failed")
+            await super().shutdown(sockets)
 
     overrides: dict[str, object] = {}
     if args.host:
@@ -57,7 +74,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # table) out of the collector's reach so full collections stop re-scanning it (gc.freeze;
     # docs/performance.md). Not done for apps made by tests, which are many in one process.
     app.state.freeze_gc_after_startup = True
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -76,6 +93,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log_config=None,
         access_log=False,
     )
+    DrainingServer(config).run()
     return 0
 
 
@@ -177,10 +195,19 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.set_defaults(func=_search_reindex)
 
     from hub.accounts.cli import register_commands
+    from hub.ops.commands import register_commands as register_ops_commands
+    from hub.ops.commands import register_user_commands
     from hub.works.cli import register_commands as register_works_commands
 
     register_commands(sub)
     register_works_commands(sub)
+    register_ops_commands(sub)
+    # `hub user export|import` join the accounts' `user` group.
+    user_group = sub.choices["user"]
+    (user_sub,) = (
+        action for action in user_group._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    register_user_commands(user_sub)
     return parser
 
 

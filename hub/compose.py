@@ -171,6 +171,8 @@ async def run_worker(settings: Settings) -> int:
         _close_quietly(stack, storage.aclose)
         registry = ProviderRegistry.from_settings(settings)
         _close_quietly(stack, registry.aclose)
+        if settings.worker_metrics_port:
+            _serve_worker_metrics(stack, settings)
         rooms = await start_room_publisher(db, bus, settings)
         _close_quietly(stack, rooms.stop)
         return await run_separate_worker(
@@ -178,6 +180,20 @@ async def run_worker(settings: Settings) -> int:
         )
     finally:
         await stack.aclose()
+
+
+def _serve_worker_metrics(stack: contextlib.AsyncExitStack, settings: Settings) -> None:
+    """The worker's job durations and credit counts on their own port (a thread of
+    prometheus-client's): a worker has no web server of its own."""
+    from prometheus_client import start_http_server
+
+    server, thread = start_http_server(settings.worker_metrics_port, addr=settings.host)
+
+    async def stop() -> None:
+        server.shutdown()
+        thread.join(timeout=5)
+
+    _close_quietly(stack, stop)
 
 
 def _close_quietly(stack: contextlib.AsyncExitStack, close: Callable[[], Awaitable[Any]]) -> None:

@@ -213,6 +213,13 @@ class Settings(BaseSettings):
         True, description="Run one job worker inside the web process (embedded mode)."
     )
     worker_concurrency: int = Field(2, description="Jobs one worker process runs at once.")
+    worker_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port on which `hub worker` serves its own Prometheus `/metrics` (job "
+        "durations, credits); 0 serves none. Web processes serve `/metrics` on their own port.",
+    )
     jobs_per_user_running: int = Field(3, description="Most running jobs per user.")
     offline_step_delay: float = Field(
         0.05, ge=0, description="Pause (s) between offline-engine steps so progress is watchable."

@@ -25,6 +25,7 @@ from rooms.fanout import Fanout
 from rooms.protocol import EMPTY_UPDATE, ProtocolError, decode_awareness, encode_awareness_entries
 from rooms.room import Room, RoomState, iter_matching
 from rooms.runtime import Runtime
+from rooms.stats import ROOM_STATS
 from rooms.types import Origin, Role, is_valid_room_id
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class Bridge:
     async def resync(self, room: Room) -> None:
         """Reconcile with the store, re-announce our state, and replay the events we missed."""
         rt = self._rt
+        ROOM_STATS.room_resyncs += 1
         await self.reconcile(room)
         rt.publish(
             rt.doc_channel(room.room_id),

@@ -16,11 +16,14 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from rooms.stats import BusStats
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +138,11 @@ class MemoryBus:
         self._reconnect_callbacks: list[ReconnectCallback] = []
         self._started = False
         # One FIFO drained by one task: ``publish`` and ``publish_nowait`` keep their order.
-        self._outbox: deque[tuple[BusMessage, asyncio.Future[None] | None]] = deque()
+        self._outbox: deque[tuple[BusMessage, asyncio.Future[None] | None, float]] = deque()
         self._wake = asyncio.Event()
         self._drainer: asyncio.Task[None] | None = None
+        self.stats = BusStats()
+        self._queued_at = time.monotonic()
 
     async def start(self) -> None:
         if not self._started:
@@ -154,7 +159,7 @@ class MemoryBus:
                 await self._drainer
             self._drainer = None
         while self._outbox:
-            _, future = self._outbox.popleft()
+            _, future, _queued = self._outbox.popleft()
             if future is not None and not future.done():
                 future.set_exception(BusUnavailable("memory bus stopped"))
         self._subscribers.clear()
@@ -170,7 +175,8 @@ class MemoryBus:
     def _enqueue(self, channel: str, payload: bytes, future: asyncio.Future[None] | None) -> None:
         data = check_payload(payload)
         message = BusMessage(channel=check_channel(channel), sender=self.instance_id, payload=data)
-        self._outbox.append((message, future))
+        self._outbox.append((message, future, time.monotonic()))
+        self.stats.published += 1
         self._wake.set()
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.get_running_loop().create_task(
@@ -180,7 +186,8 @@ class MemoryBus:
     async def _drain(self) -> None:
         while True:
             while self._outbox:
-                message, future = self._outbox.popleft()
+                message, future, queued = self._outbox.popleft()
+                self._queued_at = queued  # for the receivers' lag (``_deliver``)
                 try:
                     await self._deliver(message)
                 finally:
@@ -194,7 +201,11 @@ class MemoryBus:
         for bus in list(self._hub.buses):
             if bus is self:
                 continue  # echo suppression, as on Redis
-            for handler in list(bus._subscribers.get(channel, ())):
+            handlers = list(bus._subscribers.get(channel, ()))
+            if handlers:
+                bus.stats.delivered += 1
+                bus.stats.observe_lag(time.monotonic() - self._queued_at)
+            for handler in handlers:
                 try:
                     await handler(message)
                 except Exception:  # one bad subscriber must not break delivery to others
@@ -216,6 +227,8 @@ class MemoryBus:
 
     async def simulate_reconnect(self) -> None:
         """Test hook: behave as if the transport dropped and came back."""
+        self.stats.reconnects += 1
+        self.stats.resyncs += 1
         for callback in list(self._reconnect_callbacks):
             with contextlib.suppress(Exception):
                 await callback()

@@ -30,6 +30,7 @@ import asyncio
 import functools
 import logging
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,7 +139,7 @@ class RedisBus:
         self._running = False
         self._tasks: list[asyncio.Task[None]] = []
         self._callback_tasks: set[asyncio.Task[None]] = set()
-        self._inbox: asyncio.Queue[tuple[bytes, str, bytes]] = asyncio.Queue(max_inbox)
+        self._inbox: asyncio.Queue[tuple[bytes, str, bytes, float]] = asyncio.Queue(max_inbox)
         self._outbox: asyncio.Queue[_Pending] = asyncio.Queue(max_outbox)
 
     def __repr__(self) -> str:
@@ -303,7 +304,7 @@ class RedisBus:
             self.stats.echoes_dropped += 1
             return
         try:
-            self._inbox.put_nowait((key, sender, payload))
+            self._inbox.put_nowait((key, sender, payload, time.monotonic()))
         except asyncio.QueueFull:
             self.stats.overflow_dropped += 1
             if not self._overflowed:
@@ -314,9 +315,10 @@ class RedisBus:
 
     async def _dispatch(self) -> None:
         while self._running:
-            key, sender, payload = await self._inbox.get()
+            key, sender, payload, arrived = await self._inbox.get()
             entry = self._channels.get(key)
             if entry is not None:
+                self.stats.observe_lag(time.monotonic() - arrived)
                 message = BusMessage(channel=entry.name, sender=sender, payload=payload)
                 self.stats.delivered += 1
                 for handler in list(entry.handlers):

@@ -9,32 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, Connection, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from rooms.stats import BusStats as BusStats  # re-exported: its old home
+
 FRAME_VERSION = 1
 _SECRET_QUERY_KEYS = frozenset({"password", "ssl_password", "username"})
-
-
-@dataclass
-class BusStats:
-    """Counters for metrics and tests."""
-
-    published: int = 0
-    publish_failures: int = 0
-    delivered: int = 0
-    echoes_dropped: int = 0
-    malformed_dropped: int = 0
-    overflow_dropped: int = 0
-    handler_errors: int = 0
-    sessions: int = 0
-    pings: int = 0
-    reconnects: int = 0
-    resyncs: int = 0
 
 
 def redact_url(url: str) -> str:

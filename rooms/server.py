@@ -53,6 +53,11 @@ from rooms.types import (
 log = logging.getLogger(__name__)
 
 
+# The close reason of a drain: stock clients reconnect after any 1xxx code (with backoff); ours
+# read the hint and reconnect at once, to another process behind the load balancer.
+RECONNECT_HINT = "server restarting; reconnect"
+
+
 class RoomServer:
     def __init__(
         self,
@@ -139,6 +144,28 @@ class RoomServer:
         await self._registry.unload_all()
         await self.runtime.drain()
         await self.hooks.notify("on_destroy", DestroyPayload(server=self))
+
+    async def drain(self, reason: str = RECONNECT_HINT, *, within: float = 5.0) -> int:
+        """Close every socket of this process with 1001 (going away) and ``reason``, and wait up
+        to ``within`` seconds until the close frames are out. For a graceful shutdown once the
+        process no longer accepts connections: clients reconnect (to another process behind the
+        load balancer) and resync, while the rooms stay loaded until :meth:`stop` persists them.
+        Returns how many sockets were closed."""
+        closing = [conn for conn in list(self._credentials.live) if not conn.closing]
+        for conn in closing:
+            conn.close(close_codes.GOING_AWAY, reason)
+        if closing:
+            await asyncio.wait(
+                [asyncio.ensure_future(conn.finish()) for conn in closing], timeout=within
+            )
+        return len(closing)
+
+    def socket_counts(self) -> dict[str, int]:
+        """Open sockets of this process by kind (``yjs``, ``events``), for metrics."""
+        counts = {kind.value: 0 for kind in ConnectionKind}
+        for conn in list(self._credentials.live):
+            counts[conn.context.kind.value] += 1
+        return counts
 
     async def __aenter__(self) -> RoomServer:
         await self.start()

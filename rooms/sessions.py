@@ -52,6 +52,7 @@ from rooms.protocol import (
 from rooms.registry import Registry
 from rooms.room import Room
 from rooms.runtime import Runtime
+from rooms.stats import ROOM_STATS
 from rooms.types import ConnectionContext, ConnectionKind, Origin, RequestInfo, is_valid_room_id
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class Sessions:
     ) -> None:
         """Serve one accepted socket until it closes; every failure becomes a close code."""
         conn = self._open(transport, room_id, request, kind)
+        ROOM_STATS.sockets_opened += 1
         self._credentials.live.add(conn)
         try:
             try:
@@ -399,6 +401,7 @@ class Sessions:
             room.room_id, since, limit=self._rt.config.replay_limit
         )
         if events is None:
+            ROOM_STATS.client_resyncs += 1
             conn.send(encode_json({"type": "resync", "seq": last}))
             conn.seen_seq = max(since, last)
         else:

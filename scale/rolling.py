@@ -4,9 +4,9 @@ The procedure of docs/deploy.md ("Zero-downtime restarts"), runnable against the
 
 1. mark the process ``down`` in nginx and reload it (graceful: nginx sends it no new request,
    requests in flight finish, its WebSockets stay until the hub closes them);
-2. SIGTERM it: uvicorn finishes what is in flight within ``HUB_GRACEFUL_SHUTDOWN_SECONDS``,
-   closes its sockets with 1012 (stock clients reconnect, through nginx, to the others, and
-   resync) and the rooms flush to the database;
+2. SIGTERM it: ``hub serve`` closes its room sockets with 1001 and a reconnect hint (stock
+   clients reconnect, through nginx, to the others, and resync), uvicorn finishes what is in
+   flight within ``HUB_GRACEFUL_SHUTDOWN_SECONDS`` and the rooms flush to the database;
 3. start it again on the same port, wait for ``/readyz``, and put it back in nginx.
 """
 

@@ -35,6 +35,7 @@ from hub.credits.schemas import (
 )
 from hub.db import UTCDateTime, settings_of, utcnow
 from hub.errors import BadRequest, Conflict, InsufficientCredits, NotFound
+from hub.metrics import count_credits
 from hub.pagination import PageParams, decode_cursor, encode_cursor
 
 WALLETS: Table = Wallet.metadata.tables[Wallet.__tablename__]
@@ -146,6 +147,7 @@ async def _record(session: AsyncSession, move: _Move) -> LedgerEntry | None:
     dialect = session.get_bind().dialect.name
     inserted = (await session.execute(_LEDGER_INSERT[dialect], values)).first()
     if inserted is not None:
+        _count_after_commit(session, move)
         return _entry(inserted)
     await session.execute(
         update(WALLETS)
@@ -158,6 +160,20 @@ async def _record(session: AsyncSession, move: _Move) -> LedgerEntry | None:
     if earlier is None:  # pragma: no cover - a conflict always leaves the row it conflicted with
         raise RuntimeError(f"ledger conflict without a row for {move.key}")
     return earlier
+
+
+def _count_after_commit(session: AsyncSession, move: _Move) -> None:
+    """``hub_credits_total{operation}`` counts what was committed: a rolled-back move is not."""
+    moved = abs(move.held) if move.kind in (LedgerKind.reserve, LedgerKind.refund) else move.amount
+    operation, amount = move.kind.value, abs(moved)
+    outbox = session.info.get("outbox")
+    if outbox is None:  # a bare session (tests, scripts): nothing runs after its commit
+        return
+
+    async def count() -> None:
+        count_credits(operation, amount)
+
+    outbox.add(count)
 
 
 async def _ensure_wallet(session: AsyncSession, user_id: int) -> None:

@@ -158,6 +158,12 @@ def media_cleanup(
     return sweep
 
 
+def provider_lookup(registry: ProviderRegistry) -> Callable[[str], str]:
+    """Model id -> provider name (the job-duration metric's label); unknown models: "unknown"."""
+    providers = {preset.id: preset.provider for preset in registry.presets}
+    return lambda model: providers.get(model, "unknown")
+
+
 # --- emitters ------------------------------------------------------------------------------------
 
 
@@ -192,8 +198,9 @@ class GenerationComponent:
     async def stop(self) -> None:
         try:
             if self.worker is not None:
-                # Graceful: running jobs finish within the grace period or go back to the queue.
-                await self.worker.stop()
+                # Running jobs go back to the queue at once (another worker takes them now,
+                # not when the lease expires); each runner gets the cancel grace to wind down.
+                await self.worker.stop(grace=0)
         finally:
             await self.events.stop()
             await self.registry.aclose()
@@ -221,6 +228,7 @@ async def start_generation(ctx: HubContext) -> GenerationComponent:
                 preview_sink=preview_data_url,
                 on_orphan_keys=orphan_sink(ctx.db, ctx.storage),
                 media_cleanup=media_cleanup(ctx.db, ctx.storage, settings),
+                provider_of=provider_lookup(registry),
             )
             await component.worker.start()
     except BaseException:
@@ -258,4 +266,5 @@ async def run_separate_worker(
         on_orphan_keys=orphan_sink(db, storage),
         media_cleanup=media_cleanup(db, storage, settings),
         db=db,
+        provider_of=provider_lookup(registry),
     )

@@ -33,6 +33,7 @@ from hub.generation import queue
 from hub.generation.models import Job
 from hub.generation.queue import JobRef, QueueSignals, Settled, job_ref
 from hub.generation.runner_api import JobContext, JobResult, JobRunner, JobSpec
+from hub.metrics import observe_job
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,10 @@ class Worker:
         cleanup_interval: float = CLEANUP_INTERVAL,
         media_cleanup: MediaCleanup | None = None,
         signals: QueueSignals | None = None,
+        provider_of: Callable[[str], str] = str,
     ) -> None:
         self.db = db
+        self.provider_of = provider_of  # model id -> provider name: the job-duration label
         self.settings = settings
         self.runner = runner
         self.on_job_event = on_job_event
@@ -343,6 +346,8 @@ class Worker:
             log.warning("job %s: settled elsewhere (lease lost)", job_id, extra={"job_id": job_id})
             await self._orphans(result)
             return
+        seconds = time.monotonic() - running.started
+        observe_job(self.provider_of(running.job.model), settled.outcome, seconds)
         await self._announce(settled)
 
     async def _settle_once(
@@ -553,6 +558,7 @@ async def run_worker_process(
     on_orphan_keys: OrphanSink | None = None,
     media_cleanup: MediaCleanup | None = None,
     db: Database | None = None,
+    provider_of: Callable[[str], str] = str,
 ) -> int:
     """Run one worker until SIGTERM/SIGINT, then stop gracefully. ``hub worker`` calls it
     through :func:`hub.generation.component.run_worker`, which wires the runner and sink; a
@@ -570,6 +576,7 @@ async def run_worker_process(
         preview_sink=preview_sink,
         on_orphan_keys=on_orphan_keys,
         media_cleanup=media_cleanup,
+        provider_of=provider_of,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -579,7 +586,7 @@ async def run_worker_process(
         await worker.start()
         await stop.wait()
         log.info("worker stopping", extra={"worker_id": worker.worker_id})
-        await worker.stop()
+        await worker.stop(grace=0)  # hand running jobs back now, not after their lease
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -433,3 +433,13 @@ async def prompt_views(
 async def read_prompt(session: AsyncSession, actor: Actor | None, prompt_id: int) -> PromptOut:
     row = await access_prompt(session, actor, prompt_id)
     return (await prompt_views(session, actor, [row]))[0]
+
+
+async def prompts_by_author(session: AsyncSession, author_id: int) -> list[PromptTemplate]:
+    """Every template of ``author_id`` that is not deleted, oldest first (``hub user export``)."""
+    stmt = (
+        select(TEMPLATES)
+        .where(TEMPLATES.c.author_id == author_id, TEMPLATES.c.deleted_at.is_(None))
+        .order_by(TEMPLATES.c.prompt_id)
+    )
+    return [as_template(row) for row in (await session.execute(stmt)).all()]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -118,21 +118,29 @@ async def _purge_deleted_images(db: Database, storage: Storage, cutoff: datetime
             purged += int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _delete_unreferenced(
-    db: Database, storage: Storage, batch: dict[str, str], model: type[Image] | type[Upload]
-) -> int:
+async def _unreferenced(
+    db: Database, batch: dict[str, str], model: type[Image] | type[Upload]
+) -> list[str]:
     if not batch:
-        return 0
+        return []
     id_column = col(Image.image_id) if model is Image else col(Upload.upload_id)
     async with db.unit_of_work() as session:
         ids = set(batch.values())
         known = set(await session.scalars(select(id_column).where(id_column.in_(ids))))
-    return await delete_keys(storage, [key for key, mid in batch.items() if mid not in known])
+    return [key for key, mid in batch.items() if mid not in known]
 
 
-async def _sweep_prefix(db: Database, storage: Storage, prefix: str, cutoff: datetime) -> int:
+OrphanSink = Callable[[list[str]], Awaitable[int]]
+
+
+async def _sweep_prefix(
+    db: Database, storage: Storage, prefix: str, cutoff: datetime, sink: OrphanSink | None = None
+) -> int:
+    """Hand the unreferenced files under ``prefix`` older than ``cutoff`` to ``sink`` (default:
+    delete them) in batches; returns what the sink returned, summed."""
     pattern, model = (IMAGE_KEY_RE, Image) if prefix == "images/" else (UPLOAD_KEY_RE, Upload)
-    deleted = 0
+    act: OrphanSink = sink or (lambda keys: delete_keys(storage, keys))
+    handled = 0
     batch: dict[str, str] = {}
     async for key in storage.list_keys(prefix):
         match = pattern.match(key)
@@ -143,9 +151,33 @@ async def _sweep_prefix(db: Database, storage: Storage, prefix: str, cutoff: dat
             continue
         batch[key] = match["id"]
         if len(batch) >= _BATCH:
-            deleted += await _delete_unreferenced(db, storage, batch, model)
+            handled += await act(await _unreferenced(db, batch, model))
             batch = {}
-    return deleted + await _delete_unreferenced(db, storage, batch, model)
+    return handled + await act(await _unreferenced(db, batch, model))
+
+
+async def find_orphans(
+    db: Database, storage: Storage, *, older_than: timedelta, now: datetime | None = None
+) -> list[str]:
+    """What :func:`cleanup_orphans` would delete now (``hub clean --dry-run``): the files of
+    images soft-deleted before the cutoff, then the unreferenced files older than it."""
+    cutoff = (now or utcnow()) - older_than
+    found: list[str] = []
+    async with db.unit_of_work() as session:
+        rows = await session.execute(
+            select(col(Image.key), col(Image.thumb_key), col(Image.square_key)).where(
+                col(Image.deleted_at) < cutoff
+            )
+        )
+        found.extend(key for row in rows for key in row)
+
+    async def collect(keys: list[str]) -> int:
+        found.extend(keys)
+        return len(keys)
+
+    for prefix in MEDIA_PREFIXES:
+        await _sweep_prefix(db, storage, prefix, cutoff, collect)
+    return found
 
 
 async def cleanup_orphans(

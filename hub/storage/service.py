@@ -577,3 +577,13 @@ async def _shared_in_room(session: AsyncSession, actor: Actor, row: Image | Uplo
         and row.room_id is not None
         and await is_room_member(session, actor, row.room_id)
     )
+
+
+async def images_by_owner(session: AsyncSession, owner_id: int) -> list[Image]:
+    """Every image in ``owner_id``'s library, oldest first (``hub user export``)."""
+    stmt = (
+        select(Image)
+        .where(col(Image.owner_id) == owner_id, col(Image.deleted_at).is_(None))
+        .order_by(col(Image.created_at), col(Image.image_id))
+    )
+    return list((await session.scalars(stmt)).all())

@@ -342,3 +342,24 @@ async def list_my_works(
         next_cursor = encode_cursor(rows[-1].created_at, work_id_of(rows[-1]))
     covers = await cover_urls(session, storage, rows)
     return WorkPage(items=summaries(rows, covers), next_cursor=next_cursor)
+
+
+async def works_by_author(session: AsyncSession, author_id: int) -> list[tuple[Work, list[str]]]:
+    """Every work of ``author_id`` that is not deleted, with its image ids in order, oldest
+    first (``hub user export``)."""
+    works = (
+        await session.scalars(
+            select(Work)
+            .where(col(Work.author_id) == author_id, col(Work.deleted_at).is_(None))
+            .order_by(col(Work.work_id))
+        )
+    ).all()
+    result = []
+    for work in works:
+        images = await session.scalars(
+            select(col(WorkImage.image_id))
+            .where(col(WorkImage.work_id) == work.work_id)
+            .order_by(col(WorkImage.position))
+        )
+        result.append((work, list(images)))
+    return result

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 CLIENTS = 30
 SOCKETS_EACH = 5
-SERVICE_RESTART = 1012  # what uvicorn closes its sockets with when it shuts down
+GOING_AWAY = 1001  # what `hub serve` drains its room sockets with on SIGTERM (ADR 0026)
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ async def test_a_drained_restart_fails_no_request_and_loses_no_edit(
 ) -> None:
     """Proves: restarting web-2 by drain, SIGTERM, start and undrain while four people send
     reads and PATCHes through nginx and 30 sockets edit a room, every request answers 2xx;
-    web-2's sockets are closed with 1012 and come back on the others; every edit, those typed
+    web-2's sockets are closed with 1001 and come back on the others; every edit, those typed
     during the restart included, reaches every client and the store; the new web-2 serves
     requests afterwards. Bound: about 35 s (three process starts, one restart)."""
     people = [f"p{n:02d}" for n in range(CLIENTS // SOCKETS_EACH)]
@@ -125,7 +125,7 @@ async def test_a_drained_restart_fails_no_request_and_loses_no_edit(
 
         await eventually(healed, timeout=20, interval=0.2, message="every edit everywhere")
         for client in on_web_2:
-            assert client.closes[:1] == [SERVICE_RESTART], (client.who, client.closes)
+            assert client.closes[:1] == [GOING_AWAY], (client.who, client.closes)
             assert client.landed[1] != "web-2", client.landed
         final = clients[0].text
 

@@ -315,3 +315,42 @@ async def test_held_ephemeral_events_during_a_replay_are_delivered(cluster: Clus
     store.gate.set()
     progress = (await client.wait_for("job.progress"))[0]
     assert progress["data"] == {"step": 3}
+
+
+async def test_drain_closes_every_socket_with_1001_and_keeps_the_room(cluster: Cluster) -> None:
+    s = await cluster.server()
+    rid = room_id()
+    a = await cluster.yclient(s.yjs_url(rid), "a")
+    a.insert(0, "kept")
+    events = await cluster.events(s.events_url(rid))
+    assert s.server.socket_counts() == {"yjs": 1, "events": 1}
+    assert await s.server.drain(within=5) == 2
+    assert await a.wait_closed() == close_codes.GOING_AWAY
+    assert a.ws is not None
+    assert a.ws.close_reason == "server restarting; reconnect"
+    await eventually(lambda: events.closed.is_set(), 5)
+    assert s.server.socket_counts() == {"yjs": 0, "events": 0}
+    assert rid in s.server.loaded_rooms()  # stop() persists it later
+    assert await s.server.drain() == 0
+
+
+async def test_bus_stats_count_publishes_deliveries_and_lag() -> None:
+    hub = MemoryHub()
+    sender, receiver = MemoryBus(hub), MemoryBus(hub)
+    got: list[bytes] = []
+
+    async def handle(message: Any) -> None:
+        got.append(message.payload)
+
+    await sender.start()
+    await receiver.start()
+    await receiver.subscribe("ch", handle)
+    await sender.publish("ch", b"x")
+    await receiver.simulate_reconnect()
+    assert got == [b"x"]
+    assert (sender.stats.published, receiver.stats.delivered) == (1, 1)
+    assert receiver.stats.lag_count == 1
+    assert 0 <= receiver.stats.lag_seconds_max == receiver.stats.lag_seconds_sum
+    assert (receiver.stats.reconnects, receiver.stats.resyncs) == (1, 1)
+    await sender.stop()
+    await receiver.stop()

@@ -20,7 +20,7 @@ from hub.generation.queue.claim import CLAIM_USER_WINDOW, claim_jobs
 from hub.generation.queue.control import get_queue_control, lock_queue, set_paused
 from hub.generation.queue.ids import new_job_id, new_lease_token
 from hub.generation.queue.leases import cancel_requests, extend_leases, record_progress
-from hub.generation.queue.purge import PurgeResult, purge_old_jobs
+from hub.generation.queue.purge import PurgeResult, count_old_jobs, purge_old_jobs
 from hub.generation.queue.refs import ImageRef, JobRef, Outcome, Settled, job_ref
 from hub.generation.queue.rows import (
     JOBS,
@@ -68,6 +68,7 @@ __all__ = [
     "claim_jobs",
     "complete_job",
     "count_jobs",
+    "count_old_jobs",
     "count_queued_by_owner",
     "extend_leases",
     "fail_job",

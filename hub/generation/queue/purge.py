@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.db import utcnow
@@ -53,3 +53,19 @@ async def purge_old_jobs(
         )
     )
     return PurgeResult(len(ids), keys)
+
+
+async def count_old_jobs(
+    session: AsyncSession, *, older_than: timedelta, now: datetime | None = None
+) -> int:
+    """How many jobs :func:`purge_old_jobs` would delete (``hub clean --dry-run``)."""
+    j = JOBS.c
+    stmt = (
+        select(func.count())
+        .select_from(JOBS)
+        .where(
+            j.state.in_([JobState.failed.value, JobState.canceled.value]),
+            j.finished_at < (now or utcnow()) - older_than,
+        )
+    )
+    return int((await session.execute(stmt)).scalar_one())
