@@ -41,7 +41,22 @@ from hub.prompts import listing as prompt_listing
 from hub.prompts import service as prompts_service
 from hub.prompts.schemas import PromptListQuery
 
-MENU = ("users", "credits", "rooms", "categories", "prompts", "jobs", "models", "site", "audit")
+# The admin sections, then the pages other domains serve under /admin (statistics, the
+# moderators' review queue and block-list), so that one menu reaches them all.
+MENU = (
+    "users",
+    "credits",
+    "rooms",
+    "categories",
+    "prompts",
+    "jobs",
+    "models",
+    "site",
+    "audit",
+    "stats",
+    "reports",
+    "blocklist",
+)
 
 
 async def _admin(request: Request) -> Actor | None:
