@@ -29,7 +29,7 @@ async def test_the_page_without_a_query_shows_the_form_only(client: httpx.AsyncC
     assert response.headers["content-type"].startswith("text/html")
     assert 'name="q"' in response.text
     assert '<meta name="robots" content="noindex, follow">' in response.text
-    assert "Find threads, comments, works, people" in response.text
+    assert "Find threads, comments, works and people." in response.text
     assert 'class="search-hits"' not in response.text
     assert injected(response.text) == []
 
