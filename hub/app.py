@@ -192,6 +192,28 @@ def domain_routes() -> list[BaseRoute]:
     ]
 
 
+def _middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first."""
+    return [
+        # Outermost: the latency histograms time everything below, compression included.
+        Middleware(MetricsMiddleware),
+        Middleware(RequestIdMiddleware),
+        # Every answer that can shrink does (br, gzip, zstd; ADR 0022); WebSockets pass
+        # through untouched.
+        Middleware(CompressMiddleware, minimum_size=500),
+        Middleware(SecurityHeadersMiddleware, hsts=settings.https),
+        Middleware(SessionCookieMiddleware, settings=settings),
+        Middleware(
+            BodyLimitMiddleware,
+            max_body=settings.max_body_bytes,
+            max_upload=settings.max_upload_bytes,
+        ),
+        # Inside the session cookie middleware: the language and the header's balance are read
+        # per request before the handler runs (hub/web/shell.py).
+        Middleware(ShellMiddleware),
+    ]
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     if settings.environment == "production" and settings.secret_key.get_secret_value().startswith(
@@ -225,27 +247,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *domain_routes(),
         Mount("/static", app=HashedStaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
-    middleware = [
-        # Outermost: the latency histograms time everything below, compression included.
-        Middleware(MetricsMiddleware),
-        Middleware(RequestIdMiddleware),
-        # Every answer that can shrink does (br, gzip, zstd; ADR 0022); WebSockets pass
-        # through untouched.
-        Middleware(CompressMiddleware, minimum_size=500),
-        Middleware(SecurityHeadersMiddleware, hsts=settings.https),
-        Middleware(SessionCookieMiddleware, settings=settings),
-        Middleware(
-            BodyLimitMiddleware,
-            max_body=settings.max_body_bytes,
-            max_upload=settings.max_upload_bytes,
-        ),
-        # Inside the session cookie middleware: the language and the header's balance are read
-        # per request before the handler runs (hub/web/shell.py).
-        Middleware(ShellMiddleware),
-    ]
     app = Starlette(
         routes=routes,
-        middleware=middleware,
+        middleware=_middleware(settings),
         exception_handlers=install_handlers(),
         lifespan=lifespan,
     )
