@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, StrictInt, field_validator
 
+from hub import text
 from hub.pagination import Page, PageParams
 
 TargetName = Literal["work", "thread", "comment", "room", "user"]
@@ -24,7 +25,11 @@ class ReportIn(BaseModel):
     target_id: StrictInt | str = Field(
         description="The target's id; a room is named by its slug (its id works too)."
     )
-    reason: str = Field(min_length=1, max_length=REASON_MAX)
+    reason: str = Field(
+        min_length=1,
+        max_length=REASON_MAX,
+        json_schema_extra=text.schema_pattern(nul_only=True, required=True),
+    )
 
     @field_validator("reason")
     @classmethod
@@ -89,7 +94,12 @@ class ReportQuery(PageParams):
 
 class ResolveIn(BaseModel):
     action: Literal["hide", "dismiss", "approve"]
-    reason: str = Field("", max_length=REASON_MAX, description="Required to hide.")
+    reason: str = Field(
+        "",
+        max_length=REASON_MAX,
+        description="Required to hide.",
+        json_schema_extra=text.schema_pattern(nul_only=True),
+    )
 
     @field_validator("reason")
     @classmethod
@@ -98,7 +108,12 @@ class ResolveIn(BaseModel):
 
 
 class ModerationIn(BaseModel):
-    reason: str = Field("", max_length=REASON_MAX, description="Required to hide.")
+    reason: str = Field(
+        "",
+        max_length=REASON_MAX,
+        description="Required to hide.",
+        json_schema_extra=text.schema_pattern(nul_only=True),
+    )
 
     @field_validator("reason")
     @classmethod
@@ -119,7 +134,11 @@ class TrustOut(BaseModel):
 
 
 class BlockedTermIn(BaseModel):
-    term: str = Field(min_length=1, max_length=200)
+    term: str = Field(
+        min_length=1,
+        max_length=200,
+        json_schema_extra=text.schema_pattern(nul_only=True, required=True),
+    )
 
     @field_validator("term")
     @classmethod
