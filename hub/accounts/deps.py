@@ -168,18 +168,16 @@ async def _resolve_bearer(ctx: HubContext, token: str) -> Actor:
     """Through the process's actor cache (hub/accounts/actorcache.py) when there is one. An
     access token's signature and expiry are checked on every request, cached or not."""
     cache = ctx.actors
-    personal = token.startswith(PAT_PREFIX)
-    if not personal:
-        read_access_token(ctx.settings, token)
+    claims = None if token.startswith(PAT_PREFIX) else read_access_token(ctx.settings, token)
     if cache is not None:
         actor = cache.get(token)
         if actor is not None:
             return actor
     async with ctx.db.unit_of_work() as session:
-        if personal:
+        if claims is None:
             actor, expires_at = await tokens.resolve_personal_token_until(session, token=token)
         else:
-            actor, expires_at = await tokens.resolve_access_token(session, token=token), None
+            actor, expires_at = await tokens.resolve_access_claims(session, claims), None
     if cache is not None:
         cache.put(token, actor, expires_at=expires_at)
     return actor

@@ -205,6 +205,11 @@ async def revoke_refresh_token(
 
 async def resolve_access_token(session: AsyncSession, *, token: str) -> Actor:
     claims = security.read_access_token(settings_of(session), token)
+    return await resolve_access_claims(session, claims)
+
+
+async def resolve_access_claims(session: AsyncSession, claims: security.AccessClaims) -> Actor:
+    """The database half of :func:`resolve_access_token`, for claims already verified."""
     row = (
         await session.execute(
             select(User, col(RefreshFamily.revoked_at))
