@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -124,19 +126,7 @@ def _target_ref(request: Request) -> tuple[str, str]:
 )
 async def hide_target(request: Request) -> Response:
     """Hiding a hidden target is a no-op (200, the same state)."""
-    actor = await require_actor(request)
-    body = await parse_body(request, ModerationIn)
-    target_type, target_id = _target_ref(request)
-    async with get_ctx(request).db.unit_of_work() as session:
-        out = await service.hide(
-            session,
-            actor,
-            target_type=target_type,
-            target_id=target_id,
-            reason=body.reason,
-            live=live(request),
-        )
-    return json_response(out)
+    return await _moderate(request, service.hide)
 
 
 @operation(
@@ -148,11 +138,16 @@ async def hide_target(request: Request) -> Response:
     tags=_TAGS,
 )
 async def restore_target(request: Request) -> Response:
+    return await _moderate(request, service.restore)
+
+
+async def _moderate(request: Request, change: Any) -> Response:
+    """Hide or restore the target the path names, with the body's reason."""
     actor = await require_actor(request)
     body = await parse_body(request, ModerationIn)
     target_type, target_id = _target_ref(request)
     async with get_ctx(request).db.unit_of_work() as session:
-        out = await service.restore(
+        out = await change(
             session,
             actor,
             target_type=target_type,
